@@ -1,0 +1,104 @@
+"""Ingest benchmark: the worker's applied rate against raw XREADGROUP+XACK, in one run.
+
+    .venv/bin/python bench/ingest.py [-n 200000] [--workers 1]
+
+Uses REDIS_URL when set (its database is flushed!), otherwise an embedded
+redis-server in a temporary folder. Both consumers read the same stream
+through their own consumer groups, so the ratio compares like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dashboard.pipeline.simulate import flood  # noqa: E402
+from dashboard.pipeline.worker import Worker  # noqa: E402
+from dashboard.redis_conn import EmbeddedRedis, connect  # noqa: E402
+from dashboard.settings import Settings  # noqa: E402
+from layers.geography import load_geography  # noqa: E402
+
+
+def raw_rate(url: str, stream: str, batch: int) -> tuple[int, float]:
+    client = connect(url)
+    client.xgroup_create(stream, "bench-raw", id="0")
+    done, start = 0, time.perf_counter()
+    while True:
+        reply = client.xreadgroup("bench-raw", "c1", {stream: ">"}, count=batch)
+        if not reply or not reply[0][1]:
+            break
+        ids = [entry_id for entry_id, _ in reply[0][1]]
+        client.xack(stream, "bench-raw", *ids)
+        done += len(ids)
+    return done, time.perf_counter() - start
+
+
+def _work(url: str, name: str, queue: multiprocessing.Queue) -> None:
+    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": "bench-worker"})
+    worker = Worker(settings, connect(url), load_geography(None, "shanghai"), name=name)
+    queue.put(worker.work(burst=True))
+
+
+def worker_rate(url: str, workers: int) -> tuple[int, float]:
+    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": "bench-worker"})
+    connect(url).xgroup_create(settings.stream, settings.group, id="0")
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    load_geography(None, "shanghai")  # warm the file cache before timing
+    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", queue))
+             for i in range(workers)]
+    start = time.perf_counter()
+    for proc in procs:
+        proc.start()
+    handled = sum(queue.get() for _ in procs)
+    elapsed = time.perf_counter() - start
+    for proc in procs:
+        proc.join()
+    return handled, elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=200_000, help="events to push")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = None
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            server = EmbeddedRedis(tmp)
+            url = server.start()
+        try:
+            client = connect(url)
+            client.flushdb()
+            settings = Settings.load(env={"REDIS_URL": url})
+            geography = load_geography(None, "shanghai")
+            t0 = time.perf_counter()
+            pushed = flood(client, settings.stream, geography, args.n, seed=1)
+            push_s = time.perf_counter() - t0
+            print(f"pushed      {pushed:>9,} events in {push_s:6.2f}s "
+                  f"({pushed / push_s:>9,.0f}/s)")
+            raw_n, raw_s = raw_rate(url, settings.stream, settings.batch)
+            print(f"raw read+ack {raw_n:>8,} entries in {raw_s:6.2f}s "
+                  f"({raw_n / raw_s:>9,.0f}/s)")
+            work_n, work_s = worker_rate(url, args.workers)
+            print(f"worker x{args.workers}   {work_n:>8,} entries in {work_s:6.2f}s "
+                  f"({work_n / work_s:>9,.0f}/s)")
+            stats = client.hgetall(settings.state_prefix + "stats")
+            print("state:", {k.decode(): v.decode() for k, v in stats.items()
+                             if k != b"last_applied_ms"})
+            print(f"ratio worker/raw = {(work_n / work_s) / (raw_n / raw_s):.3f}")
+        finally:
+            if server:
+                server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The city operations cockpit: Dash app, ingest pipeline and read API."""

@@ -1,0 +1,38 @@
+"""The Dash app factory: `create_app(settings)`; `server` for a WSGI server."""
+
+from __future__ import annotations
+
+import logging
+
+import dash
+from dash import html
+
+from dashboard.api import api
+from dashboard.services import Services
+from dashboard.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """Build the app: services (Redis, geography, cache), read API, screen."""
+    settings = settings or Settings.load()
+    services = Services.build(settings)
+    app = dash.Dash(
+        __name__,
+        title="City Operations Cockpit",
+        serve_locally=True,
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    server = app.server
+    server.extensions["citybrain"] = services
+    server.json.ensure_ascii = False  # type: ignore[attr-defined]
+    server.json.sort_keys = False  # type: ignore[attr-defined]
+    server.register_blueprint(api)
+    app.layout = html.Div([html.H1("City Operations Cockpit")], id="cockpit-root")
+    return app
+
+
+def wsgi() -> object:
+    """The WSGI callable for `gunicorn 'dashboard.app:wsgi()'`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app().server

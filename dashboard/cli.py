@@ -1,0 +1,170 @@
+"""The `citybrain` command: run, web, worker, simulate, check."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.settings import Settings, SettingsError
+from layers.geography import BoundaryError, load_geography
+
+log = logging.getLogger("citybrain")
+
+
+def _settings_and_geography(args: argparse.Namespace) -> tuple[Settings, object]:
+    settings = Settings.load()
+    geography = load_geography(settings.boundaries, settings.city)
+    return settings, geography
+
+
+def _require_redis(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise SettingsError("REDIS_URL is not set (`citybrain run` starts an embedded Redis)")
+    return settings.redis_url
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the ingest worker until SIGTERM (or until drained with --burst)."""
+    from dashboard.pipeline.worker import Worker
+
+    settings, geography = _settings_and_geography(args)
+    worker = Worker(settings, connect(_require_redis(settings)), geography)  # type: ignore[arg-type]
+    log.info("worker %s reading %s as group %s", worker.consumer.name, settings.stream,
+             settings.group)
+    handled = worker.work(burst=args.burst)
+    log.info("worker stopped after %d entries", handled)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write demo events to the stream."""
+    from dashboard.pipeline.simulate import Simulator, flood
+
+    settings, geography = _settings_and_geography(args)
+    client = connect(_require_redis(settings))
+    if args.count:
+        written = flood(client, settings.stream, geography, args.count, seed=args.seed or 0)
+    else:
+        simulator = Simulator(client, settings.stream, geography, seed=args.seed or 0)
+        simulator.seed_risk()
+        written = simulator.run(args.rate or settings.sim_rate, duration_s=args.duration)
+    log.info("wrote %d events to %s", written, settings.stream)
+    return 0
+
+
+def _web_command(settings: Settings) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "dashboard.app:wsgi()",
+        "--bind", f"{settings.host}:{settings.port}",
+        "--workers", str(settings.web_workers), "--threads", "4",
+        "--worker-class", "gthread", "--timeout", "60", "--access-logfile", "-",
+        "--log-level", "info",
+    ]
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the screen and the API with gunicorn."""
+    settings, _ = _settings_and_geography(args)
+    _require_redis(settings)
+    os.execv(sys.executable, _web_command(settings))
+    return 0  # pragma: no cover - execv does not return
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check settings and boundaries, then exit."""
+    settings, geography = _settings_and_geography(args)
+    print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}")  # type: ignore[attr-defined]
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Everything on one machine: Redis (embedded if needed), worker, demo feed, web."""
+    settings, _ = _settings_and_geography(args)
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = embedded.start()
+        print(f"embedded Redis ({embedded.binary}) at {url}", flush=True)
+    env = {**os.environ, "REDIS_URL": url}
+    me = [sys.executable, "-m", "dashboard.cli"]
+    commands = {"worker": [*me, "worker"], "web": _web_command(settings)}
+    if not args.no_feed:
+        commands["feed"] = [*me, "simulate", "--rate", str(args.rate or settings.sim_rate)]
+    children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+    host = "localhost" if settings.host in ("0.0.0.0", "127.0.0.1") else settings.host
+    print(f"\n  City Operations Cockpit: http://{host}:{settings.port}/\n", flush=True)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    try:
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    log.error("%s exited with %s; stopping", name, child.returncode)
+                    stopping, code = True, 1
+            time.sleep(0.5)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        for child in children.values():
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded:
+            embedded.stop()
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="citybrain", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help=cmd_run.__doc__)
+    run.add_argument("--rate", type=float, help="demo events per second")
+    run.add_argument("--no-feed", action="store_true", help="start without the demo feed")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("web", help=cmd_web.__doc__).set_defaults(func=cmd_web)
+    worker = sub.add_parser("worker", help=cmd_worker.__doc__)
+    worker.add_argument("--burst", action="store_true", help="drain the stream, then exit")
+    worker.set_defaults(func=cmd_worker)
+    simulate = sub.add_parser("simulate", help=cmd_simulate.__doc__)
+    simulate.add_argument("--rate", type=float, help="events per second (CITYBRAIN_SIM_RATE)")
+    simulate.add_argument("--duration", type=float, help="stop after this many seconds")
+    simulate.add_argument("--count", type=int, help="write this many events as fast as possible")
+    simulate.add_argument("--seed", type=int, help="random seed")
+    simulate.set_defaults(func=cmd_simulate)
+    sub.add_parser("check", help=cmd_check.__doc__).set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `citybrain` command."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (SettingsError, BoundaryError) as exc:
+        print(f"citybrain: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""The ingest worker: stream → validate → locate → apply to state in Redis.
+
+Shape of rq's worker: `work(burst=True)` drains the stream and returns (tests
+and benchmarks use it); SIGTERM finishes the current batch, a second signal
+stops at once. Every batch is applied by one Lua script that also
+acknowledges its entries, so an entry is acknowledged exactly when its effect
+is stored; invalid entries are dead-lettered and acknowledged in one
+MULTI/EXEC transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from types import FrameType
+
+import numpy as np
+import orjson
+import redis
+
+from dashboard.pipeline.consumer import Entry, StreamConsumer
+from dashboard.pipeline.contract import STATUSES, Event, Rejection, parse_entry
+from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
+from layers.geography import Geography
+
+log = logging.getLogger(__name__)
+
+DAY_HASH_TTL_S = 8 * 86400  # per-day counters: a week of history and today
+_STATUS_RANK = {status: str(rank) for rank, status in enumerate(STATUSES)}
+_TIME_BUCKET_MS = 900_000  # zone offsets are whole quarter hours
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    applied: int = 0
+    duplicates: int = 0
+    dead: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Entries handled."""
+        return self.applied + self.duplicates + sum(self.dead.values())
+
+
+class Worker:
+    """Consumes the events stream into the city state."""
+
+    def __init__(
+        self, settings: Settings, client: redis.Redis, geography: Geography,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.geography = geography
+        self.consumer = StreamConsumer(
+            client, settings.stream, settings.group,
+            name or f"{socket.gethostname()}-{os.getpid()}",
+        )
+        source = resources.files("dashboard.pipeline").joinpath("apply.lua").read_text()
+        self.script = client.register_script(source)
+        self._stop_requested = False
+        self._day_cache: dict[int, tuple[str, str]] = {}
+        self._last_claim = 0.0
+
+    # ---- one batch -------------------------------------------------------
+
+    def process(self, entries: Sequence[Entry]) -> BatchResult:
+        """Validate, locate and apply a batch of entries, acknowledging all of them."""
+        now_ms = int(time.time() * 1000)
+        max_future_ms = self.settings.max_future_s * 1000
+        events: list[tuple[Entry, Event]] = []
+        dead: list[tuple[Entry, Rejection]] = []
+        for entry in entries:
+            parsed = parse_entry(entry[1], now_ms, max_future_ms)
+            if isinstance(parsed, Rejection):
+                dead.append((entry, parsed))
+            else:
+                events.append((entry, parsed))
+        areas = self._areas(events)
+        rows: list[list[object]] = []
+        ack: list[bytes] = []
+        for (entry, event), area in zip(events, areas, strict=True):
+            if isinstance(area, Rejection):
+                dead.append((entry, area))
+                continue
+            rows.append(self._row(event, area))
+            ack.append(entry[0])
+        result = BatchResult()
+        if rows:
+            result.applied, result.duplicates = self._apply(rows, ack, now_ms)
+        if dead:
+            self._dead_letter(dead)
+            for _, rejection in dead:
+                result.dead[rejection.reason] = result.dead.get(rejection.reason, 0) + 1
+        return result
+
+    def _areas(self, events: list[tuple[Entry, Event]]) -> list[str | Rejection]:
+        located = [i for i, (_, e) in enumerate(events) if e.lon is not None]
+        found = (
+            self.geography.locate(
+                np.fromiter((events[i][1].lon for i in located), float, len(located)),
+                np.fromiter((events[i][1].lat for i in located), float, len(located)),
+            )
+            if located else []
+        )
+        by_index = dict(zip(located, found, strict=True))
+        areas: list[str | Rejection] = []
+        known = self.geography.areas
+        for i, (_, event) in enumerate(events):
+            if i in by_index:
+                area = by_index[i]
+                areas.append(area if area is not None else Rejection(
+                    "outside_city", f"point {event.lon:.5f}, {event.lat:.5f} is outside every "
+                    "known area"))
+            elif event.area_id is not None:
+                areas.append(event.area_id if event.area_id in known else Rejection(
+                    "unknown_area", f"area_id {event.area_id!r} is not a known area"))
+            else:
+                areas.append("")  # an incident update without a place
+        return areas
+
+    def _day_hour(self, ts: int) -> tuple[str, str]:
+        bucket = ts // _TIME_BUCKET_MS
+        cached = self._day_cache.get(bucket)
+        if cached is None:
+            if len(self._day_cache) > 4096:
+                self._day_cache.clear()
+            moment = datetime.fromtimestamp(ts / 1000, self.settings.zone)
+            cached = (moment.strftime("%Y-%m-%d"), moment.strftime("%H"))
+            self._day_cache[bucket] = cached
+        return cached
+
+    def _row(self, event: Event, area: str) -> list[object]:
+        key = f"{event.ts:015d}|{event.event_id}"
+        day, hour = self._day_hour(event.ts)
+        lon = "" if event.lon is None else round(event.lon, 6)
+        lat = "" if event.lat is None else round(event.lat, 6)
+        data = event.data
+        feed = {"id": event.event_id, "kind": event.kind, "ts": event.ts, "area": area, **data}
+        head = [event.kind[0], event.event_id, key, event.ts, day, hour, area, lon, lat]
+        if event.kind == "incident":
+            status = data["status"]
+            return [*head, data["incident_id"], status,
+                    f"{event.ts:015d}|{_STATUS_RANK[status]}|{event.event_id}",
+                    data.get("category", ""), data.get("source", ""), data.get("severity", ""),
+                    data.get("title", ""), data.get("department", ""),
+                    data.get("sla_minutes", ""), "1" if status == "reported" else "0",
+                    orjson.dumps(feed).decode()]
+        if event.kind == "traffic":
+            free_flow = float(data.get("free_flow_kmh", self.settings.free_flow_kmh))
+            return [*head, data["segment_id"], float(data["speed_kmh"]), free_flow,
+                    orjson.dumps(feed).decode()]
+        return [*head, data["indicator"], float(data["value"]), orjson.dumps(feed).decode()]
+
+    def _apply(self, rows: list[list[object]], ack: list[bytes], now_ms: int) -> tuple[int, int]:
+        payload = orjson.dumps({
+            "p": self.settings.state_prefix,
+            "ttl": self.settings.dedup_ttl_s,
+            "keep": DAY_HASH_TTL_S,
+            "dayttl": DAY_HASH_TTL_S,
+            "sla": self.settings.sla_minutes,
+            "fb": FALLBACK_SLA_MINUTES,
+            "root": self.geography.root_id,
+            "feed": self.settings.feed_size,
+            "now": now_ms,
+            "ev": rows,
+        })
+        try:
+            applied, dups = self.script(
+                keys=[self.settings.stream], args=[self.settings.group, payload, *ack]
+            )
+        except redis.ResponseError:
+            if len(rows) == 1:
+                raise
+            log.exception("batch of %d failed to apply; applying one by one", len(rows))
+            applied = dups = 0
+            for row, entry_id in zip(rows, ack, strict=True):
+                a, d = self._apply([row], [entry_id], now_ms)
+                applied, dups = applied + a, dups + d
+        return int(applied), int(dups)
+
+    def _dead_letter(self, dead: list[tuple[Entry, Rejection]]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        stats = self.settings.state_prefix + "stats"
+        for (entry_id, fields), rejection in dead:
+            record = dict(fields)
+            record[b"dead_reason"] = rejection.reason.encode()
+            record[b"dead_detail"] = rejection.detail.encode()
+            record[b"dead_entry_id"] = entry_id
+            pipe.xadd(self.settings.dead_stream_key, record)
+            pipe.hincrby(stats, f"dead:{rejection.reason}", 1)
+        pipe.xack(self.settings.stream, self.settings.group, *(e[0][0] for e in dead))
+        pipe.execute()
+        for (entry_id, _), rejection in dead:
+            log.info("dead-lettered %s: %s (%s)", entry_id.decode(), rejection.reason,
+                     rejection.detail)
+
+    # ---- the loop ----------------------------------------------------------
+
+    def work(self, burst: bool = False) -> int:
+        """Consume until stopped (or, with `burst`, until the stream is drained)."""
+        self.consumer.create()
+        if not burst:
+            self._install_signals()
+        handled = 0
+        batch = self.settings.batch
+        backoff = 0.1
+        entries = self.consumer.pending_own(batch)
+        while not self._stop_requested:
+            try:
+                if not entries:
+                    entries = self._claim_stuck(batch)
+                if not entries:
+                    entries = self.consumer.read(batch, None if burst else self.settings.block_ms)
+                if not entries:
+                    if burst:
+                        break
+                    continue
+                handled += self.process(entries).total
+                entries = []
+                backoff = 0.1
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if burst:
+                    raise
+                log.error("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                entries = self._recover_pending(batch)
+        return handled
+
+    def _recover_pending(self, count: int) -> list[Entry]:
+        try:
+            self.consumer.create()
+            return self.consumer.pending_own(count)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return []
+
+    def _claim_stuck(self, count: int) -> list[Entry]:
+        now = time.monotonic()
+        if now - self._last_claim < self.settings.claim_idle_ms / 4000:
+            return []
+        self._last_claim = now
+        claimed = self.consumer.autoclaim(self.settings.claim_idle_ms, count)
+        if claimed:
+            log.warning("claimed %d entries left pending by a stopped worker", len(claimed))
+        return claimed
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            if self._stop_requested:
+                raise SystemExit(1)
+            log.info("signal %d: finishing the current batch", signum)
+            self._stop_requested = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)

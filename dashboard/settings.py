@@ -1,0 +1,296 @@
+"""All configuration, read once into one `Settings` object.
+
+Every setting is declared below as a `Setting(name, default, help, parse)`;
+the value comes from an explicit argument, then the environment, then the
+default. A value that does not parse stops the start with a message naming
+the setting. `tests/test_settings.py` fails when the README does not document
+a setting.
+
+The default SLA per incident category and the default risk model live here
+too (`DEFAULT_SLA_MINUTES`, `DEFAULT_RISK_MODEL`); the settings
+`CITYBRAIN_SLA_MINUTES` and `CITYBRAIN_RISK_MODEL` override them with JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Minutes from `reported` to `closed` before an incident counts as overdue.
+DEFAULT_SLA_MINUTES: dict[str, int] = {
+    "road_occupation": 240,
+    "illegal_construction": 1440,
+    "street_drying": 120,
+    "out_of_store": 240,
+    "manhole": 60,
+    "garbage": 240,
+    "noise": 120,
+    "traffic_accident": 30,
+    "fire_hazard": 60,
+    "other": 480,
+}
+FALLBACK_SLA_MINUTES = 480  # for a category that is in neither table
+
+# indicator -> (weight, saturation). An indicator adds
+# weight * min(max(value, 0) / saturation, 1) points to the 0-100 score;
+# the default weights add up to 100.
+DEFAULT_RISK_MODEL: dict[str, tuple[float, float]] = {
+    "fire_hazards": (25.0, 5.0),
+    "fever_reports": (20.0, 10.0),
+    "repeat_complaints": (20.0, 10.0),
+    "flood_points": (20.0, 3.0),
+    "elderly_living_alone": (15.0, 60.0),
+}
+
+DEMO_CITIES = ("shanghai", "hangzhou")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _optional(value: str) -> str | None:
+    return value or None
+
+
+def _redis_url(value: str) -> str | None:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value or None
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 0 < number < 65536:
+        raise ValueError("must be a port number from 1 to 65535")
+    return number
+
+
+def _city(value: str) -> str:
+    if value not in DEMO_CITIES:
+        raise ValueError(f"must be one of {', '.join(DEMO_CITIES)}")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def _lang(value: str) -> str:
+    if value not in ("zh-CN", "en"):
+        raise ValueError("must be zh-CN or en")
+    return value
+
+
+def _update_mode(value: str) -> str:
+    if value not in ("poll", "push"):
+        raise ValueError("must be poll or push")
+    return value
+
+
+def _stream_key(value: str) -> str:
+    if not value or len(value) > 200:
+        raise ValueError("must be a Redis key of 1-200 characters")
+    return value
+
+
+def _sla_table(value: str) -> dict[str, int]:
+    table = dict(DEFAULT_SLA_MINUTES)
+    if value:
+        overrides = json.loads(value)
+        if not isinstance(overrides, dict):
+            raise ValueError('must be a JSON object like {"garbage": 120}')
+        for category, minutes in overrides.items():
+            if not isinstance(minutes, int | float) or not math.isfinite(minutes) or minutes <= 0:
+                raise ValueError(f"minutes for {category!r} must be a positive number")
+            table[str(category)] = int(minutes)
+    return table
+
+
+def _risk_model(value: str) -> dict[str, tuple[float, float]]:
+    model = dict(DEFAULT_RISK_MODEL)
+    if value:
+        overrides = json.loads(value)
+        if not isinstance(overrides, dict):
+            raise ValueError('must be a JSON object like {"fire_hazards": [25, 5]}')
+        for indicator, pair in overrides.items():
+            if (
+                not isinstance(pair, list | tuple)
+                or len(pair) != 2
+                or not all(isinstance(x, int | float) and math.isfinite(x) for x in pair)
+                or pair[0] < 0
+                or pair[1] <= 0
+            ):
+                raise ValueError(
+                    f"{indicator!r} needs [weight >= 0, saturation > 0], got {pair!r}"
+                )
+            model[str(indicator)] = (float(pair[0]), float(pair[1]))
+    return model
+
+
+def _thresholds(value: str) -> tuple[float, float, float, float]:
+    parts = [float(x) for x in value.split(",")]
+    if len(parts) != 4 or parts != sorted(parts) or not all(0 < p <= 100 for p in parts):
+        raise ValueError("must be four rising numbers in (0, 100], e.g. 25,50,70,85")
+    return (parts[0], parts[1], parts[2], parts[3])
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration variable: its environment name, default and help."""
+
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = _text
+    secret: bool = False
+
+    @property
+    def attr(self) -> str:
+        """The attribute name on `Settings` (`CITYBRAIN_` dropped, lower case)."""
+        return re.sub(r"^CITYBRAIN_", "", self.name).lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("REDIS_URL", "", "Redis to use, e.g. `redis://:pw@host:6379/0` or `rediss://` "
+            "for TLS. Empty: `citybrain run` starts an embedded Redis in `CITYBRAIN_DATA_DIR`.",
+            _redis_url, secret=True),
+    Setting("CITYBRAIN_STREAM", "citybrain:events", "Stream the producers write events to.",
+            _stream_key),
+    Setting("CITYBRAIN_DEAD_STREAM", "", "Dead-letter stream; empty means `<stream>:dead`.",
+            _optional),
+    Setting("CITYBRAIN_GROUP", "citybrain", "Consumer group the workers share.", _stream_key),
+    Setting("CITYBRAIN_CITY", "shanghai", "Demo city whose shipped boundaries are used when "
+            "`CITYBRAIN_BOUNDARIES` is empty: `shanghai` or `hangzhou`.", _city),
+    Setting("CITYBRAIN_BOUNDARIES", "", "Your own boundary file (any format GeoPandas reads, "
+            "any CRS) with columns `area_id`, `name`, `level`, `parent_id`.", _optional),
+    Setting("CITYBRAIN_TZ", "Asia/Shanghai", "The city's time zone: it decides what "
+            "\"today\" and \"this hour\" mean.", _timezone),
+    Setting("CITYBRAIN_KEY_PREFIX", "citybrain", "First part of every state key; the city "
+            "name follows as a Redis Cluster hash tag, e.g. `citybrain:{shanghai}:`.", _stream_key),
+    Setting("CITYBRAIN_BATCH", "500", "Entries a worker reads and applies in one batch.",
+            _positive_int),
+    Setting("CITYBRAIN_BLOCK_MS", "1000", "How long a worker waits for new entries per read.",
+            _positive_int),
+    Setting("CITYBRAIN_CLAIM_IDLE_MS", "60000", "A pending entry idle this long (its worker "
+            "died) is claimed by another worker with XAUTOCLAIM.", _positive_int),
+    Setting("CITYBRAIN_DEDUP_TTL_S", "172800", "How long an applied `event_id` is remembered, "
+            "so that a re-sent copy changes nothing.", _positive_int),
+    Setting("CITYBRAIN_FEED_SIZE", "200", "How many recent events the live feed keeps.",
+            _positive_int),
+    Setting("CITYBRAIN_FREE_FLOW_KMH", "60", "Free-flow speed of a road segment whose events "
+            "carry no `free_flow_kmh`.", _positive_float),
+    Setting("CITYBRAIN_SLA_MINUTES", "", "JSON object overriding the default SLA minutes per "
+            "incident category (`DEFAULT_SLA_MINUTES` in `dashboard/settings.py`).", _sla_table),
+    Setting("CITYBRAIN_RISK_MODEL", "", "JSON object overriding the risk model: indicator -> "
+            "[weight, saturation] (`DEFAULT_RISK_MODEL` in `dashboard/settings.py`).",
+            _risk_model),
+    Setting("CITYBRAIN_RISK_THRESHOLDS", "25,50,70,85", "Scores at which the warning level "
+            "becomes blue, yellow, orange and red.", _thresholds),
+    Setting("CITYBRAIN_MAX_FUTURE_S", "86400", "An event whose `ts` is further in the future "
+            "than this is dead-lettered as `bad_value`.", _positive_int),
+    Setting("CITYBRAIN_STALE_AFTER_S", "30", "With no event applied for this long the data "
+            "counts as stale and the screen says so.", _positive_float),
+    Setting("CITYBRAIN_CACHE_TTL_S", "1.0", "How long one read of the state serves every "
+            "request of a web process.", _positive_float),
+    Setting("CITYBRAIN_HOST", "127.0.0.1", "Address the web server listens on.", _text),
+    Setting("CITYBRAIN_PORT", "8050", "Port the web server listens on.", _port),
+    Setting("CITYBRAIN_WEB_WORKERS", "2", "gunicorn worker processes of the web server.",
+            _positive_int),
+    Setting("CITYBRAIN_DATA_DIR", ".citybrain", "Folder of the embedded Redis's data when "
+            "`REDIS_URL` is empty.", _text),
+    Setting("CITYBRAIN_LANG", "zh-CN", "Language of the screen: `zh-CN` or `en` "
+            "(`?lang=` overrides it per page).", _lang),
+    Setting("CITYBRAIN_UPDATE_MODE", "poll", "How the screen gets updates: `poll` "
+            "(interval callbacks) or `push`.", _update_mode),
+    Setting("CITYBRAIN_UPDATE_MS", "1000", "Interval of the screen's update tick.",
+            _positive_int),
+    Setting("CITYBRAIN_TILE_URL", "", "Optional raster tile URL template for a base map "
+            "(`https://host/{z}/{x}/{y}.png`); empty keeps the map fully offline.", _optional),
+    Setting("CITYBRAIN_SIM_RATE", "5", "Events per second `citybrain simulate` writes by "
+            "default.", _positive_float),
+)
+
+_BY_ATTR = {s.attr: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parsed configuration; build it with `Settings.load()`."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting: keyword argument, then environment, then default."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            if setting.attr in overrides:
+                values[setting.attr] = overrides.pop(setting.attr)
+                continue
+            raw = env.get(setting.name, setting.default)
+            try:
+                values[setting.attr] = setting.parse(raw.strip())
+            except (ValueError, TypeError) as exc:
+                shown = "(hidden)" if setting.secret else repr(raw)
+                raise SettingsError(f"{setting.name}={shown}: {exc}") from exc
+        if overrides:
+            raise SettingsError(f"unknown settings: {', '.join(sorted(overrides))}")
+        return cls(values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _BY_ATTR:
+            return self.values[name]
+        raise AttributeError(name)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (already parsed)."""
+        unknown = set(changes) - set(_BY_ATTR)
+        if unknown:
+            raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return Settings({**self.values, **changes})
+
+    @property
+    def dead_stream_key(self) -> str:
+        """The dead-letter stream's key."""
+        return self.values["dead_stream"] or f"{self.values['stream']}:dead"
+
+    @property
+    def state_prefix(self) -> str:
+        """Prefix of every state key, with the city as a Redis Cluster hash tag."""
+        city = self.values["boundaries"] and "custom" or self.values["city"]
+        return f"{self.values['key_prefix']}:{{{city}}}:"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The city's time zone."""
+        return ZoneInfo(self.values["tz"])

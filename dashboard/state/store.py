@@ -1,0 +1,128 @@
+"""Reading the state from Redis: one pipelined read per tick, shared by all requests.
+
+`StateCache` belongs to one web process (it is created by `create_app`, not
+at import). Whatever number of browsers poll it, it reads Redis at most once
+per `CITYBRAIN_CACHE_TTL_S`, and only re-reads the raw state when the
+worker's version counter moved. When Redis is unreachable it keeps serving
+the last view, marked stale, with the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from dashboard.settings import Settings
+from dashboard.state.view import CityView, RawState, RiskModel, build_view, day_names, decode_raw
+from layers.geography import Geography
+
+log = logging.getLogger(__name__)
+
+FEED_READ = 200
+
+
+def read_raw(client: redis.Redis, settings: Settings, now: datetime) -> RawState:
+    """One round trip: everything the view is built from."""
+    prefix = settings.state_prefix
+    today, yesterday = day_names(now, settings.zone)
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(prefix + "open")
+    pipe.hgetall(prefix + "day:" + today)
+    pipe.hgetall(prefix + "day:" + yesterday)
+    pipe.hgetall(prefix + "seg")
+    pipe.hgetall(prefix + "risk")
+    pipe.lrange(prefix + "feed", 0, FEED_READ - 1)
+    pipe.hgetall(prefix + "stats")
+    pipe.get(prefix + "version")
+    return decode_raw(*pipe.execute())
+
+
+class StateCache:
+    """The current `CityView` of one process, refreshed at most once per TTL."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, geography: Geography) -> None:
+        self.settings = settings
+        self.client = client
+        self.geography = geography
+        self.model = RiskModel(settings.risk_model, settings.risk_thresholds)
+        self._lock = threading.Lock()
+        self._view: CityView | None = None
+        self._raw = RawState()
+        self._raw_day = ""
+        self._read_at = 0.0
+        self.reads = 0  # Redis reads done, for tests and benchmarks
+
+    def view(self) -> CityView:
+        """The view of this tick; reads Redis only if the tick's view is not built yet."""
+        with self._lock:
+            if self._view is not None and time.monotonic() - self._read_at < (
+                self.settings.cache_ttl_s
+            ):
+                return self._view
+            now = datetime.now(self.settings.zone)
+            error = None
+            try:
+                self._refresh_raw(now)
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                error = f"Redis unreachable: {exc}"
+                log.warning("%s; serving the last known state", error)
+            self._view = build_view(
+                self._raw, self.geography, self.model, now, self.settings.stale_after_s,
+                stale=error is not None, error=error,
+            )
+            self._read_at = time.monotonic()
+            return self._view
+
+    def _refresh_raw(self, now: datetime) -> None:
+        day = now.strftime("%Y-%m-%d")
+        version = int(self.client.get(self.settings.state_prefix + "version") or 0)
+        self.reads += 1
+        if version != self._raw.version or day != self._raw_day or version == 0:
+            self._raw = read_raw(self.client, self.settings, now)
+            self._raw_day = day
+            self.reads += 1
+
+
+def health(client: redis.Redis, settings: Settings) -> dict[str, Any]:
+    """Redis reachability, stream length, lag, last apply time and counts."""
+    report: dict[str, Any] = {"redis": "ok", "stream": settings.stream}
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.xlen(settings.stream)
+        pipe.xlen(settings.dead_stream_key)
+        pipe.hgetall(settings.state_prefix + "stats")
+        length, dead_length, raw_stats = pipe.execute()
+        groups = client.xinfo_groups(settings.stream) if length or dead_length else []
+    except redis.ResponseError:
+        groups = []
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        return {"redis": "unreachable", "error": str(exc), "stream": settings.stream}
+    stats = {k.decode(): v.decode() for k, v in raw_stats.items()}
+    group = next((g for g in groups if _text(g["name"]) == settings.group), None)
+    last_ms = int(stats.get("last_applied_ms", 0) or 0)
+    report.update({
+        "stream_length": length,
+        "dead_letter_length": dead_length,
+        "consumer_group": settings.group,
+        "consumer_lag": None if group is None else group.get("lag"),
+        "pending": None if group is None else group.get("pending"),
+        "consumers": None if group is None else group.get("consumers"),
+        "last_applied": (datetime.fromtimestamp(last_ms / 1000, settings.zone).isoformat(
+            timespec="seconds") if last_ms else None),
+        "seconds_since_last_applied": (
+            round(time.time() - last_ms / 1000, 1) if last_ms else None),
+        "applied": int(stats.get("applied", 0)),
+        "duplicates": int(stats.get("duplicates", 0)),
+        "dead_lettered": {k[5:]: int(v) for k, v in sorted(stats.items())
+                          if k.startswith("dead:")},
+    })
+    return report
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

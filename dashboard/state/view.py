@@ -1,0 +1,322 @@
+"""The city view: every area's numbers, rolled up from the raw state.
+
+Pure functions from a `RawState` (what one read of Redis returns) to a
+`CityView`. The worker stores only what each event changes, at the finest
+area it fell in; here it is summed up the area tree once per tick, and every
+request of that tick reads the result.
+
+Roll-ups: counts are sums over the subtree; the traffic index is the mean
+over the latest readings of all segments in the subtree; the risk score of
+an area above the finest level is the mean score of all scored areas in its
+subtree (the mean of its children's scores weighted by how many scored areas
+each holds), and its factors are the mean contributions, so they add up to
+the score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from layers.geography import Geography
+
+TRAFFIC_LEVELS = ((2.0, "severe"), (1.8, "congested"), (1.5, "slow"), (0.0, "smooth"))
+RISK_LEVELS = ("normal", "blue", "yellow", "orange", "red")
+SEVERITIES = ("1", "2", "3", "4")
+
+
+@dataclass(frozen=True)
+class RawState:
+    """The state as stored, decoded but not yet summed up."""
+
+    open_incidents: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    today: Mapping[str, int] = field(default_factory=dict)  # day-hash fields of today
+    yesterday: Mapping[str, int] = field(default_factory=dict)
+    segments: Mapping[str, tuple[str, float, float, float, float, int]] = field(
+        default_factory=dict)  # id -> (area, lon, lat, speed, free_flow, ts)
+    risk: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (area, ind) -> value
+    feed: tuple[dict[str, Any], ...] = ()
+    stats: Mapping[str, str] = field(default_factory=dict)
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """Weights, saturations and warning thresholds of the risk score."""
+
+    weights: Mapping[str, tuple[float, float]]
+    thresholds: tuple[float, float, float, float]
+
+    def factors(self, indicators: Mapping[str, float]) -> list[dict[str, Any]]:
+        """Each indicator's value and the points it adds, largest first."""
+        out = []
+        for name, value in indicators.items():
+            weight, saturation = self.weights.get(name, (0.0, 1.0))
+            points = weight * min(max(value, 0.0) / saturation, 1.0)
+            out.append({"indicator": name, "value": value, "contribution": round(points, 2)})
+        out.sort(key=lambda f: (-f["contribution"], f["indicator"]))
+        return out
+
+    def level(self, score: float | None) -> str:
+        """The warning colour of a score."""
+        if score is None:
+            return "normal"
+        index = sum(1 for threshold in self.thresholds if score >= threshold)
+        return RISK_LEVELS[index]
+
+
+def traffic_level(index: float | None) -> str | None:
+    """smooth, slow, congested or severe for a congestion delay index."""
+    if index is None:
+        return None
+    return next(name for bound, name in TRAFFIC_LEVELS if index >= bound)
+
+
+@dataclass
+class _Totals:
+    open: int = 0
+    overdue: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)
+    by_severity: Counter[str] = field(default_factory=Counter)
+    today: int = 0
+    closed_today: int = 0
+    close_seconds: int = 0
+    traffic_sum: float = 0.0
+    segments: int = 0
+    risk_sum: float = 0.0
+    risk_count: int = 0
+    risk_factor_sum: Counter[str] = field(default_factory=Counter)
+    risk_value_sum: Counter[str] = field(default_factory=Counter)
+    risk_value_count: Counter[str] = field(default_factory=Counter)
+    risk_levels: Counter[str] = field(default_factory=Counter)
+    risk_max: float | None = None
+
+
+@dataclass(frozen=True)
+class CityView:
+    """Every area's summary at one moment, plus the city-wide lists."""
+
+    as_of: datetime
+    geography: Geography
+    totals: Mapping[str, _Totals]
+    own_risk: Mapping[str, tuple[float, list[dict[str, Any]]]]
+    raw: RawState
+    model: RiskModel
+    stale: bool = False
+    error: str | None = None
+
+    def summary(self, area_id: str) -> dict[str, Any]:
+        """The public JSON shape of one area's numbers."""
+        area = self.geography.areas[area_id]
+        t = self.totals.get(area_id) or _Totals()
+        index = round(t.traffic_sum / t.segments, 3) if t.segments else None
+        own = self.own_risk.get(area_id)
+        if t.risk_count and not (own and t.risk_count == 1):
+            score: float | None = round(t.risk_sum / t.risk_count, 1)
+            factors = sorted(
+                ({"indicator": name,
+                  "value": round(t.risk_value_sum[name] / t.risk_value_count[name], 3),
+                  "contribution": round(points / t.risk_count, 2)}
+                 for name, points in t.risk_factor_sum.items()),
+                key=lambda f: (-f["contribution"], f["indicator"]))
+        elif own:
+            score, factors = round(own[0], 1), own[1]
+        else:
+            score, factors = None, []
+        return {
+            "area_id": area_id,
+            "name": area.name,
+            "name_en": area.name_en,
+            "level": area.level,
+            "parent_id": area.parent_id,
+            "as_of": self.as_of.isoformat(timespec="seconds"),
+            "stale": self.stale,
+            "incidents": {
+                "today": t.today,
+                "open": t.open,
+                "overdue": t.overdue,
+                "closed_today": t.closed_today,
+                "mean_minutes_to_close": (
+                    round(t.close_seconds / t.closed_today / 60, 1) if t.closed_today else None),
+                "open_by_category": dict(sorted(t.by_category.items())),
+                "open_by_severity": {s: t.by_severity.get(s, 0) for s in SEVERITIES},
+            },
+            "traffic": {"index": index, "level": traffic_level(index), "segments": t.segments},
+            "risk": {
+                "score": score,
+                "level": self.model.level(score),
+                "factors": factors,
+                "scored_areas": t.risk_count,
+                "areas_by_level": {lvl: t.risk_levels.get(lvl, 0) for lvl in RISK_LEVELS},
+                "max_score": None if t.risk_max is None else round(t.risk_max, 1),
+            },
+        }
+
+    def area_detail(self, area_id: str) -> dict[str, Any]:
+        """An area's summary plus each child's."""
+        detail = self.summary(area_id)
+        detail["children"] = [self.summary(c) for c in self.geography.children(area_id)]
+        return detail
+
+    def trend(self, area_id: str) -> list[dict[str, Any]]:
+        """Incidents reported per hour over the last 24 hours, oldest first."""
+        inside = self._subtree_test(area_id)
+        hours: list[dict[str, Any]] = []
+        moment = self.as_of.replace(minute=0, second=0, microsecond=0)
+        wanted = [moment - timedelta(hours=h) for h in range(23, -1, -1)]
+        per_hour: Counter[tuple[str, str]] = Counter()
+        for day_name, fields in (("today", self.raw.today), ("yesterday", self.raw.yesterday)):
+            for name, count in fields.items():
+                if name.startswith("h|"):
+                    _, hour, area = name.split("|", 2)
+                    if inside(area):
+                        per_hour[(day_name, hour)] += count
+        today = self.as_of.date()
+        for start in wanted:
+            day_name = "today" if start.date() == today else "yesterday"
+            hours.append({"hour": start.isoformat(timespec="minutes"),
+                          "count": per_hour[(day_name, start.strftime("%H"))]})
+        return hours
+
+    def open_incidents(self, area_id: str) -> list[dict[str, Any]]:
+        """Open incidents inside an area, most severe and most overdue first."""
+        inside = self._subtree_test(area_id)
+        now_ms = int(self.as_of.timestamp() * 1000)
+        out = []
+        for incident_id, info in self.raw.open_incidents.items():
+            if inside(info["area"]):
+                out.append({"incident_id": incident_id, **info,
+                            "overdue": info["due"] <= now_ms})
+        out.sort(key=lambda i: (-i["sev"], i["due"]))
+        return out
+
+    def feed(self, area_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest applied events inside an area, newest first."""
+        inside = self._subtree_test(area_id)
+        return [item for item in self.raw.feed if inside(item["area"] or "")][:limit]
+
+    def top_risk(self, area_id: str, level: str = "compound", limit: int = 10) -> list[dict]:
+        """The highest-scored areas of one level inside an area."""
+        inside = self._subtree_test(area_id)
+        ranked = [
+            (score, a) for a, (score, _) in self.own_risk.items()
+            if inside(a) and self.geography.areas[a].level == level
+        ]
+        ranked.sort(key=lambda p: (-p[0], p[1]))
+        return [self.summary(a) for _, a in ranked[:limit]]
+
+    def _subtree_test(self, area_id: str):  # type: ignore[no-untyped-def]
+        geography = self.geography
+
+        def inside(candidate: str) -> bool:
+            return candidate in geography.areas and area_id in geography.chain(candidate)
+
+        return inside
+
+
+def _chain(geography: Geography, area_id: str) -> tuple[str, ...]:
+    if area_id in geography.areas:
+        return geography.chain(area_id)
+    return (geography.root_id,)
+
+
+def build_view(
+    raw: RawState, geography: Geography, model: RiskModel, now: datetime,
+    stale_after_s: float, stale: bool = False, error: str | None = None,
+) -> CityView:
+    """Sum the raw state up the area tree."""
+    totals: defaultdict[str, _Totals] = defaultdict(_Totals)
+    now_ms = int(now.timestamp() * 1000)
+    for info in raw.open_incidents.values():
+        overdue = info["due"] <= now_ms
+        category = info["cat"] or "unknown"
+        severity = str(info["sev"])
+        for area in _chain(geography, info["area"]):
+            t = totals[area]
+            t.open += 1
+            t.overdue += overdue
+            t.by_category[category] += 1
+            t.by_severity[severity] += 1
+    for name, value in raw.today.items():
+        kind, _, area = name.partition("|")
+        if kind in ("r", "c", "s"):
+            for parent in _chain(geography, area):
+                t = totals[parent]
+                if kind == "r":
+                    t.today += value
+                elif kind == "c":
+                    t.closed_today += value
+                else:
+                    t.close_seconds += value
+    for area, _, _, speed, free_flow, _ in raw.segments.values():
+        index = free_flow / max(speed, 1.0)
+        for parent in _chain(geography, area):
+            totals[parent].traffic_sum += index
+            totals[parent].segments += 1
+    indicators: defaultdict[str, dict[str, float]] = defaultdict(dict)
+    for (area, indicator), value in raw.risk.items():
+        indicators[area][indicator] = value
+    own_risk: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+    for area, values in indicators.items():
+        factors = model.factors(values)
+        score = min(100.0, sum(f["contribution"] for f in factors))
+        own_risk[area] = (score, factors)
+        level = model.level(score)
+        for parent in _chain(geography, area):
+            t = totals[parent]
+            t.risk_sum += score
+            t.risk_count += 1
+            t.risk_levels[level] += 1
+            t.risk_max = score if t.risk_max is None else max(t.risk_max, score)
+            for f in factors:
+                t.risk_factor_sum[f["indicator"]] += f["contribution"]
+                t.risk_value_sum[f["indicator"]] += f["value"]
+                t.risk_value_count[f["indicator"]] += 1
+    last_applied = int(raw.stats.get("last_applied_ms", "0") or 0)
+    is_stale = stale or (now_ms - last_applied > stale_after_s * 1000)
+    return CityView(now, geography, dict(totals), own_risk, raw, model, is_stale, error)
+
+
+def decode_raw(
+    open_incidents: Mapping[bytes, bytes], today: Mapping[bytes, bytes],
+    yesterday: Mapping[bytes, bytes], segments: Mapping[bytes, bytes],
+    risk: Mapping[bytes, bytes], feed: list[bytes], stats: Mapping[bytes, bytes],
+    version: bytes | None,
+) -> RawState:
+    """Decode what the Redis reads returned."""
+    segs = {}
+    for seg_id, packed in segments.items():
+        _, area, lon, lat, speed, free_flow, ts = packed.decode().split("\t")
+        segs[seg_id.decode()] = (area, _float(lon), _float(lat), float(speed), float(free_flow),
+                                 int(float(ts)))
+    risk_values = {}
+    for name, packed in risk.items():
+        area, _, indicator = name.decode().partition("|")
+        risk_values[(area, indicator)] = float(packed.decode().split("\t")[1])
+    return RawState(
+        open_incidents={k.decode(): orjson.loads(v) for k, v in open_incidents.items()},
+        today={k.decode(): int(v) for k, v in today.items()},
+        yesterday={k.decode(): int(v) for k, v in yesterday.items()},
+        segments=segs,
+        risk=risk_values,
+        feed=tuple(orjson.loads(item) for item in feed),
+        stats={k.decode(): v.decode() for k, v in stats.items()},
+        version=int(version or 0),
+    )
+
+
+def _float(text: str) -> float:
+    return float(text) if text else math.nan
+
+
+def day_names(now: datetime, zone: ZoneInfo) -> tuple[str, str]:
+    """Today's and yesterday's day-hash names in the city's time zone."""
+    local = now.astimezone(zone)
+    return local.strftime("%Y-%m-%d"), (local - timedelta(days=1)).strftime("%Y-%m-%d")

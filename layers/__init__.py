@@ -1,0 +1,1 @@
+"""Geography and map layers of the cockpit."""

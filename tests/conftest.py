@@ -1,0 +1,44 @@
+"""Shared fixtures: a real Redis (REDIS_URL or an embedded server), settings, geography."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.settings import Settings
+from layers.geography import Geography, load_geography
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set, otherwise a real redis-server this test session starts."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on a flushed database."""
+    connection = connect(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def geography() -> Geography:
+    """The shipped Shanghai demo city."""
+    return load_geography(None, "shanghai")
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    """Default settings on the test Redis, with a short cache so tests see fresh state."""
+    return Settings.load(env={"REDIS_URL": redis_url, "CITYBRAIN_CACHE_TTL_S": "0.001"})
