@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.pipeline.simulate import flood  # noqa: E402
-from dashboard.pipeline.worker import Worker  # noqa: E402
-from dashboard.redis_conn import EmbeddedRedis, connect  # noqa: E402
-from dashboard.settings import Settings  # noqa: E402
-from layers.geography import load_geography  # noqa: E402
+from dashboard.pipeline.simulate import flood
+from dashboard.pipeline.worker import Worker
+from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.settings import Settings
+from layers.geography import load_geography
 
 
 def raw_rate(url: str, stream: str, batch: int) -> tuple[int, float]:

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings, SettingsError
-from layers.geography import BoundaryError, load_geography
+from layers.geography import BoundaryError, Geography, load_geography
 
 log = logging.getLogger("citybrain")
 
 
-def _settings_and_geography(args: argparse.Namespace) -> tuple[Settings, object]:
+def _settings_and_geography() -> tuple[Settings, Geography]:
     settings = Settings.load()
     geography = load_geography(settings.boundaries, settings.city)
     return settings, geography
@@ -34,8 +34,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run the ingest worker until SIGTERM (or until drained with --burst)."""
     from dashboard.pipeline.worker import Worker
 
-    settings, geography = _settings_and_geography(args)
-    worker = Worker(settings, connect(_require_redis(settings)), geography)  # type: ignore[arg-type]
+    settings, geography = _settings_and_geography()
+    worker = Worker(settings, connect(_require_redis(settings)), geography)
     log.info("worker %s reading %s as group %s", worker.consumer.name, settings.stream,
              settings.group)
     handled = worker.work(burst=args.burst)
@@ -47,7 +47,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Write demo events to the stream."""
     from dashboard.pipeline.simulate import Simulator, flood
 
-    settings, geography = _settings_and_geography(args)
+    settings, geography = _settings_and_geography()
     client = connect(_require_redis(settings))
     if args.count:
         written = flood(client, settings.stream, geography, args.count, seed=args.seed or 0)
@@ -71,7 +71,7 @@ def _web_command(settings: Settings) -> list[str]:
 
 def cmd_web(args: argparse.Namespace) -> int:
     """Serve the screen and the API with gunicorn."""
-    settings, _ = _settings_and_geography(args)
+    settings, _ = _settings_and_geography()
     _require_redis(settings)
     os.execv(sys.executable, _web_command(settings))
     return 0  # pragma: no cover - execv does not return
@@ -79,14 +79,14 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Check settings and boundaries, then exit."""
-    settings, geography = _settings_and_geography(args)
-    print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}")  # type: ignore[attr-defined]
+    _, geography = _settings_and_geography()
+    print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Everything on one machine: Redis (embedded if needed), worker, demo feed, web."""
-    settings, _ = _settings_and_geography(args)
+    settings, _ = _settings_and_geography()
     embedded = None
     url = settings.redis_url
     if not url:

@@ -99,7 +99,9 @@ class EmbeddedRedis:
     def log_tail(self) -> str:
         """The last lines of the server's log, for error messages."""
         path = self.data_dir / "redis.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-5:]) if path.exists() else ""
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-5:])
 
     def __enter__(self) -> EmbeddedRedis:
         self.start()

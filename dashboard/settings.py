@@ -76,6 +76,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _batch_size(value: str) -> int:
+    number = _positive_int(value)
+    if number > 2000:
+        raise ValueError("must be at most 2000 (one Lua call applies a batch)")
+    return number
+
+
 def _positive_float(value: str) -> float:
     number = float(value)
     if not math.isfinite(number) or number <= 0:
@@ -196,8 +203,8 @@ SETTINGS: tuple[Setting, ...] = (
             "\"today\" and \"this hour\" mean.", _timezone),
     Setting("CITYBRAIN_KEY_PREFIX", "citybrain", "First part of every state key; the city "
             "name follows as a Redis Cluster hash tag, e.g. `citybrain:{shanghai}:`.", _stream_key),
-    Setting("CITYBRAIN_BATCH", "500", "Entries a worker reads and applies in one batch.",
-            _positive_int),
+    Setting("CITYBRAIN_BATCH", "500", "Entries a worker reads and applies in one batch "
+            "(at most 2000).", _batch_size),
     Setting("CITYBRAIN_BLOCK_MS", "1000", "How long a worker waits for new entries per read.",
             _positive_int),
     Setting("CITYBRAIN_CLAIM_IDLE_MS", "60000", "A pending entry idle this long (its worker "
@@ -287,7 +294,7 @@ class Settings:
     @property
     def state_prefix(self) -> str:
         """Prefix of every state key, with the city as a Redis Cluster hash tag."""
-        city = self.values["boundaries"] and "custom" or self.values["city"]
+        city = (self.values["boundaries"] and "custom") or self.values["city"]
         return f"{self.values['key_prefix']}:{{{city}}}:"
 
     @property

@@ -167,15 +167,15 @@ class Geography:
         return f"<Geography root={self.root_id} areas={len(self.areas)}>"
 
     def chain(self, area_id: str) -> tuple[str, ...]:
-        """The area and its ancestors up to the city, finest first."""
+        """Return the area and its ancestors up to the city, finest first."""
         return self._chains[area_id]
 
     def children(self, area_id: str) -> tuple[str, ...]:
-        """Direct children ids, sorted."""
+        """Return the ids of the direct children, sorted."""
         return self._children[area_id]
 
     def descendants_at(self, area_id: str, level: str) -> tuple[str, ...]:
-        """Ids of the areas of ``level`` inside ``area_id`` (itself if it is of that level), sorted."""
+        """Return the sorted ids of the ``level`` areas in ``area_id`` (itself if of that level)."""
         if level not in _DEPTH:
             raise ValueError(f"unknown level {level!r}; levels are {', '.join(LEVELS)}")
         if area_id not in self.areas:
@@ -183,7 +183,7 @@ class Geography:
         return self._below.get((area_id, level), ())
 
     def locate(self, lon: Any, lat: Any) -> np.ndarray:
-        """The id of the finest area containing each WGS-84 point, None where none does.
+        """Return the id of the finest area containing each WGS-84 point, None where none does.
 
         ``lon`` and ``lat`` are arrays (or anything numpy broadcasts); the result has their
         shape and dtype object. One STRtree query serves the whole batch; a point on a
@@ -208,7 +208,7 @@ class Geography:
         return found.reshape(x.shape)
 
     def geojson(self, area_ids: Iterable[str]) -> dict[str, Any]:
-        """A FeatureCollection of those areas (coordinates rounded to 5 decimals)."""
+        """Return a FeatureCollection of those areas (coordinates rounded to 5 decimals)."""
         features = []
         for aid in area_ids:
             properties, geometry = self._features[aid]
@@ -223,7 +223,7 @@ class Geography:
         return {"type": "FeatureCollection", "features": features}
 
     def name(self, area_id: str, lang: str = "zh-CN") -> str:
-        """The area's name in Chinese for ``zh*`` languages, in English otherwise."""
+        """Return the area's name: Chinese for ``zh*`` languages, English otherwise."""
         area = self.areas[area_id]
         return area.name if lang.lower().startswith("zh") else area.name_en
 
@@ -384,7 +384,7 @@ def _check_tree(ids: list[str], levels: list[str], parents: list[str | None], pa
         node: str | None = start
         while node is not None and node not in reaches_root:
             if node in on_path:
-                loop = path_up[path_up.index(node) :] + [node]
+                loop = [*path_up[path_up.index(node) :], node]
                 raise BoundaryError(f"{path}: parent_id forms a cycle: {' -> '.join(loop)}")
             path_up.append(node)
             on_path.add(node)
@@ -399,7 +399,7 @@ def _check_tree(ids: list[str], levels: list[str], parents: list[str | None], pa
 
 
 def _text(value: object) -> str | None:
-    """A cell as a stripped string; None for null, NaN and blank. 310000.0 becomes '310000'."""
+    """Read a cell as a stripped string; None for null, NaN and blank; 310000.0 as 310000."""
     if value is None or value is pd.NA:
         return None
     if isinstance(value, float):

@@ -39,8 +39,9 @@ def level_ids(geo: Geography, level: str) -> list[str]:
     return sorted(a.area_id for a in geo.areas.values() if a.level == level)
 
 
-def areas_m2(geo: Geography, ids: list[str]) -> np.ndarray:
-    return geo.frame.loc[ids].geometry.to_crs(EQUAL_AREA).area.to_numpy()
+@pytest.fixture(scope="module")
+def area_m2(shanghai) -> dict[str, float]:
+    return shanghai.frame.geometry.to_crs(EQUAL_AREA).area.to_dict()
 
 
 # ---------------------------------------------------------------- shipped files
@@ -132,14 +133,14 @@ def test_geo011_compound_chains(shanghai):
         assert all(re.fullmatch(rf"{XUHUI}-[SCR]\d+", a) for a in chain[:3])
 
 
-def test_geo012_compounds_tile_xuhui(shanghai):
+def test_geo012_compounds_tile_xuhui(shanghai, area_m2):
     ids = list(shanghai.descendants_at(XUHUI, "compound"))
     geoms = shanghai.frame.geometry[ids].to_numpy()
     assert (shapely.get_type_id(geoms) == 3).all()  # single Polygons
     district = shanghai.frame.geometry[XUHUI]
     assert shapely.covered_by(geoms, district).all()
-    total = areas_m2(shanghai, ids).sum()
-    assert total == pytest.approx(areas_m2(shanghai, [XUHUI])[0], rel=1e-3)
+    total = sum(area_m2[a] for a in ids)
+    assert total == pytest.approx(area_m2[XUHUI], rel=1e-3)
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     pairs = left < right
     overlap = shapely.area(shapely.intersection(geoms[left[pairs]], geoms[right[pairs]])).sum()
@@ -150,14 +151,13 @@ def test_geo012_compounds_tile_xuhui(shanghai):
     ("parent_level", "child_level"),
     [("street", "compound"), ("community", "compound"), ("district", "street")],
 )
-def test_geo013_coarser_areas_are_unions_of_finer(shanghai, parent_level, child_level):
-    parents = shanghai.descendants_at(XUHUI, parent_level)
-    for parent in parents:
-        kids = list(shanghai.descendants_at(parent, child_level))
+def test_geo013_coarser_areas_are_unions_of_finer(shanghai, area_m2, parent_level, child_level):
+    for parent in shanghai.descendants_at(XUHUI, parent_level):
+        kids = shanghai.descendants_at(parent, child_level)
         assert kids
-        assert areas_m2(shanghai, kids).sum() == pytest.approx(
-            areas_m2(shanghai, [parent])[0], rel=1e-3
-        )
+        assert sum(area_m2[k] for k in kids) == pytest.approx(area_m2[parent], rel=1e-3)
+    union = shapely.coverage_union_all(shanghai.frame.geometry[list(shanghai.children(XUHUI))])
+    assert shapely.area(shapely.symmetric_difference(union, shanghai.frame.geometry[XUHUI])) < 1e-12
 
 
 # ---------------------------------------------------------------------- locate
@@ -325,6 +325,8 @@ def broken_cases() -> dict[str, tuple[list[dict], str]]:
     bowtie[2]["geometry"]["coordinates"] = BOWTIE
     point = three_squares()
     point[2]["geometry"] = {"type": "Point", "coordinates": [1, 1]}
+    empty = three_squares()
+    empty[2]["geometry"] = None
     return {
         "missing_column": (no_level, r"missing column level"),
         "invalid_bowtie": (bowtie, r"area d2 has an invalid geometry: Self-intersection"),
@@ -342,6 +344,7 @@ def broken_cases() -> dict[str, tuple[list[dict], str]]:
             r"d1 \(city\) is not finer than its parent c \(city\)",
         ),
         "point_geometry": (point, r"d2 is a Point"),
+        "empty_geometry": (empty, r"d2 has an empty geometry"),
     }
 
 

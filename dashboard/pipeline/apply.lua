@@ -14,25 +14,65 @@
 -- so the result does not depend on arrival order, and applying an event
 -- again changes nothing. Counters (per day) are derived from the incident
 -- record: the record's old contribution is taken away and its new one added.
+-- Reads and writes are made once per batch (HMGET before, HSET after), since
+-- each redis.call costs more than the Lua around it.
 -- Returns {applied, duplicates}.
 
 local batch = cjson.decode(ARGV[2])
 local P = batch.p
-local applied, dups = 0, 0
-local feed = {}
-local touched_days = {}
+local events = batch.ev
+local NOW = batch.now
 
-local function hash_to_table(flat)
-  local t = {}
-  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
-  return t
+-- 1. Which events were applied before: event_ids remembered per hour of ts
+local by_bucket = {}
+for i, e in ipairs(events) do
+  local b = math.floor(e[4] / 3600000)
+  local t = by_bucket[b]
+  if not t then t = {ids = {}, idx = {}}; by_bucket[b] = t end
+  t.ids[#t.ids + 1] = e[2]
+  t.idx[#t.idx + 1] = i
+end
+local skip = {}
+for b, t in pairs(by_bucket) do
+  local flags = redis.call('SMISMEMBER', P .. 'seen:' .. b, unpack(t.ids))
+  for j, f in ipairs(flags) do
+    if f == 1 then skip[t.idx[j]] = true end
+  end
+end
+local in_batch = {}
+for i, e in ipairs(events) do
+  if not skip[i] then
+    if in_batch[e[2]] then skip[i] = true else in_batch[e[2]] = true end
+  end
 end
 
-local function start_of(rec)
-  return tonumber(rec.rts or rec.t0)
+-- 2. Read every record the batch touches, once
+local function prefetch(hash, kind, field_of)
+  local fields, seen = {}, {}
+  for i, e in ipairs(events) do
+    if e[1] == kind and not skip[i] then
+      local f = field_of(e)
+      if not seen[f] then seen[f] = true; fields[#fields + 1] = f end
+    end
+  end
+  local out = {}
+  if #fields > 0 then
+    local values = redis.call('HMGET', P .. hash, unpack(fields))
+    for j, f in ipairs(fields) do out[f] = values[j] end
+  end
+  return out
+end
+local inc_raw = prefetch('inc', 'i', function(e) return e[10] end)
+local seg_old = prefetch('seg', 't', function(e) return e[10] end)
+local risk_old = prefetch('risk', 'r', function(e) return e[7] .. '|' .. e[10] end)
+
+local incidents, dirty_inc = {}, {}
+local counters = {}
+
+local function newer(key, old_key)
+  return old_key == nil or key > old_key
 end
 
--- {"<day hash>\0<field>" = amount} of one incident record
 local function contributions(rec)
   local out = {}
   local area = rec.area or batch.root
@@ -40,8 +80,8 @@ local function contributions(rec)
     out[rec.rday .. '\0r|' .. area] = 1
     out[rec.rday .. '\0h|' .. rec.rhour .. '|' .. area] = 1
   end
-  if rec.st == 'closed' and rec.sday then
-    local secs = math.floor((tonumber(rec.sts) - start_of(rec)) / 1000)
+  if rec.st == 'closed' then
+    local secs = math.floor((rec.sts - (rec.rts or rec.t0)) / 1000)
     if secs < 0 then secs = 0 end
     out[rec.sday .. '\0c|' .. area] = 1
     out[rec.sday .. '\0s|' .. area] = secs
@@ -49,125 +89,155 @@ local function contributions(rec)
   return out
 end
 
-local function apply_counters(old, new)
-  local delta = {}
-  for k, v in pairs(old) do delta[k] = (delta[k] or 0) - v end
-  for k, v in pairs(new) do delta[k] = (delta[k] or 0) + v end
-  for k, v in pairs(delta) do
-    if v ~= 0 then
-      local sep = string.find(k, '\0', 1, true)
-      local day = string.sub(k, 1, sep - 1)
-      redis.call('HINCRBY', P .. 'day:' .. day, string.sub(k, sep + 1), v)
-      touched_days[day] = true
-    end
-  end
-end
-
-local function newer(key, old_key)
-  return old_key == nil or key > old_key
+local function count(contrib, sign)
+  for k, v in pairs(contrib) do counters[k] = (counters[k] or 0) + sign * v end
 end
 
 -- e = {"i", eid, key, ts, day, hour, area, lon, lat, iid, status, stkey,
---      cat, src, sev, title, dept, sla, locrank}
+--      cat, src, sev, title, dept, sla, locrank, feed}
+local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla'}
 local function apply_incident(e)
-  local rkey = P .. 'inc:' .. e[10]
-  local rec = hash_to_table(redis.call('HGETALL', rkey))
-  local old = contributions(rec)
-  local was_open = rec.st ~= nil and rec.st ~= 'closed'
-  local ts, key = e[4], e[3]
-  local set = {}
-  if rec.t0 == nil or ts < tonumber(rec.t0) then set.t0 = ts end
-  if newer(e[12], rec.stk) then
-    set.st, set.stk, set.sts, set.sday = e[11], e[12], ts, e[5]
+  local iid, ts, key = e[10], e[4], e[3]
+  local rec = incidents[iid]
+  if not rec then
+    local raw = inc_raw[iid]
+    rec = raw and cjson.decode(raw) or {}
+    incidents[iid] = rec
   end
-  if e[11] == 'reported' and (rec.rts == nil or ts < tonumber(rec.rts)) then
-    set.rts, set.rday, set.rhour = ts, e[5], e[6]
+  local old = contributions(rec)
+  if rec.t0 == nil or ts < rec.t0 then rec.t0 = ts end
+  if newer(e[12], rec.stk) then
+    rec.st, rec.stk, rec.sts, rec.sday = e[11], e[12], ts, e[5]
+  end
+  if e[11] == 'reported' and (rec.rts == nil or ts < rec.rts) then
+    rec.rts, rec.rday, rec.rhour = ts, e[5], e[6]
   end
   if e[7] ~= '' then
     local lk = e[19] .. key
     if newer(lk, rec.lk) then
-      set.lk, set.area, set.lon, set.lat = lk, e[7], e[8], e[9]
+      rec.lk, rec.area, rec.lon, rec.lat = lk, e[7], e[8], e[9]
     end
   end
-  local names = {'cat', 'src', 'sev', 'title', 'dept', 'sla'}
-  for i, name in ipairs(names) do
+  for i, name in ipairs(NAMES) do
     local v = e[12 + i]
     if v ~= '' and newer(key, rec['k_' .. name]) then
-      set[name] = v
-      set['k_' .. name] = key
+      rec[name] = v
+      rec['k_' .. name] = key
     end
   end
-  local flat = {}
-  for k, v in pairs(set) do
-    rec[k] = tostring(v)
-    flat[#flat + 1] = k
-    flat[#flat + 1] = tostring(v)
-  end
-  if #flat > 0 then redis.call('HSET', rkey, unpack(flat)) end
-  apply_counters(old, contributions(rec))
-  if rec.st ~= 'closed' then
-    local minutes = tonumber(rec.sla) or tonumber(batch.sla[rec.cat or '']) or batch.fb
-    local start = start_of(rec)
-    redis.call('HSET', P .. 'open', e[10], cjson.encode({
-      area = rec.area or batch.root, lon = tonumber(rec.lon), lat = tonumber(rec.lat),
-      cat = rec.cat or '', src = rec.src or '', sev = tonumber(rec.sev or '2'),
-      st = rec.st, sts = tonumber(rec.sts), start = start,
-      due = start + minutes * 60000, title = rec.title or '', dept = rec.dept or ''}))
-    if not was_open then redis.call('PERSIST', rkey) end
-  else
-    redis.call('HDEL', P .. 'open', e[10])
-    redis.call('EXPIRE', rkey, batch.keep)
-  end
+  count(old, -1)
+  count(contributions(rec), 1)
+  dirty_inc[iid] = true
 end
 
--- e = {"t", eid, key, ts, day, hour, area, lon, lat, segment, speed, free_flow}
+local seg_new, risk_new = {}, {}
+local function packed_key(packed)
+  return string.sub(packed, 1, string.find(packed, '\t', 1, true) - 1)
+end
+
+-- e = {"t", eid, key, ts, day, hour, area, lon, lat, segment, speed, free_flow, feed}
 local function apply_traffic(e)
-  local old = redis.call('HGET', P .. 'seg', e[10])
-  if old then
-    local old_key = string.sub(old, 1, string.find(old, '\t', 1, true) - 1)
-    if not newer(e[3], old_key) then return end
-  end
-  redis.call('HSET', P .. 'seg', e[10], table.concat(
-    {e[3], e[7], e[8], e[9], e[11], e[12], e[4]}, '\t'))
+  local old = seg_new[e[10]] or seg_old[e[10]]
+  if old and not newer(e[3], packed_key(old)) then return end
+  seg_new[e[10]] = table.concat({e[3], e[7], e[8], e[9], e[11], e[12], e[4]}, '\t')
 end
 
--- e = {"r", eid, key, ts, day, hour, area, lon, lat, indicator, value}
+-- e = {"r", eid, key, ts, day, hour, area, lon, lat, indicator, value, feed}
 local function apply_risk(e)
   local field = e[7] .. '|' .. e[10]
-  local old = redis.call('HGET', P .. 'risk', field)
-  if old then
-    local old_key = string.sub(old, 1, string.find(old, '\t', 1, true) - 1)
-    if not newer(e[3], old_key) then return end
-  end
-  redis.call('HSET', P .. 'risk', field, e[3] .. '\t' .. e[11] .. '\t' .. e[4])
+  local old = risk_new[field] or risk_old[field]
+  if old and not newer(e[3], packed_key(old)) then return end
+  risk_new[field] = e[3] .. '\t' .. e[11] .. '\t' .. e[4]
 end
 
+-- 3. Apply in order, in memory
 local appliers = {i = apply_incident, t = apply_traffic, r = apply_risk}
-local last_ts = 0
-for _, e in ipairs(batch.ev) do
-  local seen = P .. 'seen:' .. e[2]
-  if redis.call('EXISTS', seen) == 1 then
+local applied, dups, last_ts = 0, 0, 0
+local feed = {}
+local new_seen = {}
+for i, e in ipairs(events) do
+  if skip[i] then
     dups = dups + 1
   else
     appliers[e[1]](e)
-    redis.call('SET', seen, '1', 'EX', batch.ttl)
     applied = applied + 1
     feed[#feed + 1] = e[#e]
     if e[4] > last_ts then last_ts = e[4] end
+    local b = math.floor(e[4] / 3600000)
+    new_seen[b] = new_seen[b] or {}
+    table.insert(new_seen[b], e[2])
   end
 end
 
-for day, _ in pairs(touched_days) do
+-- 4. Write back, once per key
+local function hset_all(key, map)
+  local flat = {}
+  for k, v in pairs(map) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+  if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
+end
+
+local inc_out, open_out, open_gone, closed_add, closed_rem = {}, {}, {}, {}, {}
+for iid, _ in pairs(dirty_inc) do
+  local rec = incidents[iid]
+  inc_out[iid] = cjson.encode(rec)
+  if rec.st ~= 'closed' then
+    local minutes = tonumber(rec.sla) or tonumber(batch.sla[rec.cat or '']) or batch.fb
+    local start = rec.rts or rec.t0
+    open_out[iid] = cjson.encode({
+      area = rec.area or batch.root, lon = tonumber(rec.lon), lat = tonumber(rec.lat),
+      cat = rec.cat or '', src = rec.src or '', sev = tonumber(rec.sev or '2'),
+      st = rec.st, sts = rec.sts, start = start, due = start + minutes * 60000,
+      title = rec.title or '', dept = rec.dept or ''})
+    closed_rem[#closed_rem + 1] = iid
+  else
+    open_gone[#open_gone + 1] = iid
+    closed_add[#closed_add + 1] = NOW
+    closed_add[#closed_add + 1] = iid
+  end
+end
+hset_all(P .. 'inc', inc_out)
+hset_all(P .. 'open', open_out)
+hset_all(P .. 'seg', seg_new)
+hset_all(P .. 'risk', risk_new)
+if #open_gone > 0 then redis.call('HDEL', P .. 'open', unpack(open_gone)) end
+if #closed_add > 0 then redis.call('ZADD', P .. 'closed', unpack(closed_add)) end
+if #closed_rem > 0 then redis.call('ZREM', P .. 'closed', unpack(closed_rem)) end
+
+local days = {}
+for k, v in pairs(counters) do
+  if v ~= 0 then
+    local sep = string.find(k, '\0', 1, true)
+    local day = string.sub(k, 1, sep - 1)
+    redis.call('HINCRBY', P .. 'day:' .. day, string.sub(k, sep + 1), v)
+    days[day] = true
+  end
+end
+for day, _ in pairs(days) do
   redis.call('EXPIRE', P .. 'day:' .. day, batch.dayttl)
 end
+
+-- Closed incidents are forgotten after `keep` seconds (a bounded sweep per batch)
+local old_closed = redis.call('ZRANGEBYSCORE', P .. 'closed', '-inf', NOW - batch.keep * 1000,
+  'LIMIT', 0, 200)
+if #old_closed > 0 then
+  redis.call('HDEL', P .. 'inc', unpack(old_closed))
+  redis.call('ZREM', P .. 'closed', unpack(old_closed))
+end
+
+for b, ids in pairs(new_seen) do
+  local key = P .. 'seen:' .. b
+  redis.call('SADD', key, unpack(ids))
+  redis.call('EXPIREAT', key, math.floor((b + 1) * 3600 + batch.ttl))
+end
+
 if #feed > 0 then
   local first = math.max(1, #feed - batch.feed + 1)
   redis.call('LPUSH', P .. 'feed', unpack(feed, first, #feed))
   redis.call('LTRIM', P .. 'feed', 0, batch.feed - 1)
-  redis.call('HINCRBY', P .. 'stats', 'applied', applied)
-  redis.call('HSET', P .. 'stats', 'last_applied_ms', batch.now)
   local prev = tonumber(redis.call('HGET', P .. 'stats', 'last_event_ts') or '0')
-  if last_ts > prev then redis.call('HSET', P .. 'stats', 'last_event_ts', last_ts) end
+  if last_ts <= prev then last_ts = prev end
+  redis.call('HSET', P .. 'stats', 'last_applied_ms', NOW, 'last_event_ts', last_ts)
+  redis.call('HINCRBY', P .. 'stats', 'applied', applied)
   redis.call('INCR', P .. 'version')
 end
 if dups > 0 then redis.call('HINCRBY', P .. 'stats', 'duplicates', dups) end

@@ -41,6 +41,7 @@ class Event:
     lat: float | None
     area_id: str | None
     data: dict[str, str]  # the kind's own fields, validated, as strings
+    datum: str = "wgs84"  # of lon/lat: wgs84 unless parsed with convert=False
 
 
 @dataclass(slots=True)
@@ -103,6 +104,14 @@ def parse_ts(value: str) -> int:
 
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
+    # Fast path in C for the common case; the loop below finds what is wrong.
+    if sum(map(len, raw)) + sum(map(len, raw.values())) <= MAX_ENTRY_BYTES and max(
+        map(len, raw.values()), default=0
+    ) + 64 <= MAX_FIELD_BYTES and max(map(len, raw), default=0) <= 64:
+        try:
+            return {key.decode(): value.decode() for key, value in raw.items()}
+        except UnicodeDecodeError:
+            pass
     total = 0
     fields: dict[str, str] = {}
     for key, value in raw.items():
@@ -121,7 +130,9 @@ def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
     return fields
 
 
-def _where(fields: dict[str, str], required: bool) -> tuple[float | None, float | None, str | None]:
+def _where(
+    fields: dict[str, str], required: bool
+) -> tuple[float | None, float | None, str | None, str]:
     lon = _number(fields, "lon")
     lat = _number(fields, "lat")
     if (lon is None) != (lat is None):
@@ -132,14 +143,13 @@ def _where(fields: dict[str, str], required: bool) -> tuple[float | None, float 
     if lon is None or lat is None:
         if required:
             raise _Invalid("missing_field", "lon and lat are required")
-        return None, None, area_id
+        return None, None, area_id, "wgs84"
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
         raise _Invalid("bad_value", f"lon/lat out of range: {lon}, {lat}")
     datum = fields.get("coord", "wgs84") or "wgs84"
     if datum not in DATUMS:
         raise _Invalid("bad_value", f"coord must be one of {', '.join(DATUMS)}")
-    lon, lat = to_wgs84(lon, lat, datum)
-    return lon, lat, area_id
+    return lon, lat, area_id, datum
 
 
 def _incident(fields: dict[str, str]) -> tuple[dict[str, str], bool]:
@@ -206,8 +216,14 @@ def _risk(fields: dict[str, str]) -> tuple[dict[str, str], bool]:
 _KINDS = {"incident": _incident, "traffic": _traffic, "risk": _risk}
 
 
-def parse_entry(raw: dict[bytes, bytes], now_ms: int, max_future_ms: int) -> Event | Rejection:
-    """Validate one stream entry; never raises on bad input."""
+def parse_entry(
+    raw: dict[bytes, bytes], now_ms: int, max_future_ms: int, convert: bool = True
+) -> Event | Rejection:
+    """Validate one stream entry; never raises on bad input.
+
+    With `convert`, GCJ-02/BD-09 points come back in WGS-84; without it they
+    keep their datum (`Event.datum`) for a vectorised conversion of the batch.
+    """
     try:
         fields = _decode(raw)
         event_id = _identifier(fields, "event_id")
@@ -224,10 +240,13 @@ def parse_entry(raw: dict[bytes, bytes], now_ms: int, max_future_ms: int) -> Eve
         if ts > now_ms + max_future_ms:
             raise _Invalid("bad_value", "ts is too far in the future")
         data, location_required = parse_kind(fields)
-        lon, lat, area_id = _where(fields, location_required)
+        lon, lat, area_id, datum = _where(fields, location_required)
         if lon is None and area_id is None and kind == "risk":
             raise _Invalid("missing_field", "risk needs area_id or lon/lat")
         assert event_id is not None
-        return Event(event_id, kind, ts, lon, lat, area_id, data)
+        if convert and datum != "wgs84" and lon is not None and lat is not None:
+            lon, lat = to_wgs84(lon, lat, datum)
+            datum = "wgs84"
+        return Event(event_id, kind, ts, lon, lat, area_id, data, datum)
     except _Invalid as invalid:
         return Rejection(invalid.reason, invalid.detail)

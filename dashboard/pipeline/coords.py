@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by GCJ-02
 _EE = 0.00669342162296594323
 _X_PI = math.pi * 3000.0 / 180.0
@@ -88,4 +90,56 @@ def to_wgs84(lon: float, lat: float, datum: str) -> tuple[float, float]:
         return gcj02_to_wgs84(lon, lat)
     if datum == "bd09":
         return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+    return lon, lat
+
+
+def _transform_lat_np(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    pi = np.pi
+    ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+    ret += (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+    ret += (20.0 * np.sin(y * pi) + 40.0 * np.sin(y / 3.0 * pi)) * 2.0 / 3.0
+    ret += (160.0 * np.sin(y / 12.0 * pi) + 320 * np.sin(y * pi / 30.0)) * 2.0 / 3.0
+    return ret
+
+
+def _transform_lon_np(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    pi = np.pi
+    ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+    ret += (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+    ret += (20.0 * np.sin(x * pi) + 40.0 * np.sin(x / 3.0 * pi)) * 2.0 / 3.0
+    ret += (150.0 * np.sin(x / 12.0 * pi) + 300.0 * np.sin(x / 30.0 * pi)) * 2.0 / 3.0
+    return ret
+
+
+def _wgs84_to_gcj02_np(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    dlat = _transform_lat_np(lon - 105.0, lat - 35.0)
+    dlon = _transform_lon_np(lon - 105.0, lat - 35.0)
+    radlat = lat / 180.0 * np.pi
+    magic = 1 - _EE * np.sin(radlat) ** 2
+    sqrtmagic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrtmagic) * np.pi)
+    dlon = (dlon * 180.0) / (_A / sqrtmagic * np.cos(radlat) * np.pi)
+    inside = (lon >= 72.004) & (lon <= 137.8347) & (lat >= 0.8293) & (lat <= 55.8271)
+    return np.where(inside, lon + dlon, lon), np.where(inside, lat + dlat, lat)
+
+
+def to_wgs84_many(
+    lon: np.ndarray, lat: np.ndarray, datum: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised `to_wgs84` for a batch: `datum` holds wgs84, gcj02 or bd09 per point."""
+    lon, lat = lon.astype(float).copy(), lat.astype(float).copy()
+    bd = datum == "bd09"
+    if bd.any():
+        x, y = lon[bd] - 0.0065, lat[bd] - 0.006
+        z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
+        theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+        lon[bd], lat[bd] = z * np.cos(theta), z * np.sin(theta)
+    china = bd | (datum == "gcj02")
+    if china.any():
+        glon, glat = lon[china], lat[china]
+        wlon, wlat = glon.copy(), glat.copy()
+        for _ in range(3):
+            tlon, tlat = _wgs84_to_gcj02_np(wlon, wlat)
+            wlon, wlat = wlon - (tlon - glon), wlat - (tlat - glat)
+        lon[china], lat[china] = wlon, wlat
     return lon, lat

@@ -16,6 +16,7 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -27,6 +28,7 @@ import redis
 
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import STATUSES, Event, Rejection, parse_entry
+from dashboard.pipeline.coords import to_wgs84_many
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
 from layers.geography import Geography
 
@@ -35,6 +37,16 @@ log = logging.getLogger(__name__)
 DAY_HASH_TTL_S = 8 * 86400  # per-day counters: a week of history and today
 _STATUS_RANK = {status: str(rank) for rank, status in enumerate(STATUSES)}
 _TIME_BUCKET_MS = 900_000  # zone offsets are whole quarter hours
+
+
+@dataclass
+class PreparedBatch:
+    """A validated, located batch ready to apply."""
+
+    rows: list[list[object]]
+    ack: list[bytes]
+    dead: list[tuple[Entry, Rejection]]
+    now_ms: int
 
 
 @dataclass
@@ -75,12 +87,16 @@ class Worker:
 
     def process(self, entries: Sequence[Entry]) -> BatchResult:
         """Validate, locate and apply a batch of entries, acknowledging all of them."""
+        return self.commit(self.prepare(entries))
+
+    def prepare(self, entries: Sequence[Entry]) -> PreparedBatch:
+        """Validate and locate a batch (pure Python; touches no state)."""
         now_ms = int(time.time() * 1000)
         max_future_ms = self.settings.max_future_s * 1000
         events: list[tuple[Entry, Event]] = []
         dead: list[tuple[Entry, Rejection]] = []
         for entry in entries:
-            parsed = parse_entry(entry[1], now_ms, max_future_ms)
+            parsed = parse_entry(entry[1], now_ms, max_future_ms, convert=False)
             if isinstance(parsed, Rejection):
                 dead.append((entry, parsed))
             else:
@@ -94,25 +110,32 @@ class Worker:
                 continue
             rows.append(self._row(event, area))
             ack.append(entry[0])
+        return PreparedBatch(rows, ack, dead, now_ms)
+
+    def commit(self, prepared: PreparedBatch) -> BatchResult:
+        """Apply a prepared batch and dead-letter its invalid entries, acknowledging all."""
         result = BatchResult()
-        if rows:
-            result.applied, result.duplicates = self._apply(rows, ack, now_ms)
-        if dead:
-            self._dead_letter(dead)
-            for _, rejection in dead:
+        if prepared.rows:
+            result.applied, result.duplicates = self._apply(
+                prepared.rows, prepared.ack, prepared.now_ms)
+        if prepared.dead:
+            self._dead_letter(prepared.dead)
+            for _, rejection in prepared.dead:
                 result.dead[rejection.reason] = result.dead.get(rejection.reason, 0) + 1
         return result
 
     def _areas(self, events: list[tuple[Entry, Event]]) -> list[str | Rejection]:
         located = [i for i, (_, e) in enumerate(events) if e.lon is not None]
-        found = (
-            self.geography.locate(
+        by_index: dict[int, str | None] = {}
+        if located:
+            lon, lat = to_wgs84_many(
                 np.fromiter((events[i][1].lon for i in located), float, len(located)),
                 np.fromiter((events[i][1].lat for i in located), float, len(located)),
+                np.array([events[i][1].datum for i in located]),
             )
-            if located else []
-        )
-        by_index = dict(zip(located, found, strict=True))
+            for i, x, y in zip(located, lon.tolist(), lat.tolist(), strict=True):
+                events[i][1].lon, events[i][1].lat, events[i][1].datum = x, y, "wgs84"
+            by_index = dict(zip(located, self.geography.locate(lon, lat), strict=True))
         areas: list[str | Rejection] = []
         known = self.geography.areas
         for i, (_, event) in enumerate(events):
@@ -215,26 +238,38 @@ class Worker:
         batch = self.settings.batch
         backoff = 0.1
         entries = self.consumer.pending_own(batch)
-        while not self._stop_requested:
-            try:
-                if not entries:
-                    entries = self._claim_stuck(batch)
-                if not entries:
-                    entries = self.consumer.read(batch, None if burst else self.settings.block_ms)
-                if not entries:
+        # Applying batch N (Redis's core) overlaps reading and preparing batch N+1 (ours).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply") as applier:
+            in_flight: Future[BatchResult] | None = None
+            while not self._stop_requested:
+                try:
+                    if not entries:
+                        entries = self._claim_stuck(batch)
+                    if not entries:
+                        block = None if burst or in_flight else self.settings.block_ms
+                        entries = self.consumer.read(batch, block)
+                    if not entries and in_flight is None:
+                        if burst:
+                            break
+                        continue
+                    prepared = self.prepare(entries) if entries else None
+                    if in_flight is not None:
+                        handled += in_flight.result().total
+                        in_flight = None
+                    if prepared is not None:
+                        in_flight = applier.submit(self.commit, prepared)
+                    entries = []
+                    backoff = 0.1
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    in_flight = None
                     if burst:
-                        break
-                    continue
-                handled += self.process(entries).total
-                entries = []
-                backoff = 0.1
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if burst:
-                    raise
-                log.error("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                entries = self._recover_pending(batch)
+                        raise
+                    log.error("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    entries = self._recover_pending(batch)
+            if in_flight is not None:
+                handled += in_flight.result().total
         return handled
 
     def _recover_pending(self, count: int) -> list[Entry]:
