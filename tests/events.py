@@ -55,3 +55,45 @@ def risk(area_id: str, indicator: str, value: float, ts: int | None = None,
 def raw(event: dict[str, str]) -> dict[bytes, bytes]:
     """The event as redis-py returns a stream entry's fields."""
     return {k.encode(): v.encode() for k, v in event.items()}
+
+
+def mixed_events(n: int, seed: int = 0, start_ms: int | None = None) -> list[dict[str, str]]:
+    """A deterministic mix of all kinds: incident lives, readings, duplicates, invalid ones."""
+    import random
+
+    rnd = random.Random(seed)
+    t0 = start_ms or now_ms(-3 * 3600)
+    statuses = ("dispatched", "in_progress", "resolved", "closed", "reopened", "closed")
+    out: list[dict[str, str]] = []
+    for i in range(n):
+        ts = str(t0 + rnd.randint(0, 3 * 3600 * 1000))
+        point = (round(121.36 + rnd.random() * 0.2, 5), round(31.12 + rnd.random() * 0.15, 5))
+        pick = rnd.random()
+        eid = f"m{seed}-{i}"
+        if pick < 0.35:
+            incident_id = f"mi{seed}-{rnd.randint(0, n // 8)}"
+            status = "reported" if rnd.random() < 0.4 else rnd.choice(statuses)
+            event = incident(incident_id, status=status, ts=int(ts),
+                             point=point if status == "reported" else None,
+                             category=rnd.choice(("garbage", "noise", "manhole")),
+                             severity=str(rnd.randint(1, 4)))
+        elif pick < 0.7:
+            event = traffic(f"ms{rnd.randint(0, 300)}", round(rnd.uniform(3, 90), 1), 60,
+                            point=point, ts=int(ts))
+        elif pick < 0.9:
+            event = risk(f"310104-R{rnd.randint(1, 957):04d}", rnd.choice(
+                ("fire_hazards", "flood_points", "fever_reports")), round(rnd.random() * 8, 2),
+                ts=int(ts))
+        elif pick < 0.95 and out:
+            out.append(dict(rnd.choice(out)))  # a producer's retry: the same event again
+            continue
+        else:
+            event = rnd.choice((
+                {"event_id": eid, "kind": "weather", "ts": ts},
+                {**traffic("bad", 30), "speed_kmh": "NaN"},
+                incident("x", point=(123.5, 30.0)),
+                {"event_id": eid, "kind": "incident", "ts": ts},
+            ))
+        event["event_id"] = eid
+        out.append(event)
+    return out

@@ -243,7 +243,7 @@ class Worker:
             in_flight: Future[BatchResult] | None = None
             while not self._stop_requested:
                 try:
-                    if not entries:
+                    if not entries and in_flight is None:  # never claim our own batch
                         entries = self._claim_stuck(batch)
                     if not entries:
                         block = None if burst or in_flight else self.settings.block_ms

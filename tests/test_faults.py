@@ -1,0 +1,191 @@
+"""Faults: killed workers, several workers, Redis going away, hostile producers."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from dashboard.pipeline.worker import Worker
+from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.settings import Settings
+from dashboard.state.store import read_raw
+from dashboard.state.view import RiskModel, build_view
+from tests.events import incident, mixed_events
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def settings_for(url: str, name: str, **env: str) -> Settings:
+    return Settings.load(env={
+        "REDIS_URL": url, "CITYBRAIN_STREAM": f"{name}:events", "CITYBRAIN_KEY_PREFIX": name,
+        "CITYBRAIN_CLAIM_IDLE_MS": "500", "CITYBRAIN_BLOCK_MS": "100", **env})
+
+
+def push(client, settings, events):
+    pipe = client.pipeline(transaction=False)
+    for i, event in enumerate(events):
+        pipe.xadd(settings.stream, event)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+
+
+def handled(client, settings) -> int:
+    stats = client.hgetall(settings.state_prefix + "stats")
+    return sum(int(v) for k, v in stats.items()
+               if k in (b"applied", b"duplicates") or k.startswith(b"dead:"))
+
+
+def numbers(client, settings, geography, now) -> dict:
+    """Every area's summary, plus the counters, at a fixed moment."""
+    view = build_view(read_raw(client, settings, now), geography,
+                      RiskModel(settings.risk_model, settings.risk_thresholds), now, 1e9)
+    areas = {}
+    for area_id in geography.areas:
+        summary = view.summary(area_id)
+        summary.pop("as_of")
+        areas[area_id] = summary
+    stats = client.hgetall(settings.state_prefix + "stats")
+    counters = {k: v for k, v in stats.items() if k not in (b"last_applied_ms",)}
+    return {"areas": areas, "stats": counters, "dead": client.xlen(settings.dead_stream_key)}
+
+
+def worker_process(settings: Settings, name: str) -> subprocess.Popen:
+    env = {**os.environ, "REDIS_URL": settings.redis_url, "CITYBRAIN_STREAM": settings.stream,
+           "CITYBRAIN_KEY_PREFIX": settings.key_prefix,
+           "CITYBRAIN_CLAIM_IDLE_MS": str(settings.claim_idle_ms),
+           "CITYBRAIN_BLOCK_MS": str(settings.block_ms), "PYTHONPATH": ROOT}
+    return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def clean_run(client, redis_url, geography, events):
+    clean = settings_for(redis_url, "clean")
+    push(client, clean, events)
+    Worker(clean, client, geography, name="clean").work(burst=True)
+    return clean
+
+
+def test_flt001_sigkill_three_times_changes_no_number(client, redis_url, geography):
+    events = mixed_events(100_000, seed=7)
+    now = datetime.now(Settings.load(env={}).zone)
+    clean = clean_run(client, redis_url, geography, events)
+    crashed = settings_for(redis_url, "crashed")
+    push(client, crashed, events)
+    rnd = random.Random(3)
+    for attempt in range(3):
+        proc = worker_process(crashed, f"w{attempt}")
+        wait_until(lambda: handled(client, crashed) > 0, 30, "the worker to start")
+        time.sleep(rnd.uniform(0.5, 2.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done_when_killed = handled(client, crashed)
+    assert 0 < done_when_killed < len(events), "the kills should land mid-stream"
+    proc = worker_process(crashed, "final")
+    try:
+        wait_until(lambda: handled(client, crashed) >= len(events), 120, "the stream to drain")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert handled(client, crashed) == len(events)  # nothing lost, nothing twice
+    assert numbers(client, crashed, geography, now) == numbers(client, clean, geography, now)
+    assert client.xpending(crashed.stream, crashed.group)["pending"] == 0
+
+
+def test_flt002_two_workers_make_the_same_state_as_one(client, redis_url, geography):
+    events = mixed_events(20_000, seed=11)
+    now = datetime.now(Settings.load(env={}).zone)
+    clean = clean_run(client, redis_url, geography, events)
+    shared = settings_for(redis_url, "shared", CITYBRAIN_CLAIM_IDLE_MS="5000")
+    push(client, shared, events)
+    procs = [worker_process(shared, f"w{i}") for i in range(2)]
+    try:
+        wait_until(lambda: handled(client, shared) >= len(events), 120, "the stream to drain")
+        consumers = client.xinfo_consumers(shared.stream, shared.group)
+        assert len(consumers) == 2
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+    assert numbers(client, shared, geography, now) == numbers(client, clean, geography, now)
+
+
+def test_flt003_worker_survives_redis_restart(tmp_path, geography):
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    try:
+        settings = settings_for(url, "restart")
+        client = connect(url)
+        proc = worker_process(settings, "w")
+        client.xadd(settings.stream, incident("before"))
+        wait_until(lambda: handled(client, settings) == 1, 30, "the first event")
+        server.stop()
+        time.sleep(3)
+        assert proc.poll() is None, "the worker died while Redis was away"
+        server.start()
+        client = connect(url)
+        client.xadd(settings.stream, incident("after"))
+        wait_until(lambda: handled(client, settings) == 2, 30, "the event sent after restart")
+        assert client.hlen(settings.state_prefix + "open") == 2  # kept across the restart (AOF)
+        proc.terminate()
+        assert proc.wait(10) == 0  # SIGTERM finishes the batch and exits cleanly
+    finally:
+        server.stop()
+
+
+_field_names = st.sampled_from(["event_id", "kind", "ts", "lon", "lat", "coord", "area_id",
+                                "incident_id", "status", "category", "severity", "title",
+                                "segment_id", "speed_kmh", "free_flow_kmh", "indicator",
+                                "value", "sla_minutes", "v", "source"])
+_values = st.one_of(
+    st.sampled_from(["incident", "traffic", "risk", "reported", "closed", "NaN", "inf", "-0",
+                     "1e308", "121.43", "31.19", "2026-11-21T08:00:00+08:00", "gcj02", "bd09",
+                     "310104", "310104-R0001", "garbage", "x" * 5000, "", "0", "9" * 30]),
+    st.binary(max_size=40), st.text(max_size=40),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+_entries = st.dictionaries(st.one_of(_field_names, st.binary(min_size=1, max_size=10)),
+                           _values, min_size=1, max_size=12)
+
+
+@hsettings(max_examples=60, deadline=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batch=st.lists(_entries, min_size=1, max_size=30))
+def test_flt004_fuzz_every_entry_is_applied_or_dead_lettered(batch, client, settings, geography):
+    client.flushdb()
+    for fields in batch:
+        client.xadd(settings.stream, fields)
+    worker = Worker(settings, client, geography, name="fuzz")
+    assert worker.work(burst=True) == len(batch)
+    assert handled(client, settings) == len(batch)
+    dead = client.xrange(settings.dead_stream_key)
+    assert all(fields.get(b"dead_reason") for _, fields in dead)
+    assert client.xpending(settings.stream, settings.group)["pending"] == 0
+
+
+@pytest.mark.parametrize("reason_field", [b"dead_reason", b"dead_detail", b"dead_entry_id"])
+def test_flt005_dead_letters_keep_original_fields(client, settings, geography, reason_field):
+    original = {b"event_id": b"x1", b"kind": b"comet", b"ts": b"1", b"odd\xff": b"\xfe"}
+    client.xadd(settings.stream, original)
+    Worker(settings, client, geography, name="w").work(burst=True)
+    [(_, fields)] = client.xrange(settings.dead_stream_key)
+    assert {k: fields[k] for k in original} == original
+    assert fields[reason_field]
