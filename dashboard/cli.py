@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -45,16 +46,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write demo events to the stream."""
-    from dashboard.pipeline.simulate import Simulator, flood
+    from dashboard.pipeline.simulate import flood, run_simulation
 
     settings, geography = _settings_and_geography()
     client = connect(_require_redis(settings))
     if args.count:
         written = flood(client, settings.stream, geography, args.count, seed=args.seed or 0)
     else:
-        simulator = Simulator(client, settings.stream, geography, seed=args.seed or 0)
-        simulator.seed_risk()
-        written = simulator.run(args.rate or settings.sim_rate, duration_s=args.duration)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        written = run_simulation(settings, client, geography, args.rate or settings.sim_rate,
+                                 duration_s=args.duration, seed=args.seed, stop=stop)
     log.info("wrote %d events to %s", written, settings.stream)
     return 0
 

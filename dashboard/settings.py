@@ -76,6 +76,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or a positive whole number")
+    return number
+
+
 def _batch_size(value: str) -> int:
     number = _positive_int(value)
     if number > 2000:
@@ -208,9 +215,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CITYBRAIN_BLOCK_MS", "1000", "How long a worker waits for new entries per read.",
             _positive_int),
     Setting("CITYBRAIN_CLAIM_IDLE_MS", "60000", "A pending entry idle this long (its worker "
-            "died) is claimed by another worker with XAUTOCLAIM.", _positive_int),
+            "died) is claimed by another worker (XPENDING IDLE + XCLAIM).", _positive_int),
     Setting("CITYBRAIN_DEDUP_TTL_S", "172800", "How long an applied `event_id` is remembered, "
             "so that a re-sent copy changes nothing.", _positive_int),
+    Setting("CITYBRAIN_RETENTION_S", "172800", "Entries of the events stream older than this "
+            "are trimmed by the worker (never ones not yet applied); 0 leaves trimming to the "
+            "producers. The look-back window.", _non_negative_int),
+    Setting("CITYBRAIN_DEAD_MAXLEN", "100000", "The dead-letter stream keeps at most about "
+            "this many entries (and none older than `CITYBRAIN_RETENTION_S`).", _positive_int),
     Setting("CITYBRAIN_FEED_SIZE", "200", "How many recent events the live feed keeps.",
             _positive_int),
     Setting("CITYBRAIN_FREE_FLOW_KMH", "60", "Free-flow speed of a road segment whose events "

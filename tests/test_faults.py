@@ -11,7 +11,9 @@ import time
 from datetime import datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from dashboard.pipeline.worker import Worker
 from dashboard.redis_conn import EmbeddedRedis, connect
@@ -189,3 +191,25 @@ def test_flt005_dead_letters_keep_original_fields(client, settings, geography, r
     [(_, fields)] = client.xrange(settings.dead_stream_key)
     assert {k: fields[k] for k in original} == original
     assert fields[reason_field]
+
+
+def test_flt006_retention_trims_old_entries_but_never_unapplied_ones(client, settings,
+                                                                    geography):
+    settings = settings.replace(retention_s=3600, dead_maxlen=5)
+    old_ms = int(time.time() * 1000) - 2 * 3600 * 1000
+    for i in range(3):
+        client.xadd(settings.stream, incident(f"old{i}"), id=f"{old_ms + i}-0")
+    client.xadd(settings.stream, incident("new"))
+    worker = Worker(settings, client, geography, name="w")
+    worker.consumer.create()
+    worker._trim()
+    assert client.xlen(settings.stream) == 4  # nothing applied yet: nothing trimmed
+    worker.work(burst=True)
+    worker._last_trim = 0.0
+    worker._trim()
+    assert [fields[b"incident_id"] for _, fields in client.xrange(settings.stream)] == [b"new"]
+    for i in range(500):
+        client.xadd(settings.dead_stream_key, {"n": str(i)})
+    worker._last_trim = 0.0
+    worker._trim()
+    assert client.xlen(settings.dead_stream_key) == 5

@@ -58,19 +58,50 @@ class StreamConsumer:
             self.client.xack(self.stream, self.group, *gone)
         return [(entry_id, fields) for entry_id, fields in entries if fields is not None]
 
-    def autoclaim(self, min_idle_ms: int, count: int) -> list[Entry]:
-        """Take over entries another consumer left pending for `min_idle_ms`."""
-        reply = self.client.xautoclaim(
-            self.stream, self.group, self.name, min_idle_time=min_idle_ms, start_id="0-0",
-            count=count,
-        )
-        entries = reply[1] if reply else []
-        return [(entry_id, fields) for entry_id, fields in entries if fields]
+    def claim_stuck(self, min_idle_ms: int, count: int) -> list[Entry]:
+        """Take over entries other consumers left pending for `min_idle_ms`.
+
+        Like XAUTOCLAIM, but never our own entries: a batch we have read ahead
+        and not yet applied must not come back to us a second time.
+        """
+        stuck = self.client.xpending_range(
+            self.stream, self.group, min="-", max="+", count=count, idle=min_idle_ms)
+        mine = self.name.encode()
+        ids = [p["message_id"] for p in stuck if _bytes(p["consumer"]) != mine]
+        if not ids:
+            return []
+        claimed = self.client.xclaim(self.stream, self.group, self.name, min_idle_ms, ids)
+        gone = [entry_id for entry_id, fields in claimed if not fields]
+        if gone:  # deleted (trimmed) while pending: nothing to apply
+            self.client.xack(self.stream, self.group, *gone)
+        return [(entry_id, fields) for entry_id, fields in claimed if fields]
+
+    def safe_trim_id(self, before_ms: int) -> str:
+        """The id to trim to: before `before_ms`, keeping all not yet read or acknowledged."""
+        bound = (before_ms, 0)
+        for info in self.client.xinfo_groups(self.stream):
+            bound = min(bound, _id_tuple(info["last-delivered-id"]))
+            if info.get("pending"):
+                summary = self.client.xpending(self.stream, _text(info["name"]))
+                bound = min(bound, _id_tuple(summary["min"]))
+        return f"{bound[0]}-{bound[1]}"
 
     def lag(self) -> int | None:
         """Entries in the stream not yet delivered to the group (Redis 7+), or None."""
         for info in self.client.xinfo_groups(self.stream):
-            name = info["name"]
-            if (name.decode() if isinstance(name, bytes) else name) == self.group:
+            if _text(info["name"]) == self.group:
                 return info.get("lag")
         return None
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = _text(entry_id).partition("-")
+    return int(ms), int(seq or 0)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 DAY_HASH_TTL_S = 8 * 86400  # per-day counters: a week of history and today
 _STATUS_RANK = {status: str(rank) for rank, status in enumerate(STATUSES)}
 _TIME_BUCKET_MS = 900_000  # zone offsets are whole quarter hours
+TRIM_EVERY_S = 60.0
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Worker:
         self._stop_requested = False
         self._day_cache: dict[int, tuple[str, str]] = {}
         self._last_claim = 0.0
+        self._last_trim = 0.0
 
     # ---- one batch -------------------------------------------------------
 
@@ -236,32 +238,36 @@ class Worker:
             self._install_signals()
         handled = 0
         batch = self.settings.batch
+        block = None if burst else self.settings.block_ms
         backoff = 0.1
         entries = self.consumer.pending_own(batch)
-        # Applying batch N (Redis's core) overlaps reading and preparing batch N+1 (ours).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply") as applier:
+        # Three stages at once: Redis reads batch N+2 and applies batch N (on its own
+        # core) while this thread validates batch N+1.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="redis-io") as io:
+            reading: Future[list[Entry]] | None = None
             in_flight: Future[BatchResult] | None = None
             while not self._stop_requested:
                 try:
-                    if not entries and in_flight is None:  # never claim our own batch
-                        entries = self._claim_stuck(batch)
                     if not entries:
-                        block = None if burst or in_flight else self.settings.block_ms
-                        entries = self.consumer.read(batch, block)
-                    if not entries and in_flight is None:
-                        if burst:
-                            break
-                        continue
+                        reading = reading or io.submit(self.consumer.read, batch, block)
+                        entries, reading = reading.result(), None
+                    if entries and reading is None:
+                        reading = io.submit(self.consumer.read, batch, block)
                     prepared = self.prepare(entries) if entries else None
                     if in_flight is not None:
                         handled += in_flight.result().total
                         in_flight = None
                     if prepared is not None:
-                        in_flight = applier.submit(self.commit, prepared)
-                    entries = []
+                        in_flight = io.submit(self.commit, prepared)
+                    elif burst:
+                        break
+                    # Nothing of ours is in flight now, so a claim cannot take our own batch.
+                    entries = self._claim_stuck(batch)
+                    if not burst:
+                        self._trim()
                     backoff = 0.1
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    in_flight = None
+                    reading = in_flight = None
                     if burst:
                         raise
                     log.error("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
@@ -270,6 +276,8 @@ class Worker:
                     entries = self._recover_pending(batch)
             if in_flight is not None:
                 handled += in_flight.result().total
+            if reading is not None and (left := reading.result()):
+                handled += self.process(left).total  # read already: finish it before exiting
         return handled
 
     def _recover_pending(self, count: int) -> list[Entry]:
@@ -284,10 +292,28 @@ class Worker:
         if now - self._last_claim < self.settings.claim_idle_ms / 4000:
             return []
         self._last_claim = now
-        claimed = self.consumer.autoclaim(self.settings.claim_idle_ms, count)
+        claimed = self.consumer.claim_stuck(self.settings.claim_idle_ms, count)
         if claimed:
             log.warning("claimed %d entries left pending by a stopped worker", len(claimed))
         return claimed
+
+    def _trim(self) -> None:
+        """Trim both streams by age, never past an entry not yet applied."""
+        now = time.monotonic()
+        if now - self._last_trim < TRIM_EVERY_S:
+            return
+        self._last_trim = now
+        retention_ms = self.settings.retention_s * 1000
+        if retention_ms:
+            min_id = self.consumer.safe_trim_id(int(time.time() * 1000) - retention_ms)
+            removed = self.client.xtrim(self.settings.stream, minid=min_id, approximate=False)
+            if removed:
+                log.info("trimmed %d entries older than %s from %s", removed, min_id,
+                         self.settings.stream)
+            dead_min = f"{int(time.time() * 1000) - retention_ms}-0"
+            self.client.xtrim(self.settings.dead_stream_key, minid=dead_min, approximate=False)
+        self.client.xtrim(self.settings.dead_stream_key, maxlen=self.settings.dead_maxlen,
+                          approximate=False)
 
     def _install_signals(self) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:

@@ -291,13 +291,14 @@ def decode_raw(
     version: bytes | None,
 ) -> RawState:
     """Decode what the Redis reads returned."""
+    # Sorted, so that float sums (means) do not depend on the order Redis returns fields in.
     segs = {}
-    for seg_id, packed in segments.items():
+    for seg_id, packed in sorted(segments.items()):
         _, area, lon, lat, speed, free_flow, ts = packed.decode().split("\t")
         segs[seg_id.decode()] = (area, _float(lon), _float(lat), float(speed), float(free_flow),
                                  int(float(ts)))
     risk_values = {}
-    for name, packed in risk.items():
+    for name, packed in sorted(risk.items()):
         area, _, indicator = name.decode().partition("|")
         risk_values[(area, indicator)] = float(packed.decode().split("\t")[1])
     return RawState(
