@@ -36,7 +36,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from dashboard.pipeline.worker import Worker
 
     settings, geography = _settings_and_geography()
-    worker = Worker(settings, connect(_require_redis(settings)), geography)
+    worker = Worker(settings, connect(_require_redis(settings), settings.redis_cluster), geography)
     log.info("worker %s reading %s as group %s", worker.consumer.name, settings.stream,
              settings.group)
     handled = worker.work(burst=args.burst)
@@ -49,7 +49,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from dashboard.pipeline.simulate import flood, run_simulation
 
     settings, geography = _settings_and_geography()
-    client = connect(_require_redis(settings))
+    client = connect(_require_redis(settings), settings.redis_cluster)
     if args.count:
         written = flood(client, settings.stream, geography, args.count, seed=args.seed or 0)
     else:

@@ -11,13 +11,22 @@ from pathlib import Path
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster, key_slot
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
 
-def connect(url: str) -> redis.Redis:
-    """A client for `url` that retries briefly on connection errors."""
+def connect(url: str, cluster: bool = False) -> redis.Redis:
+    """A client for `url` that retries briefly on connection errors.
+
+    With `cluster`, a Redis Cluster client that finds the other nodes from `url`.
+    """
+    if cluster:
+        return RedisCluster.from_url(  # type: ignore[return-value]
+            url, socket_connect_timeout=2, socket_timeout=10,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        )
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=2,
@@ -26,6 +35,11 @@ def connect(url: str) -> redis.Redis:
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
+
+
+def same_slot(*keys: str) -> bool:
+    """Whether keys hash to one Redis Cluster slot (so one script or MULTI may hold them)."""
+    return len({key_slot(key.encode()) for key in keys}) == 1
 
 
 def redis_server_binary() -> str:

@@ -27,7 +27,7 @@ class Services:
         """Connect and load geography; a bad boundary file or setting fails here."""
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (use `citybrain run` for an embedded Redis)")
-        client = connect(settings.redis_url)
+        client = connect(settings.redis_url, settings.redis_cluster)
         geography = load_geography(settings.boundaries, settings.city)
         return cls(settings, client, geography, StateCache(settings, client, geography))
 

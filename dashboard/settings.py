@@ -69,6 +69,12 @@ def _redis_url(value: str) -> str | None:
     return value or None
 
 
+def _flag(value: str) -> bool:
+    if value.lower() not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise ValueError("must be 1 or 0")
+    return value.lower() in ("1", "true", "yes")
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number <= 0:
@@ -197,6 +203,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REDIS_URL", "", "Redis to use, e.g. `redis://:pw@host:6379/0` or `rediss://` "
             "for TLS. Empty: `citybrain run` starts an embedded Redis in `CITYBRAIN_DATA_DIR`.",
             _redis_url, secret=True),
+    Setting("CITYBRAIN_REDIS_CLUSTER", "0", "1 when `REDIS_URL` names a node of a Redis "
+            "Cluster (see \"Scaling out\").", _flag),
     Setting("CITYBRAIN_STREAM", "citybrain:events", "Stream the producers write events to.",
             _stream_key),
     Setting("CITYBRAIN_DEAD_STREAM", "", "Dead-letter stream; empty means `<stream>:dead`.",
@@ -223,6 +231,8 @@ SETTINGS: tuple[Setting, ...] = (
             "producers. The look-back window.", _non_negative_int),
     Setting("CITYBRAIN_DEAD_MAXLEN", "100000", "The dead-letter stream keeps at most about "
             "this many entries (and none older than `CITYBRAIN_RETENTION_S`).", _positive_int),
+    Setting("CITYBRAIN_CLOSED_KEEP_S", "604800", "How long a closed incident's record is "
+            "kept, so that a late event (verified, reopened) still finds it.", _positive_int),
     Setting("CITYBRAIN_FEED_SIZE", "200", "How many recent events the live feed keeps.",
             _positive_int),
     Setting("CITYBRAIN_FREE_FLOW_KMH", "60", "Free-flow speed of a road segment whose events "

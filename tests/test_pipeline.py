@@ -76,6 +76,9 @@ def test_e2e001_all_kinds_end_to_end(settings, client, worker, api):
     assert health["applied"] == 8 and health["dead_lettered"] == {"bad_value": 1,
                                                                   "outside_city": 1}
     assert health["stream_length"] == 10 and health["last_applied"]
+    assert health["consumer_lag"] == 0 and health["pending"] == 0
+    send(client, settings, incident("D"), incident("E"))
+    assert api.get("/healthz").get_json()["consumer_lag"] == 2
 
 
 def test_e2e002_duplicate_event_id_changes_nothing(settings, client, worker, api):

@@ -1,7 +1,8 @@
 -- Apply one batch of validated events to the city state, atomically, and
 -- acknowledge their stream entries in the same step.
 --
--- KEYS[1]  the events stream
+-- KEYS[1]  the events stream (on a cluster where it is in another slot: a state key,
+--          and the caller acknowledges the entries after the script)
 -- ARGV[1]  consumer group
 -- ARGV[2]  JSON: {p: key prefix, ttl: dedup seconds, keep: closed-incident
 --          seconds, dayttl: day-hash seconds, sla: {category: minutes},

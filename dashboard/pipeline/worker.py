@@ -29,6 +29,7 @@ import redis
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import STATUSES, Event, Rejection, parse_entry
 from dashboard.pipeline.coords import to_wgs84_many
+from dashboard.redis_conn import same_slot
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
 from layers.geography import Geography
 
@@ -78,6 +79,11 @@ class Worker:
             client, settings.stream, settings.group,
             name or f"{socket.gethostname()}-{os.getpid()}",
         )
+        # One atomic step (state + XACK) needs the stream and the state in one slot; on a
+        # cluster where they are not, the ack follows the script (a crash between them
+        # re-delivers the batch, which the remembered event ids make harmless).
+        self.atomic = not settings.redis_cluster or same_slot(
+            settings.stream, settings.dead_stream_key, settings.state_prefix + "stats")
         source = resources.files("dashboard.pipeline").joinpath("apply.lua").read_text()
         self.script = client.register_script(source)
         self._stop_requested = False
@@ -190,7 +196,7 @@ class Worker:
         payload = orjson.dumps({
             "p": self.settings.state_prefix,
             "ttl": self.settings.dedup_ttl_s,
-            "keep": DAY_HASH_TTL_S,
+            "keep": self.settings.closed_keep_s,
             "dayttl": DAY_HASH_TTL_S,
             "sla": self.settings.sla_minutes,
             "fb": FALLBACK_SLA_MINUTES,
@@ -200,9 +206,14 @@ class Worker:
             "ev": rows,
         })
         try:
-            applied, dups = self.script(
-                keys=[self.settings.stream], args=[self.settings.group, payload, *ack]
-            )
+            if self.atomic:
+                applied, dups = self.script(
+                    keys=[self.settings.stream], args=[self.settings.group, payload, *ack])
+            else:
+                applied, dups = self.script(
+                    keys=[self.settings.state_prefix + "stats"], args=[self.settings.group,
+                                                                      payload])
+                self.client.xack(self.settings.stream, self.settings.group, *ack)
         except redis.ResponseError:
             if len(rows) == 1:
                 raise
@@ -214,7 +225,7 @@ class Worker:
         return int(applied), int(dups)
 
     def _dead_letter(self, dead: list[tuple[Entry, Rejection]]) -> None:
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=self.atomic)
         stats = self.settings.state_prefix + "stats"
         for (entry_id, fields), rejection in dead:
             record = dict(fields)

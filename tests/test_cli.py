@@ -1,0 +1,92 @@
+"""The `citybrain` command: the one-machine start, and clear errors at start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def citybrain(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dashboard.cli", *args], cwd=ROOT,
+                            env=env, **kwargs)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CITYBRAIN_") and k != "REDIS_URL"}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def test_cli001_run_starts_everything_and_numbers_move(tmp_path):
+    port = free_port()
+    env = clean_env(CITYBRAIN_DATA_DIR=str(tmp_path / "data"), CITYBRAIN_PORT=str(port),
+                    CITYBRAIN_WEB_WORKERS="1")
+    proc = citybrain("run", "--rate", "40", env=env, stdout=subprocess.PIPE,
+                     stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/api/v1/summary"
+    try:
+        first = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                summary = get_json(url)
+            except OSError:
+                time.sleep(0.5)
+                continue
+            if first is None and summary["traffic"]["segments"] > 0:
+                first = summary
+            if first and summary["incidents"]["today"] > first["incidents"]["today"]:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the demo feed did not move the numbers in 90 s")
+        health = get_json(f"http://127.0.0.1:{port}/healthz")
+        assert health["redis"] == "ok" and health["applied"] > 0
+        assert (tmp_path / "data" / "redis.sock").exists()  # the embedded Redis
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, output[-3000:]
+    assert "embedded Redis" in output and f":{port}/" in output
+    assert not (tmp_path / "data" / "redis.sock").exists()  # stopped with the cockpit
+    assert (tmp_path / "data" / "appendonly.aof").exists() or any(
+        (tmp_path / "data").glob("appendonly*"))  # and its data kept
+
+
+def test_cli002_bad_boundary_file_fails_at_start_naming_it(tmp_path):
+    broken = tmp_path / "city.geojson"
+    broken.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"area_id": "1", "name": "x", "level": "city"},
+         "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}}]}))
+    proc = citybrain("check", env=clean_env(CITYBRAIN_BOUNDARIES=str(broken)),
+                     stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert str(broken) in err and "parent_id" in err
+
+
+def test_cli003_bad_setting_fails_at_start_naming_it():
+    proc = citybrain("worker", env=clean_env(CITYBRAIN_BATCH="lots", REDIS_URL="redis://x"),
+                     stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "CITYBRAIN_BATCH" in err
