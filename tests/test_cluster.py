@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
@@ -19,13 +20,23 @@ from dashboard.state.view import RiskModel, build_view
 from tests.events import PUDONG_POINT, incident, now_ms, risk, traffic
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
+    """Ports that are free, and so are their cluster-bus ports (port + 10000)."""
+    rnd = random.Random()
+    ports: list[int] = []
+    while len(ports) < n:
+        port = rnd.randrange(20000, 40000)
+        if port not in ports and _free(port) and _free(port + 10000):
+            ports.append(port)
     return ports
 
 
