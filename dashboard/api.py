@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import flask
 
+from dashboard.auth.guard import current_user, require_area
 from dashboard.services import current
 from dashboard.state.store import health
 
@@ -18,12 +19,12 @@ def _unknown(area_id: str) -> flask.Response:
 
 @api.get("/api/v1/summary")
 def summary() -> flask.Response:
-    """One area's numbers (the city when `area_id` is absent)."""
+    """One area's numbers (the user's own area when `area_id` is absent)."""
     services = current()
-    area_id = flask.request.args.get("area_id") or services.geography.root_id
+    area_id = flask.request.args.get("area_id") or current_user().scope
     if area_id not in services.geography.areas:
         return _unknown(area_id)
-    return flask.jsonify(services.cache.view().summary(area_id))
+    return flask.jsonify(services.cache.view().summary(require_area(area_id)))
 
 
 @api.get("/api/v1/areas/<area_id>")
@@ -32,7 +33,20 @@ def area(area_id: str) -> flask.Response:
     services = current()
     if area_id not in services.geography.areas:
         return _unknown(area_id)
-    return flask.jsonify(services.cache.view().area_detail(area_id))
+    return flask.jsonify(services.cache.view().area_detail(require_area(area_id)))
+
+
+@api.get("/api/v1/overdue")
+def overdue() -> flask.Response:
+    """Overdue incidents in an area, latest first, and those escalated to it."""
+    services = current()
+    area_id = require_area(flask.request.args.get("area_id") or current_user().scope)
+    view = services.cache.view()
+    factor = services.settings.escalate_factor
+    late = view.overdue(area_id, factor)
+    escalated_here = [i for i in late if i["escalated_to"] == area_id]  # all lie inside it
+    return flask.jsonify({"area_id": area_id, "as_of": view.as_of.isoformat(timespec="seconds"),
+                          "overdue": late, "escalated_here": escalated_here})
 
 
 @api.get("/healthz")

@@ -7,7 +7,9 @@ import logging
 import dash
 from dash import html
 
+from dashboard.actions import actions
 from dashboard.api import api
+from dashboard.auth.setup import install_access
 from dashboard.services import Services
 from dashboard.settings import Settings
 
@@ -27,7 +29,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.extensions["citybrain"] = services
     server.json.ensure_ascii = False  # type: ignore[attr-defined]
     server.json.sort_keys = False  # type: ignore[attr-defined]
+    install_access(server, services)
     server.register_blueprint(api)
+    server.register_blueprint(actions)
     app.layout = html.Div([html.H1("City Operations Cockpit")], id="cockpit-root")
     return app
 

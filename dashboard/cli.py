@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -133,6 +134,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    """Manage accounts: add, remove, list, passwd, token, revoke."""
+    from dashboard.auth.users import UserError, UserStore
+
+    settings, geography = _settings_and_geography()
+    store = UserStore(connect(_require_redis(settings), settings.redis_cluster),
+                      settings.state_prefix, geography)
+
+    def password() -> str:
+        if args.password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        first = getpass.getpass("password: ")
+        if first != getpass.getpass("again: "):
+            raise UserError("the two passwords differ")
+        return first
+
+    try:
+        if args.action == "add":
+            user = store.add(args.name, args.role, None if args.role == "wall" else password(),
+                             args.scope)
+            print(f"added {user.name} ({user.role}, scope {user.scope})")
+            if user.role == "wall":
+                print(f"wall screen URL: /?token={store.issue_token(user.name)}")
+        elif args.action == "remove":
+            store.remove(args.name)
+            print(f"removed {args.name}")
+        elif args.action == "passwd":
+            store.passwd(args.name, password())
+            print(f"password of {args.name} changed")
+        elif args.action == "token":
+            print(f"wall screen URL: /?token={store.issue_token(args.name)}")
+        elif args.action == "revoke":
+            print(f"revoked {store.revoke_token(args.name)} token(s) of {args.name}")
+        else:
+            for user in store.all():
+                print(f"{user.name}\t{user.role}\t{user.scope}")
+    except UserError as exc:
+        print(f"citybrain users: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="citybrain", description=__doc__)
@@ -152,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, help="random seed")
     simulate.set_defaults(func=cmd_simulate)
     sub.add_parser("check", help=cmd_check.__doc__).set_defaults(func=cmd_check)
+    users = sub.add_parser("users", help=cmd_users.__doc__)
+    users.add_argument("action", choices=["add", "remove", "list", "passwd", "token", "revoke"])
+    users.add_argument("name", nargs="?", default="")
+    users.add_argument("--role", choices=["city", "district", "street", "wall"], default="city")
+    users.add_argument("--scope", help="district code or street id (district/street users)")
+    users.add_argument("--password-stdin", action="store_true",
+                       help="read the password from standard input (for scripts)")
+    users.set_defaults(func=cmd_users)
     return parser
 
 

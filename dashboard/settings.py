@@ -69,6 +69,13 @@ def _redis_url(value: str) -> str | None:
     return value or None
 
 
+def _list(value: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    if not items:
+        raise ValueError("must list at least one item, comma-separated")
+    return items
+
+
 def _flag(value: str) -> bool:
     if value.lower() not in ("0", "1", "true", "false", "yes", "no", ""):
         raise ValueError("must be 1 or 0")
@@ -207,6 +214,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Cluster (see \"Scaling out\").", _flag),
     Setting("CITYBRAIN_STREAM", "citybrain:events", "Stream the producers write events to.",
             _stream_key),
+    Setting("CITYBRAIN_COMMAND_STREAM", "citybrain:commands", "Stream of officials' actions "
+            "(acknowledge, dispatch, note, close) for upstream systems; the worker applies "
+            "them too (docs/commands.md).", _stream_key),
     Setting("CITYBRAIN_DEAD_STREAM", "", "Dead-letter stream; empty means `<stream>:dead`.",
             _optional),
     Setting("CITYBRAIN_GROUP", "citybrain", "Consumer group the workers share.", _stream_key),
@@ -250,6 +260,17 @@ SETTINGS: tuple[Setting, ...] = (
             "counts as stale and the screen says so.", _positive_float),
     Setting("CITYBRAIN_CACHE_TTL_S", "1.0", "How long one read of the state serves every "
             "request of a web process.", _positive_float),
+    Setting("CITYBRAIN_SECRET_KEY", "", "Key that signs session cookies; required once "
+            "accounts exist (`python -c 'import secrets; print(secrets.token_hex(32))'`).",
+            _optional, secret=True),
+    Setting("CITYBRAIN_SESSION_HOURS", "12", "A sign-in lasts this long.", _positive_float),
+    Setting("CITYBRAIN_SECURE_COOKIES", "0", "1 to send the session cookie only over HTTPS "
+            "(set it behind TLS).", _flag),
+    Setting("CITYBRAIN_DEPARTMENTS", "城管,环卫,交警,消防,市政,街道办,住建,市场监管",
+            "Comma-separated departments an incident can be dispatched to.", _list),
+    Setting("CITYBRAIN_ESCALATE_FACTOR", "2", "An incident overdue by more than this many "
+            "times its SLA escalates one level up (street → district → city).",
+            _positive_float),
     Setting("CITYBRAIN_HOST", "127.0.0.1", "Address the web server listens on.", _text),
     Setting("CITYBRAIN_PORT", "8050", "Port the web server listens on.", _port),
     Setting("CITYBRAIN_WEB_WORKERS", "2", "gunicorn worker processes of the web server.",

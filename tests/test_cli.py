@@ -90,3 +90,26 @@ def test_cli003_bad_setting_fails_at_start_naming_it():
                      stderr=subprocess.PIPE, text=True)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "CITYBRAIN_BATCH" in err
+
+
+def test_cli004_users_command(redis_url, client):
+    env = clean_env(REDIS_URL=redis_url)
+
+    def users(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dashboard.cli", "users", *args],
+                              cwd=ROOT, env=env, input=stdin, capture_output=True, text=True,
+                              timeout=60)
+
+    added = users("add", "xuhui", "--role", "district", "--scope", "310104",
+                  "--password-stdin", stdin="a long enough password\n")
+    assert added.returncode == 0, added.stderr
+    wall = users("add", "wall1", "--role", "wall")
+    assert wall.returncode == 0 and "/?token=" in wall.stdout
+    listed = users("list").stdout.splitlines()
+    assert listed == ["wall1\twall\t310000", "xuhui\tdistrict\t310104"]
+    bad = users("add", "x", "--role", "street", "--scope", "310104", "--password-stdin",
+                stdin="a long enough password\n")
+    assert bad.returncode == 2 and "street id" in bad.stderr
+    assert "revoked 1" in users("revoke", "wall1").stdout
+    assert users("remove", "xuhui").returncode == 0
+    assert users("list").stdout.splitlines() == ["wall1\twall\t310000"]

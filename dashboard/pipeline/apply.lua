@@ -64,6 +64,21 @@ local function prefetch(hash, kind, field_of)
   return out
 end
 local inc_raw = prefetch('inc', 'i', function(e) return e[10] end)
+local notes_raw = {}
+do
+  local ids, seen = {}, {}
+  for i, e in ipairs(events) do
+    if e[1] == 'i' and e[20] ~= '' and not skip[i] and not seen[e[10]] then
+      seen[e[10]] = true; ids[#ids + 1] = e[10]
+    end
+  end
+  if #ids > 0 then
+    local values = redis.call('HMGET', P .. 'notes', unpack(ids))
+    for j, id in ipairs(ids) do notes_raw[id] = values[j] end
+  end
+end
+local notes_new = {}
+local NOTES_KEPT = 30
 local seg_old = prefetch('seg', 't', function(e) return e[10] end)
 local risk_old = prefetch('risk', 'r', function(e) return e[7] .. '|' .. e[10] end)
 
@@ -95,7 +110,9 @@ local function count(contrib, sign)
 end
 
 -- e = {"i", eid, key, ts, day, hour, area, lon, lat, iid, status, stkey,
---      cat, src, sev, title, dept, sla, locrank, feed}
+--      cat, src, sev, title, dept, sla, locrank, history, feed}
+-- An update from the command stream may have no status ('' : a note) and carries a
+-- history entry (JSON) that is appended to the incident's action history.
 local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla'}
 local function apply_incident(e)
   local iid, ts, key = e[10], e[4], e[3]
@@ -107,8 +124,18 @@ local function apply_incident(e)
   end
   local old = contributions(rec)
   if rec.t0 == nil or ts < rec.t0 then rec.t0 = ts end
-  if newer(e[12], rec.stk) then
+  if e[11] ~= '' and newer(e[12], rec.stk) then
     rec.st, rec.stk, rec.sts, rec.sday = e[11], e[12], ts, e[5]
+  end
+  if e[20] ~= '' then
+    local list = notes_new[iid]
+    if not list then
+      local raw = notes_raw[iid]
+      list = raw and cjson.decode(raw) or {}
+      notes_new[iid] = list
+    end
+    list[#list + 1] = cjson.decode(e[20])
+    if #list > NOTES_KEPT then table.remove(list, 1) end
   end
   if e[11] == 'reported' and (rec.rts == nil or ts < rec.rts) then
     rec.rts, rec.rday, rec.rhour = ts, e[5], e[6]
@@ -162,7 +189,7 @@ for i, e in ipairs(events) do
   else
     appliers[e[1]](e)
     applied = applied + 1
-    feed[#feed + 1] = e[#e]
+    if e[#e] ~= '' then feed[#feed + 1] = e[#e] end
     if e[4] > last_ts then last_ts = e[4] end
     local b = math.floor(e[4] / 3600000)
     new_seen[b] = new_seen[b] or {}
@@ -200,6 +227,9 @@ hset_all(P .. 'inc', inc_out)
 hset_all(P .. 'open', open_out)
 hset_all(P .. 'seg', seg_new)
 hset_all(P .. 'risk', risk_new)
+local notes_out = {}
+for iid, list in pairs(notes_new) do notes_out[iid] = cjson.encode(list) end
+hset_all(P .. 'notes', notes_out)
 if #open_gone > 0 then redis.call('HDEL', P .. 'open', unpack(open_gone)) end
 if #closed_add > 0 then redis.call('ZADD', P .. 'closed', unpack(closed_add)) end
 if #closed_rem > 0 then redis.call('ZREM', P .. 'closed', unpack(closed_rem)) end
@@ -222,6 +252,7 @@ local old_closed = redis.call('ZRANGEBYSCORE', P .. 'closed', '-inf', NOW - batc
   'LIMIT', 0, 200)
 if #old_closed > 0 then
   redis.call('HDEL', P .. 'inc', unpack(old_closed))
+  redis.call('HDEL', P .. 'notes', unpack(old_closed))
   redis.call('ZREM', P .. 'closed', unpack(old_closed))
 end
 

@@ -58,6 +58,24 @@ class StreamConsumer:
             self.client.xack(self.stream, self.group, *gone)
         return [(entry_id, fields) for entry_id, fields in entries if fields is not None]
 
+    def read_with(self, other: StreamConsumer, count: int,
+                  block_ms: int | None) -> tuple[list[Entry], list[Entry]]:
+        """New entries of this stream and of `other` (same group and name), in one wait."""
+        try:
+            reply = self.client.xreadgroup(self.group, self.name, {self.stream: ">",
+                                                                   other.stream: ">"},
+                                           count=count, block=block_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.create()
+            other.create()
+            return [], []
+        found: dict[str, list[Entry]] = {}
+        for stream, entries in reply or []:
+            found[_text(stream)] = [(i, f) for i, f in entries if f is not None]
+        return found.get(self.stream, []), found.get(other.stream, [])
+
     def claim_stuck(self, min_idle_ms: int, count: int) -> list[Entry]:
         """Take over entries other consumers left pending for `min_idle_ms`.
 

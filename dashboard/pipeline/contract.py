@@ -250,3 +250,39 @@ def parse_entry(
         return Event(event_id, kind, ts, lon, lat, area_id, data, datum)
     except _Invalid as invalid:
         return Rejection(invalid.reason, invalid.detail)
+
+
+# ---- the command stream: what officials do from the cockpit -----------------
+
+ACTIONS = {"acknowledge": "in_progress", "dispatch": "dispatched", "close": "closed",
+           "note": ""}
+MAX_NOTE_CHARS = 500
+
+
+def parse_command(raw: dict[bytes, bytes], now_ms: int, max_future_ms: int) -> Event | Rejection:
+    """Validate one command-stream entry (docs/commands.md) into an incident update."""
+    try:
+        fields = _decode(raw)
+        command_id = _identifier(fields, "command_id")
+        action = _require(fields, "action")
+        if action not in ACTIONS:
+            raise _Invalid("bad_value", f"action must be one of {', '.join(ACTIONS)}")
+        incident_id = _identifier(fields, "incident_id")
+        user = _identifier(fields, "user")
+        ts = parse_ts(_require(fields, "ts"))
+        if not MIN_TS_MS <= ts <= now_ms + max_future_ms:
+            raise _Invalid("bad_value", "ts is out of range")
+        department = fields.get("department", "")
+        if action == "dispatch" and not department:
+            raise _Invalid("missing_field", "field 'department' is required to dispatch")
+        note = fields.get("note", "") or fields.get("result", "")
+        if len(note) > MAX_NOTE_CHARS or len(department) > MAX_TITLE_CHARS:
+            raise _Invalid("bad_value", "note or department is too long")
+        assert command_id is not None and incident_id is not None and user is not None
+        data = {"incident_id": incident_id, "status": ACTIONS[action], "action": action,
+                "user": user, "note": note}
+        if department:
+            data["department"] = department
+        return Event(command_id, "command", ts, None, None, None, data)
+    except _Invalid as invalid:
+        return Rejection(invalid.reason, invalid.detail)

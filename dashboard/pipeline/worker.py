@@ -27,7 +27,7 @@ import orjson
 import redis
 
 from dashboard.pipeline.consumer import Entry, StreamConsumer
-from dashboard.pipeline.contract import STATUSES, Event, Rejection, parse_entry
+from dashboard.pipeline.contract import STATUSES, Event, Rejection, parse_command, parse_entry
 from dashboard.pipeline.coords import to_wgs84_many
 from dashboard.redis_conn import same_slot
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
@@ -83,7 +83,11 @@ class Worker:
         # cluster where they are not, the ack follows the script (a crash between them
         # re-delivers the batch, which the remembered event ids make harmless).
         self.atomic = not settings.redis_cluster or same_slot(
-            settings.stream, settings.dead_stream_key, settings.state_prefix + "stats")
+            settings.stream, settings.dead_stream_key, settings.command_stream,
+            settings.command_stream + ":dead", settings.state_prefix + "stats")
+        self.commands = StreamConsumer(client, settings.command_stream, settings.group,
+                                       self.consumer.name)
+        self.commands_handled = 0
         source = resources.files("dashboard.pipeline").joinpath("apply.lua").read_text()
         self.script = client.register_script(source)
         self._stop_requested = False
@@ -112,13 +116,53 @@ class Worker:
         areas = self._areas(events)
         rows: list[list[object]] = []
         ack: list[bytes] = []
-        for (entry, event), area in zip(events, areas, strict=True):
+        # Only the newest events of a batch can reach the live feed: skip the others' JSON.
+        feed_from = len(events) - self.settings.feed_size - 50
+        for i, ((entry, event), area) in enumerate(zip(events, areas, strict=True)):
             if isinstance(area, Rejection):
                 dead.append((entry, area))
                 continue
-            rows.append(self._row(event, area))
+            rows.append(self._row(event, area, i >= feed_from))
             ack.append(entry[0])
         return PreparedBatch(rows, ack, dead, now_ms)
+
+    def process_commands(self, entries: Sequence[Entry]) -> BatchResult:
+        """Apply officials' actions from the command stream (low volume, one batch)."""
+        now_ms = int(time.time() * 1000)
+        parsed = [(entry, parse_command(entry[1], now_ms, self.settings.max_future_s * 1000))
+                  for entry in entries]
+        wanted = [e.data["incident_id"] for _, e in parsed if isinstance(e, Event)]
+        known = set()
+        if wanted:
+            records = self.client.hmget(self.settings.state_prefix + "inc", wanted)
+            known = {iid for iid, record in zip(wanted, records, strict=True) if record}
+        rows, ack, dead = [], [], []
+        for entry, event in parsed:
+            if isinstance(event, Event) and event.data["incident_id"] not in known:
+                event = Rejection("unknown_incident", "no incident "
+                                  f"{event.data['incident_id']!r} is known to the cockpit")
+            if isinstance(event, Rejection):
+                dead.append((entry, event))
+            else:
+                rows.append(self._row(event, ""))
+                ack.append(entry[0])
+        result = BatchResult()
+        stream = self.settings.command_stream
+        if rows:
+            result.applied, result.duplicates = self._apply(rows, ack, now_ms, stream)
+        if dead:
+            self._dead_letter(dead, stream, stream + ":dead")
+            for _, rejection in dead:
+                result.dead[rejection.reason] = result.dead.get(rejection.reason, 0) + 1
+        self.commands_handled += result.total
+        return result
+
+    def _read_all(self, count: int, block: int | None) -> list[Entry]:
+        """Read events and commands in one wait; apply the commands at once."""
+        events, commands = self.consumer.read_with(self.commands, count, block)
+        if commands:
+            self.process_commands(commands)
+        return events
 
     def commit(self, prepared: PreparedBatch) -> BatchResult:
         """Apply a prepared batch and dead-letter its invalid entries, acknowledging all."""
@@ -170,29 +214,36 @@ class Worker:
             self._day_cache[bucket] = cached
         return cached
 
-    def _row(self, event: Event, area: str) -> list[object]:
+    def _row(self, event: Event, area: str, in_feed: bool = True) -> list[object]:
         key = f"{event.ts:015d}|{event.event_id}"
         day, hour = self._day_hour(event.ts)
         lon = "" if event.lon is None else round(event.lon, 6)
         lat = "" if event.lat is None else round(event.lat, 6)
         data = event.data
-        feed = {"id": event.event_id, "kind": event.kind, "ts": event.ts, "area": area, **data}
+        feed = orjson.dumps({"id": event.event_id, "kind": event.kind, "ts": event.ts,
+                             "area": area, **data}).decode() if in_feed else ""
         head = [event.kind[0], event.event_id, key, event.ts, day, hour, area, lon, lat]
-        if event.kind == "incident":
+        if event.kind in ("incident", "command"):
             status = data["status"]
+            history = "" if event.kind == "incident" else orjson.dumps({
+                "ts": event.ts, "action": data["action"], "user": data["user"],
+                "note": data["note"], "department": data.get("department", "")}).decode()
+            head[0] = "i"
             return [*head, data["incident_id"], status,
-                    f"{event.ts:015d}|{_STATUS_RANK[status]}|{event.event_id}",
+                    f"{event.ts:015d}|{_STATUS_RANK[status]}|{event.event_id}" if status else "",
                     data.get("category", ""), data.get("source", ""), data.get("severity", ""),
                     data.get("title", ""), data.get("department", ""),
                     data.get("sla_minutes", ""), "1" if status == "reported" else "0",
-                    orjson.dumps(feed).decode()]
+                    history, feed]
         if event.kind == "traffic":
             free_flow = float(data.get("free_flow_kmh", self.settings.free_flow_kmh))
             return [*head, data["segment_id"], float(data["speed_kmh"]), free_flow,
-                    orjson.dumps(feed).decode()]
-        return [*head, data["indicator"], float(data["value"]), orjson.dumps(feed).decode()]
+                    feed]
+        return [*head, data["indicator"], float(data["value"]), feed]
 
-    def _apply(self, rows: list[list[object]], ack: list[bytes], now_ms: int) -> tuple[int, int]:
+    def _apply(self, rows: list[list[object]], ack: list[bytes], now_ms: int,
+               stream: str | None = None) -> tuple[int, int]:
+        stream = stream or self.settings.stream
         payload = orjson.dumps({
             "p": self.settings.state_prefix,
             "ttl": self.settings.dedup_ttl_s,
@@ -208,23 +259,26 @@ class Worker:
         try:
             if self.atomic:
                 applied, dups = self.script(
-                    keys=[self.settings.stream], args=[self.settings.group, payload, *ack])
+                    keys=[stream], args=[self.settings.group, payload, *ack])
             else:
                 applied, dups = self.script(
                     keys=[self.settings.state_prefix + "stats"], args=[self.settings.group,
                                                                       payload])
-                self.client.xack(self.settings.stream, self.settings.group, *ack)
+                self.client.xack(stream, self.settings.group, *ack)
         except redis.ResponseError:
             if len(rows) == 1:
                 raise
             log.exception("batch of %d failed to apply; applying one by one", len(rows))
             applied = dups = 0
             for row, entry_id in zip(rows, ack, strict=True):
-                a, d = self._apply([row], [entry_id], now_ms)
+                a, d = self._apply([row], [entry_id], now_ms, stream)
                 applied, dups = applied + a, dups + d
         return int(applied), int(dups)
 
-    def _dead_letter(self, dead: list[tuple[Entry, Rejection]]) -> None:
+    def _dead_letter(self, dead: list[tuple[Entry, Rejection]], stream: str | None = None,
+                     dead_stream: str | None = None) -> None:
+        stream = stream or self.settings.stream
+        dead_stream = dead_stream or self.settings.dead_stream_key
         pipe = self.client.pipeline(transaction=self.atomic)
         stats = self.settings.state_prefix + "stats"
         for (entry_id, fields), rejection in dead:
@@ -232,9 +286,9 @@ class Worker:
             record[b"dead_reason"] = rejection.reason.encode()
             record[b"dead_detail"] = rejection.detail.encode()
             record[b"dead_entry_id"] = entry_id
-            pipe.xadd(self.settings.dead_stream_key, record)
+            pipe.xadd(dead_stream, record)
             pipe.hincrby(stats, f"dead:{rejection.reason}", 1)
-        pipe.xack(self.settings.stream, self.settings.group, *(e[0][0] for e in dead))
+        pipe.xack(stream, self.settings.group, *(e[0][0] for e in dead))
         pipe.execute()
         for (entry_id, _), rejection in dead:
             log.info("dead-lettered %s: %s (%s)", entry_id.decode(), rejection.reason,
@@ -245,6 +299,9 @@ class Worker:
     def work(self, burst: bool = False) -> int:
         """Consume until stopped (or, with `burst`, until the stream is drained)."""
         self.consumer.create()
+        self.commands.create()
+        if own_commands := self.commands.pending_own(self.settings.batch):
+            self.process_commands(own_commands)
         if not burst:
             self._install_signals()
         handled = 0
@@ -260,10 +317,10 @@ class Worker:
             while not self._stop_requested:
                 try:
                     if not entries:
-                        reading = reading or io.submit(self.consumer.read, batch, block)
+                        reading = reading or io.submit(self._read_all, batch, block)
                         entries, reading = reading.result(), None
                     if entries and reading is None:
-                        reading = io.submit(self.consumer.read, batch, block)
+                        reading = io.submit(self._read_all, batch, block)
                     prepared = self.prepare(entries) if entries else None
                     if in_flight is not None:
                         handled += in_flight.result().total
@@ -289,6 +346,8 @@ class Worker:
                 handled += in_flight.result().total
             if reading is not None and (left := reading.result()):
                 handled += self.process(left).total  # read already: finish it before exiting
+        while burst and (commands := self.commands.read(batch, None)):
+            self.process_commands(commands)
         return handled
 
     def _recover_pending(self, count: int) -> list[Entry]:
@@ -303,6 +362,8 @@ class Worker:
         if now - self._last_claim < self.settings.claim_idle_ms / 4000:
             return []
         self._last_claim = now
+        if stuck_commands := self.commands.claim_stuck(self.settings.claim_idle_ms, count):
+            self.process_commands(stuck_commands)
         claimed = self.consumer.claim_stuck(self.settings.claim_idle_ms, count)
         if claimed:
             log.warning("claimed %d entries left pending by a stopped worker", len(claimed))

@@ -197,6 +197,36 @@ class CityView:
         out.sort(key=lambda i: (-i["sev"], i["due"]))
         return out
 
+    def overdue(self, area_id: str, escalate_factor: float) -> list[dict[str, Any]]:
+        """Overdue open incidents inside an area, latest first, each with its escalation.
+
+        An incident is the responsibility of its street (or its district where there
+        are no streets); overdue by more than `escalate_factor` times its SLA, it
+        escalates one level up (street → district → city): `escalated_to`.
+        """
+        now_ms = int(self.as_of.timestamp() * 1000)
+        out = []
+        for incident in self.open_incidents(area_id):
+            if not incident["overdue"]:
+                continue
+            late_ms = now_ms - incident["due"]
+            sla_ms = max(incident["due"] - incident["start"], 1)
+            owner = self._responsible(incident["area"])
+            escalated = late_ms > escalate_factor * sla_ms
+            parent = self.geography.areas[owner].parent_id if escalated else None
+            out.append({**incident, "minutes_late": round(late_ms / 60000, 1),
+                        "responsible": owner, "escalated_to": parent or None})
+        out.sort(key=lambda i: -i["minutes_late"])
+        return out
+
+    def _responsible(self, area_id: str) -> str:
+        chain = _chain(self.geography, area_id)
+        for level in ("street", "district"):
+            for candidate in chain:
+                if self.geography.areas[candidate].level == level:
+                    return candidate
+        return self.geography.root_id
+
     def feed(self, area_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest applied events inside an area, newest first."""
         inside = self._subtree_test(area_id)

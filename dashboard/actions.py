@@ -1,0 +1,83 @@
+"""Acting on incidents: detail, and acknowledge / dispatch / note / close.
+
+An action is checked here (role, scope, incident exists, valid fields), then
+written to the command stream (`CITYBRAIN_COMMAND_STREAM`) for upstream
+systems and for our own worker, which applies it to the state like any event,
+and recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+import flask
+import orjson
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound
+
+from dashboard.auth.guard import access, client_address, current_user, require_area
+from dashboard.pipeline.contract import ACTIONS, MAX_NOTE_CHARS, MAX_TITLE_CHARS
+from dashboard.services import Services, current
+
+actions = flask.Blueprint("actions", __name__)
+
+
+def incident_record(services: Services, incident_id: str) -> dict[str, Any]:
+    """The stored incident (404 if unknown), its area checked against the user's scope."""
+    prefix = services.settings.state_prefix
+    raw, notes = services.client.hmget(prefix + "inc", incident_id), services.client.hget(
+        prefix + "notes", incident_id)
+    if not raw or not raw[0]:
+        raise NotFound(f"no incident {incident_id}")
+    record = orjson.loads(raw[0])
+    area = record.get("area") or services.geography.root_id
+    require_area(area)
+    return {"incident_id": incident_id, "area": area, "status": record.get("st"),
+            "category": record.get("cat") or "unknown", "source": record.get("src", ""),
+            "severity": int(record.get("sev") or 2), "title": record.get("title", ""),
+            "department": record.get("dept", ""), "lon": record.get("lon"),
+            "lat": record.get("lat"), "reported": record.get("rts"),
+            "history": orjson.loads(notes) if notes else []}
+
+
+@actions.get("/api/v1/incidents/<incident_id>")
+def detail(incident_id: str) -> flask.Response:
+    """One incident with its action history."""
+    return flask.jsonify(incident_record(current(), incident_id))
+
+
+@actions.post("/api/v1/incidents/<incident_id>/actions")
+def act(incident_id: str) -> flask.Response:
+    """Acknowledge, dispatch, note or close an incident in the user's scope."""
+    services = current()
+    user = current_user()
+    if not user.can_act:
+        raise Forbidden("this account may only look")
+    incident_record(services, incident_id)  # exists, and in scope
+    body = flask.request.get_json(silent=True) or {}
+    action = body.get("action")
+    if action not in ACTIONS:
+        raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
+    department = str(body.get("department") or "")
+    note = str(body.get("note") or body.get("result") or "")
+    if action == "dispatch" and department not in services.settings.departments:
+        raise BadRequest("department must be one of CITYBRAIN_DEPARTMENTS")
+    if len(note) > MAX_NOTE_CHARS or len(department) > MAX_TITLE_CHARS:
+        raise BadRequest("note is too long")
+    command = {
+        "command_id": f"cmd-{uuid.uuid4().hex}", "action": action,
+        "incident_id": incident_id, "user": user.name, "role": user.role,
+        "address": client_address(), "v": "1",
+        "ts": datetime.fromtimestamp(time.time(), services.settings.zone).isoformat(),
+    }
+    if department:
+        command["department"] = department
+    if note:
+        command["note" if action != "close" else "result"] = note
+    entry_id = services.client.xadd(services.settings.command_stream, command)
+    access().audit.record(user, client_address(), action, incident_id,
+                          f"{department} {note}".strip())
+    return flask.jsonify({"accepted": True, "command_id": command["command_id"],
+                          "entry_id": entry_id.decode()}), 202  # type: ignore[return-value]

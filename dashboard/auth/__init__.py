@@ -1,0 +1,1 @@
+"""Accounts, sessions, scope checks and the audit log (issue: district officials)."""

@@ -1,0 +1,215 @@
+"""Sign-in, sessions and the per-request check of who may see what.
+
+Every request passes `before_request`: static files, `/login` and `/healthz`
+are open; everything else needs a session (a signed, HttpOnly, SameSite
+cookie) or, for a wall screen, a valid `?token=`. With no accounts at all the
+cockpit runs in an open demo mode, and says so on the screen. Data handlers
+then ask `current_user()` and `require_area()`, which answer 403 (and log
+the attempt) for an area outside the user's scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import flask
+import redis
+from werkzeug.exceptions import Forbidden, TooManyRequests
+
+from dashboard.auth.audit import Audit
+from dashboard.auth.users import User, UserStore
+from layers.geography import Geography
+
+log = logging.getLogger(__name__)
+
+OPEN_PREFIXES = ("/login", "/logout", "/healthz", "/assets/", "/_dash-component-suites/",
+                 "/_favicon.ico", "/favicon.ico")
+DEMO_USER = User("demo", "city", "")  # scope filled with the city's id at use
+FAILURES_ALLOWED = 5
+FAILURE_WINDOW_S = 900
+USER_CACHE_S = 5.0
+
+
+class UserCache:
+    """The accounts as one process saw them at most `USER_CACHE_S` ago (one read per TTL)."""
+
+    def __init__(self, store: UserStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._users: dict[str, User] = {}
+        self._read_at = -1e9
+
+    def users(self) -> dict[str, User]:
+        """Every account by name."""
+        with self._lock:
+            if time.monotonic() - self._read_at > USER_CACHE_S:
+                try:
+                    self._users = {u.name: u for u in self.store.all()}
+                except (redis.ConnectionError, redis.TimeoutError):
+                    log.warning("Redis unreachable: keeping the accounts read before")
+                self._read_at = time.monotonic()
+            return self._users
+
+    def invalidate(self) -> None:
+        """Read the accounts again at the next request."""
+        with self._lock:
+            self._read_at = -1e9
+
+
+@dataclass(frozen=True)
+class Access:
+    """Everything the guard needs; one per process, hung on the Flask app."""
+
+    store: UserStore
+    cache: UserCache
+    audit: Audit
+    client: redis.Redis
+    prefix: str
+    geography: Geography
+    session_hours: float
+
+    def open_mode(self) -> bool:
+        """No accounts exist: everyone is a city operator (a demo)."""
+        return not self.cache.users()
+
+    def demo_user(self) -> User:
+        """The user everyone is in open demo mode."""
+        return User(DEMO_USER.name, DEMO_USER.role, self.geography.root_id)
+
+    def throttled(self, name: str, address: str) -> bool:
+        """Whether sign-in is blocked for this name or address after failures."""
+        counts = self.client.mget(self._fail_key("n", name), self._fail_key("a", address))
+        return any(int(c or 0) >= FAILURES_ALLOWED for c in counts)
+
+    def failed(self, name: str, address: str) -> None:
+        """Count a failed sign-in against the name and the address."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in (self._fail_key("n", name), self._fail_key("a", address)):
+            pipe.incr(key)
+            pipe.expire(key, FAILURE_WINDOW_S)
+        pipe.execute()
+
+    def succeeded(self, name: str) -> None:
+        """Forget the failures of a name that signed in."""
+        self.client.delete(self._fail_key("n", name))
+
+    def _fail_key(self, kind: str, value: str) -> str:
+        return f"{self.prefix}login_fail:{kind}:{value[:100]}"
+
+
+def access() -> Access:
+    """The access object of this app."""
+    return flask.current_app.extensions["citybrain_access"]
+
+
+def client_address() -> str:
+    """The caller's address (the proxy's `X-Forwarded-For` is trusted only if configured)."""
+    return flask.request.remote_addr or "?"
+
+
+def current_user() -> User:
+    """The user of this request (set by the guard)."""
+    return flask.g.user
+
+
+def in_scope(user: User, area_id: str, geography: Geography) -> bool:
+    """Whether the user's scope contains the area."""
+    return area_id in geography.areas and user.scope in geography.chain(area_id)
+
+
+def require_area(area_id: str) -> str:
+    """The area, if the user may see it; otherwise log, audit and answer 403."""
+    acc = access()
+    user = current_user()
+    if not in_scope(user, area_id, acc.geography):
+        log.warning("out of scope: %s (%s %s) asked for %s from %s", user.name, user.role,
+                    user.scope, area_id, client_address())
+        acc.audit.record(user, client_address(), "denied", area_id, flask.request.path)
+        raise Forbidden(f"area {area_id} is outside your scope")
+    return area_id
+
+
+def _session_user(acc: Access) -> User | None:
+    session = flask.session
+    name = session.get("u")
+    if not name:
+        return None
+    user = acc.cache.users().get(name)
+    issued = float(session.get("iat", 0))
+    if (user is None or user.role != session.get("r") or user.scope != session.get("s")
+            or time.time() - issued > acc.session_hours * 3600):
+        session.clear()
+        return None
+    return user
+
+
+def start_session(user: User) -> None:
+    """Sign a user in (a fresh signed cookie)."""
+    flask.session.clear()
+    flask.session.permanent = True
+    flask.session.update({"u": user.name, "r": user.role, "s": user.scope, "iat": time.time()})
+
+
+def _guard() -> Any:
+    acc = access()
+    path = flask.request.path
+    if path.startswith(OPEN_PREFIXES):
+        return None
+    if acc.open_mode():
+        flask.g.user = acc.demo_user()
+        return None
+    if not flask.current_app.secret_key:
+        log.error("accounts exist but CITYBRAIN_SECRET_KEY is not set: refusing sign-ins")
+        return flask.Response("CITYBRAIN_SECRET_KEY is not set", status=503)
+    token = flask.request.args.get("token")
+    if token:
+        user = acc.store.user_for_token(token)
+        if user is None:
+            acc.audit.record(None, client_address(), "bad_token", "", path)
+            return _unauthorised(path)
+        start_session(user)
+        flask.g.user = user
+        return None
+    user = _session_user(acc)
+    if user is None:
+        return _unauthorised(path)
+    flask.g.user = user
+    if user.role == "wall" and flask.request.method == "POST" and path.startswith("/api/"):
+        raise Forbidden("the wall screen is read-only")
+    return None
+
+
+def _unauthorised(path: str) -> flask.Response:
+    if path.startswith(("/api/", "/_dash")):
+        response = flask.jsonify({"error": "sign_in_required"})
+        response.status_code = 401
+        return response
+    return flask.redirect(flask.url_for("auth.login", next=flask.request.full_path))
+
+
+def install(server: flask.Flask, acc: Access, secret_key: str | None,
+            secure_cookies: bool) -> None:
+    """Hook the guard and the session settings into the Flask app."""
+    server.extensions["citybrain_access"] = acc
+    # Without accounts nothing is signed; with them a secret from the environment is
+    # required (`Services.build` refuses to start without it).
+    server.secret_key = secret_key
+    server.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_NAME="citybrain_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=acc.session_hours),
+    )
+    server.before_request(_guard)
+
+
+def check_throttle(name: str) -> None:
+    """429 when this name or address has failed too often."""
+    if access().throttled(name, client_address()):
+        raise TooManyRequests("too many failed sign-ins; try again in 15 minutes")

@@ -1,0 +1,33 @@
+"""Wiring accounts, the guard and the sign-in pages into the web app."""
+
+from __future__ import annotations
+
+import flask
+
+from dashboard.auth.audit import Audit
+from dashboard.auth.guard import Access, UserCache, install
+from dashboard.auth.routes import auth
+from dashboard.auth.users import UserStore
+from dashboard.services import Services
+from dashboard.settings import SettingsError
+
+
+def user_store(services: Services) -> UserStore:
+    """The accounts of this city."""
+    return UserStore(services.client, services.settings.state_prefix, services.geography)
+
+
+def install_access(server: flask.Flask, services: Services) -> Access:
+    """Guard every request; refuse to start with accounts but no signing key."""
+    settings = services.settings
+    store = user_store(services)
+    if not settings.secret_key and store.any():
+        raise SettingsError("CITYBRAIN_SECRET_KEY is not set, but accounts exist: set it "
+                            "(the same value on every web process) to sign sessions")
+    acc = Access(store=store, cache=UserCache(store),
+                 audit=Audit(services.client, settings.state_prefix), client=services.client,
+                 prefix=settings.state_prefix, geography=services.geography,
+                 session_hours=settings.session_hours)
+    install(server, acc, settings.secret_key, settings.secure_cookies)
+    server.register_blueprint(auth)
+    return acc

@@ -1,0 +1,153 @@
+"""Users, roles and scopes, stored in Redis; passwords hashed with Argon2id."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import asdict, dataclass
+
+import orjson
+import redis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from layers.geography import Geography
+
+ROLES = ("city", "district", "street", "wall")
+_SCOPE_LEVEL = {"district": "district", "street": "street"}
+_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+MIN_PASSWORD = 10
+
+
+class UserError(ValueError):
+    """A user command cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class User:
+    """Who is signed in: a name, a role and the area they may see."""
+
+    name: str
+    role: str
+    scope: str  # area id: the city for `city` and `wall`, a district or a street otherwise
+
+    @property
+    def can_act(self) -> bool:
+        """Whether the user may change incidents (every role but the wall screen)."""
+        return self.role != "wall"
+
+
+class UserStore:
+    """The accounts of one city, in two Redis hashes (users, wall-token digests)."""
+
+    def __init__(self, client: redis.Redis, prefix: str, geography: Geography) -> None:
+        self.client = client
+        self.key = prefix + "users"
+        self.tokens_key = prefix + "wall_tokens"
+        self.geography = geography
+        self.hasher = PasswordHasher()
+
+    def _scope_for(self, role: str, scope: str | None) -> str:
+        if role not in ROLES:
+            raise UserError(f"role must be one of {', '.join(ROLES)}")
+        if role in _SCOPE_LEVEL:
+            area = self.geography.areas.get(scope or "")
+            if area is None or area.level != _SCOPE_LEVEL[role]:
+                raise UserError(f"a {role} user needs --scope with a {_SCOPE_LEVEL[role]} id")
+            return area.area_id
+        if scope and scope != self.geography.root_id:
+            raise UserError(f"a {role} user sees the whole city; leave --scope out")
+        return self.geography.root_id
+
+    def add(self, name: str, role: str, password: str | None, scope: str | None = None) -> User:
+        """Create a user (a wall user gets no password: it signs in by token)."""
+        if not _NAME.fullmatch(name):
+            raise UserError("name must be 1-64 characters of A-Za-z0-9._@-")
+        user = User(name, role, self._scope_for(role, scope))
+        record = asdict(user)
+        if role != "wall":
+            record["hash"] = self._hash(password)
+        if not self.client.hsetnx(self.key, name, orjson.dumps(record)):
+            raise UserError(f"user {name!r} exists already")
+        return user
+
+    def _hash(self, password: str | None) -> str:
+        if not password or len(password) < MIN_PASSWORD:
+            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        return self.hasher.hash(password)
+
+    def passwd(self, name: str, password: str) -> None:
+        """Set a new password."""
+        record = self._record(name)
+        if record is None or record["role"] == "wall":
+            raise UserError(f"no password user {name!r}")
+        record["hash"] = self._hash(password)
+        self.client.hset(self.key, name, orjson.dumps(record))
+
+    def remove(self, name: str) -> None:
+        """Delete a user and any wall token of theirs."""
+        if not self.client.hdel(self.key, name):
+            raise UserError(f"no user {name!r}")
+        self.revoke_token(name)
+
+    def all(self) -> list[User]:
+        """Every user, by name."""
+        return sorted(
+            (User(r["name"], r["role"], r["scope"])
+             for r in (orjson.loads(v) for v in self.client.hvals(self.key))),
+            key=lambda u: u.name)
+
+    def any(self) -> bool:
+        """Whether any account exists (otherwise the cockpit runs in open demo mode)."""
+        return bool(self.client.hlen(self.key))
+
+    def _record(self, name: str) -> dict | None:
+        raw = self.client.hget(self.key, name)
+        return orjson.loads(raw) if raw else None
+
+    def get(self, name: str) -> User | None:
+        """The user of that name, if it still exists."""
+        record = self._record(name)
+        return User(record["name"], record["role"], record["scope"]) if record else None
+
+    def verify(self, name: str, password: str) -> User | None:
+        """The user if the password is right, else None (same work either way)."""
+        record = self._record(name) if _NAME.fullmatch(name or "") else None
+        stored = (record or {}).get("hash") or _DUMMY_HASH
+        try:
+            self.hasher.verify(stored, password or "")
+        except (VerificationError, InvalidHashError):
+            return None
+        if record is None or "hash" not in record:
+            return None
+        return User(record["name"], record["role"], record["scope"])
+
+    def issue_token(self, name: str) -> str:
+        """A new long random token for a wall user (replacing any old one)."""
+        user = self.get(name)
+        if user is None or user.role != "wall":
+            raise UserError(f"no wall user {name!r}")
+        self.revoke_token(name)
+        token = secrets.token_urlsafe(32)
+        self.client.hset(self.tokens_key, _digest(token), name)
+        return token
+
+    def revoke_token(self, name: str) -> int:
+        """Revoke a wall user's tokens; how many there were."""
+        gone = [d for d, n in self.client.hgetall(self.tokens_key).items() if n.decode() == name]
+        return self.client.hdel(self.tokens_key, *gone) if gone else 0
+
+    def user_for_token(self, token: str) -> User | None:
+        """The wall user a token belongs to, if it is valid."""
+        if not token or len(token) > 200:
+            return None
+        name = self.client.hget(self.tokens_key, _digest(token))
+        return self.get(name.decode()) if name else None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_DUMMY_HASH = PasswordHasher().hash("not-a-password-of-anyone")

@@ -1,0 +1,165 @@
+"""Accounts, sessions and scope on the server (plain HTTP against the real app and Redis)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dashboard.app import create_app
+from dashboard.auth.users import UserError, UserStore
+from dashboard.pipeline.worker import Worker
+from dashboard.settings import SettingsError
+from tests.events import PUDONG_POINT, incident
+
+SECRET = "test-secret-" + "x" * 40
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def store(client, settings, geography):
+    return UserStore(client, settings.state_prefix, geography)
+
+
+@pytest.fixture
+def app(settings, store, client, geography):
+    store.add("xuhui", "district", PASSWORD, "310104")
+    store.add("boss", "city", PASSWORD)
+    store.add("wall1", "wall", None)
+    client.xadd(settings.stream, incident("X1"))
+    client.xadd(settings.stream, incident("P1", point=PUDONG_POINT, title="浦东的事"))
+    Worker(settings, client, geography, name="w").work(burst=True)
+    return create_app(settings.replace(secret_key=SECRET)).server
+
+
+def sign_in(http, name="xuhui", password=PASSWORD):
+    return http.post("/login", data={"name": name, "password": password, "next": "/"})
+
+
+def test_acc001_open_demo_mode_without_accounts(settings):
+    http = create_app(settings).server.test_client()
+    me = http.get("/api/v1/me").get_json()
+    assert me["open_demo"] is True and me["role"] == "city"
+    assert http.get("/api/v1/summary").status_code == 200
+
+
+def test_acc002_everything_needs_a_session(app):
+    http = app.test_client()
+    assert http.get("/api/v1/summary").status_code == 401
+    assert http.post("/_dash-update-component", json={}).status_code == 401
+    page = http.get("/?area=310104")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    assert http.get("/healthz").status_code == 200  # monitoring stays open
+    assert http.get("/login").status_code == 200
+
+
+def test_acc003_district_official_sees_only_their_district(app):
+    http = app.test_client()
+    response = sign_in(http)
+    assert response.status_code == 302
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    summary = http.get("/api/v1/summary").get_json()
+    assert summary["area_id"] == "310104" and summary["incidents"]["open"] == 1
+    assert http.get("/api/v1/summary?area_id=310101").status_code == 403
+    assert http.get("/api/v1/summary?area_id=310000").status_code == 403
+    assert http.get("/api/v1/areas/310115").status_code == 403
+    body = http.get("/api/v1/areas/310000").get_data(as_text=True)
+    assert "浦东" not in body and "310115" not in body
+    detail = http.get("/api/v1/areas/310104").get_json()
+    assert len(detail["children"]) == 13
+    assert http.get("/api/v1/areas/310104-R0001").status_code == 200
+
+
+def test_acc004_wrong_password_and_throttling(app):
+    http = app.test_client()
+    for _ in range(5):
+        response = sign_in(http, password="wrong password!")
+        assert response.status_code == 401
+        assert "用户名或密码错误" in response.get_data(as_text=True)
+    assert sign_in(http).status_code == 429  # even the right password, for a while
+    assert http.get("/api/v1/summary").status_code == 401
+
+
+def test_acc005_tampered_and_expired_cookies(app, settings):
+    http = app.test_client()
+    sign_in(http)
+    cookie = http.get_cookie("citybrain_session")
+    http.set_cookie("citybrain_session", cookie.value[:-3] + "abc")
+    assert http.get("/api/v1/summary").status_code == 401
+    short = create_app(settings.replace(secret_key=SECRET, session_hours=0.0001)).server
+    http = short.test_client()
+    sign_in(http)
+    assert http.get("/api/v1/summary").status_code == 200
+    time.sleep(0.5)
+    assert http.get("/api/v1/summary").status_code == 401
+
+
+def test_acc006_sign_out(app):
+    http = app.test_client()
+    sign_in(http)
+    assert http.get("/api/v1/summary").status_code == 200
+    http.get("/logout")
+    assert http.get("/api/v1/summary").status_code == 401
+
+
+def test_acc007_wall_token_and_revocation(app, store):
+    token = store.issue_token("wall1")
+    http = app.test_client()
+    assert http.get(f"/api/v1/summary?token={token}").status_code == 200
+    assert http.get("/api/v1/summary").status_code == 200  # the cookie it set
+    assert http.get("/api/v1/me").get_json()["role"] == "wall"
+    store.revoke_token("wall1")
+    fresh = app.test_client()
+    assert fresh.get(f"/api/v1/summary?token={token}").status_code == 401
+    assert fresh.get("/api/v1/summary?token=guess").status_code == 401
+
+
+def test_acc008_removed_user_loses_access(app, store):
+    http = app.test_client()
+    sign_in(http)
+    store.remove("xuhui")
+    app.extensions["citybrain_access"].cache.invalidate()
+    assert http.get("/api/v1/summary").status_code == 401
+
+
+def test_acc009_denied_attempts_are_audited_for_city_operators(app):
+    http = app.test_client()
+    sign_in(http)
+    http.get("/api/v1/summary?area_id=310101")
+    assert http.get("/api/v1/audit").status_code == 403
+    boss = app.test_client()
+    sign_in(boss, "boss")
+    entries = boss.get("/api/v1/audit").get_json()
+    denied = [e for e in entries if e["action"] == "denied"]
+    assert denied and denied[0]["user"] == "xuhui" and denied[0]["target"] == "310101"
+    assert any(e["action"] == "sign_in" and e["user"] == "xuhui" for e in entries)
+
+
+def test_acc010_no_start_with_accounts_but_no_secret(settings, store):
+    store.add("someone", "city", PASSWORD)
+    with pytest.raises(SettingsError, match="CITYBRAIN_SECRET_KEY"):
+        create_app(settings)
+
+
+def test_acc011_user_rules(store):
+    with pytest.raises(UserError, match="district id"):
+        store.add("a", "district", PASSWORD, "310104-S01")
+    with pytest.raises(UserError, match="street id"):
+        store.add("b", "street", PASSWORD, "310104")
+    with pytest.raises(UserError, match="at least"):
+        store.add("c", "city", "short")
+    store.add("d", "street", PASSWORD, "310104-S01")
+    with pytest.raises(UserError, match="exists"):
+        store.add("d", "city", PASSWORD)
+    assert store.verify("d", PASSWORD).scope == "310104-S01"
+    assert store.verify("d", "nope") is None and store.verify("nobody", PASSWORD) is None
+    stored = store.client.hget(store.key, "d").decode()
+    assert PASSWORD not in stored and "$argon2id$" in stored
+
+
+def test_acc012_login_redirect_is_never_off_site(app):
+    http = app.test_client()
+    response = http.post("/login", data={"name": "xuhui", "password": PASSWORD,
+                                         "next": "https://evil.example/"})
+    assert response.headers["Location"] == "/"
