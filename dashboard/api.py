@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import flask
+from werkzeug.exceptions import BadRequest
 
 from dashboard.auth.guard import current_user, require_area
 from dashboard.services import current
+from dashboard.state.replay import parse_at
 from dashboard.state.store import health
+from dashboard.state.view import CityView
 
 api = flask.Blueprint("api", __name__)
+
+
+def _view() -> CityView:
+    """Live, or as it was at `?at=` (a replay of the kept stream for this user)."""
+    services = current()
+    at = flask.request.args.get("at")
+    if not at:
+        return services.cache.view()
+    try:
+        moment = parse_at(at, services.settings)
+    except ValueError as exc:
+        raise BadRequest(f"at: {exc}") from exc
+    return services.replayer.view_at(current_user().name, moment)
 
 
 def _unknown(area_id: str) -> flask.Response:
@@ -24,7 +40,7 @@ def summary() -> flask.Response:
     area_id = flask.request.args.get("area_id") or current_user().scope
     if area_id not in services.geography.areas:
         return _unknown(area_id)
-    return flask.jsonify(services.cache.view().summary(require_area(area_id)))
+    return flask.jsonify(_view().summary(require_area(area_id)))
 
 
 @api.get("/api/v1/areas/<area_id>")
@@ -33,7 +49,7 @@ def area(area_id: str) -> flask.Response:
     services = current()
     if area_id not in services.geography.areas:
         return _unknown(area_id)
-    return flask.jsonify(services.cache.view().area_detail(require_area(area_id)))
+    return flask.jsonify(_view().area_detail(require_area(area_id)))
 
 
 @api.get("/api/v1/overdue")

@@ -9,6 +9,7 @@ import redis
 
 from dashboard.redis_conn import connect
 from dashboard.settings import Settings
+from dashboard.state.replay import Replayer
 from dashboard.state.store import StateCache
 from layers.geography import Geography, load_geography
 
@@ -21,6 +22,7 @@ class Services:
     client: redis.Redis
     geography: Geography
     cache: StateCache
+    replayer: Replayer
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -29,7 +31,8 @@ class Services:
             raise RuntimeError("REDIS_URL is not set (use `citybrain run` for an embedded Redis)")
         client = connect(settings.redis_url, settings.redis_cluster)
         geography = load_geography(settings.boundaries, settings.city)
-        return cls(settings, client, geography, StateCache(settings, client, geography))
+        return cls(settings, client, geography, StateCache(settings, client, geography),
+                   Replayer(settings, client, geography))
 
 
 def current() -> Services:

@@ -264,7 +264,8 @@ class Worker:
                 applied, dups = self.script(
                     keys=[self.settings.state_prefix + "stats"], args=[self.settings.group,
                                                                       payload])
-                self.client.xack(stream, self.settings.group, *ack)
+                if ack:
+                    self.client.xack(stream, self.settings.group, *ack)
         except redis.ResponseError:
             if len(rows) == 1:
                 raise
