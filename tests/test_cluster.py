@@ -85,7 +85,9 @@ def cluster_url(tmp_path_factory):
                          ids=["stream-in-other-slot", "stream-in-state-slot"])
 def test_clu001_end_to_end_on_a_cluster(cluster_url, geography, stream):
     settings = Settings.load(env={"REDIS_URL": cluster_url, "CITYBRAIN_REDIS_CLUSTER": "1",
-                                  "CITYBRAIN_STREAM": stream})
+                                  "CITYBRAIN_STREAM": stream,
+                                  "CITYBRAIN_COMMAND_STREAM": stream.replace("events",
+                                                                             "commands")})
     client = connect(cluster_url, cluster=True)
     for node_client in client.get_nodes():
         client.flushdb(target_nodes=node_client)

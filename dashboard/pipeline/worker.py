@@ -88,6 +88,8 @@ class Worker:
         self.commands = StreamConsumer(client, settings.command_stream, settings.group,
                                        self.consumer.name)
         self.commands_handled = 0
+        self.joint_read = not settings.redis_cluster or same_slot(
+            settings.stream, settings.command_stream)
         source = resources.files("dashboard.pipeline").joinpath("apply.lua").read_text()
         self.script = client.register_script(source)
         self._stop_requested = False
@@ -159,7 +161,11 @@ class Worker:
 
     def _read_all(self, count: int, block: int | None) -> list[Entry]:
         """Read events and commands in one wait; apply the commands at once."""
-        events, commands = self.consumer.read_with(self.commands, count, block)
+        if self.joint_read:
+            events, commands = self.consumer.read_with(self.commands, count, block)
+        else:  # a cluster with the streams in two slots: two reads
+            commands = self.commands.read(count, None)
+            events = self.consumer.read(count, block)
         if commands:
             self.process_commands(commands)
         return events
