@@ -48,6 +48,9 @@ def main() -> int:
     parser.add_argument("--step", type=int, default=500_000)
     parser.add_argument("--closed-keep-s", type=int, default=30,
                         help="CITYBRAIN_CLOSED_KEEP_S for the run (the default keeps a week)")
+    parser.add_argument("--retention-s", type=int, default=172800,
+                        help="CITYBRAIN_RETENTION_S and CITYBRAIN_DEDUP_TTL_S for the run; a "
+                             "short one shows the time-bounded parts levelling off")
     args = parser.parse_args()
     me = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +63,9 @@ def main() -> int:
             client = connect(url)
             client.flushdb()
             settings = Settings.load(env={"REDIS_URL": url,
-                                          "CITYBRAIN_CLOSED_KEEP_S": str(args.closed_keep_s)})
+                                          "CITYBRAIN_CLOSED_KEEP_S": str(args.closed_keep_s),
+                                          "CITYBRAIN_RETENTION_S": str(args.retention_s),
+                                          "CITYBRAIN_DEDUP_TTL_S": str(args.retention_s)})
             geography = load_geography(None, "shanghai")
             worker = Worker(settings, client, geography, name="bench")
             base: dict[str, float] | None = None

@@ -24,10 +24,11 @@ local P = batch.p
 local events = batch.ev
 local NOW = batch.now
 
--- 1. Which events were applied before: event_ids remembered per hour of ts
+-- 1. Which events were applied before: event_ids remembered per bucket of ts (`sb` ms:
+--    an hour, or the dedup TTL if shorter), each bucket kept until its end + `ttl`
 local by_bucket = {}
 for i, e in ipairs(events) do
-  local b = math.floor(e[4] / 3600000)
+  local b = math.floor(e[4] / batch.sb)
   local t = by_bucket[b]
   if not t then t = {ids = {}, idx = {}}; by_bucket[b] = t end
   t.ids[#t.ids + 1] = e[2]
@@ -191,7 +192,7 @@ for i, e in ipairs(events) do
     applied = applied + 1
     if e[#e] ~= '' then feed[#feed + 1] = e[#e] end
     if e[4] > last_ts then last_ts = e[4] end
-    local b = math.floor(e[4] / 3600000)
+    local b = math.floor(e[4] / batch.sb)
     new_seen[b] = new_seen[b] or {}
     table.insert(new_seen[b], e[2])
   end
@@ -259,7 +260,7 @@ end
 for b, ids in pairs(new_seen) do
   local key = P .. 'seen:' .. b
   redis.call('SADD', key, unpack(ids))
-  redis.call('EXPIREAT', key, math.floor((b + 1) * 3600 + batch.ttl))
+  redis.call('EXPIREAT', key, math.floor((b + 1) * batch.sb / 1000 + batch.ttl))
 end
 
 if #feed > 0 then

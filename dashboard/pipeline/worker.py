@@ -253,6 +253,7 @@ class Worker:
         payload = orjson.dumps({
             "p": self.settings.state_prefix,
             "ttl": self.settings.dedup_ttl_s,
+            "sb": min(3600, self.settings.dedup_ttl_s) * 1000,
             "keep": self.settings.closed_keep_s,
             "dayttl": DAY_HASH_TTL_S,
             "sla": self.settings.sla_minutes,
