@@ -1,4 +1,4 @@
-.PHONY: run test lint bench serve
+.PHONY: run test lint bench bench-screen bench-memory serve
 run:   ## the cockpit with the demo city and feed
 	scripts/run
 test:  ## install and run every test
@@ -9,3 +9,7 @@ serve: ## only the web server (needs REDIS_URL)
 	.venv/bin/citybrain web
 bench: ## ingest benchmark
 	.venv/bin/python bench/ingest.py
+bench-screen: ## XADD-to-screen latency, bytes and CPU per tick
+	.venv/bin/python bench/screen.py
+bench-memory: ## worker RSS and Redis memory over two million events
+	.venv/bin/python bench/memory.py

@@ -18,13 +18,14 @@ def _view() -> CityView:
     """Live, or as it was at `?at=` (a replay of the kept stream for this user)."""
     services = current()
     at = flask.request.args.get("at")
+    scope = current_user().scope
     if not at:
-        return services.cache.view()
+        return services.cache.view_for(scope)
     try:
         moment = parse_at(at, services.settings)
     except ValueError as exc:
         raise BadRequest(f"at: {exc}") from exc
-    return services.replayer.view_at(current_user().name, moment)
+    return services.replayer.view_at(current_user().name, moment).restricted_to(scope)
 
 
 def _unknown(area_id: str) -> flask.Response:
@@ -57,7 +58,7 @@ def overdue() -> flask.Response:
     """Overdue incidents in an area, latest first, and those escalated to it."""
     services = current()
     area_id = require_area(flask.request.args.get("area_id") or current_user().scope)
-    view = services.cache.view()
+    view = services.cache.view_for(current_user().scope)
     factor = services.settings.escalate_factor
     late = view.overdue(area_id, factor)
     escalated_here = [i for i in late if i["escalated_to"] == area_id]  # all lie inside it

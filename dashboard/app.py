@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import dash
-from dash import html
 
 from dashboard.actions import actions
 from dashboard.api import api
 from dashboard.auth.setup import install_access
+from dashboard.screen import callbacks
+from dashboard.screen.geo import geo
+from dashboard.screen.layout import skeleton
 from dashboard.services import Services
 from dashboard.settings import Settings
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
@@ -24,6 +29,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         serve_locally=True,
         update_title=None,
         suppress_callback_exceptions=True,
+        assets_folder=str(ASSETS),
     )
     server = app.server
     server.extensions["citybrain"] = services
@@ -32,7 +38,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     install_access(server, services)
     server.register_blueprint(api)
     server.register_blueprint(actions)
-    app.layout = html.Div([html.H1("City Operations Cockpit")], id="cockpit-root")
+    server.register_blueprint(geo)
+    app.layout = skeleton(settings)
+    callbacks.attach(app)
     return app
 
 

@@ -56,6 +56,8 @@ class StateCache:
         self._raw_day = ""
         self._read_at = 0.0
         self.reads = 0  # Redis reads done, for tests and benchmarks
+        self._scoped_base: CityView | None = None
+        self._scoped: dict[str, CityView] = {}
 
     def view(self) -> CityView:
         """The view of this tick; reads Redis only if the tick's view is not built yet."""
@@ -77,6 +79,17 @@ class StateCache:
             )
             self._read_at = time.monotonic()
             return self._view
+
+    def view_for(self, scope: str) -> CityView:
+        """The tick's view restricted to a scope; built once per tick per scope."""
+        base = self.view()
+        with self._lock:
+            if self._scoped_base is not base:
+                self._scoped_base, self._scoped = base, {}
+            view = self._scoped.get(scope)
+            if view is None:
+                view = self._scoped[scope] = base.restricted_to(scope)
+            return view
 
     def _refresh_raw(self, now: datetime) -> None:
         day = now.strftime("%Y-%m-%d")

@@ -242,6 +242,30 @@ class CityView:
         ranked.sort(key=lambda p: (-p[0], p[1]))
         return [self.summary(a) for _, a in ranked[:limit]]
 
+    def restricted_to(self, scope: str) -> CityView:
+        """The same moment with only what lies inside `scope` (an official's view).
+
+        Areas outside it have no numbers at all, so whatever is drawn or listed
+        from this view cannot reveal them.
+        """
+        if scope == self.geography.root_id:
+            return self
+        inside = self._subtree_test(scope)
+        raw = self.raw
+
+        def day_fields(fields: Mapping[str, int]) -> dict[str, int]:
+            return {k: v for k, v in fields.items() if inside(k.rsplit("|", 1)[-1])}
+
+        kept = RawState(
+            open_incidents={k: v for k, v in raw.open_incidents.items() if inside(v["area"])},
+            today=day_fields(raw.today), yesterday=day_fields(raw.yesterday),
+            segments={k: v for k, v in raw.segments.items() if inside(v[0])},
+            risk={k: v for k, v in raw.risk.items() if inside(k[0])},
+            feed=tuple(item for item in raw.feed if inside(item.get("area") or "")),
+            stats=raw.stats, version=raw.version)
+        return build_view(kept, self.geography, self.model, self.as_of, math.inf,
+                          stale=self.stale, error=self.error)
+
     def _subtree_test(self, area_id: str):  # type: ignore[no-untyped-def]
         geography = self.geography
 

@@ -1,0 +1,235 @@
+"""Screen benchmark: XADD-to-visible latency, bytes per tick, server CPU per tick.
+
+    python bench/screen.py [--rate 50] [--events 100] [--ticks 20] [--update-ms 1000]
+
+With the demo feed (`Simulator`) writing `--rate` events/s into a real Redis
+(REDIS_URL, or an embedded one), a worker thread applying them and the app
+served in-process, headless Chromium shows the city screen. Then:
+
+1. latency: `--events` marker incidents are XADDed (one every 200 ms); the
+   page records when each one's point appears in the map's incident trace.
+   Median and p95 of (seen in page - XADD), in ms.
+2. bytes per tick: sizes of the update-tick responses the page received,
+   against the full screen (what a page render / a full-figure tick sends).
+3. server CPU per tick: the browser's own tick request, replayed by 1 and by
+   20 simulated clients per tick, CPU time of the serving thread; and the
+   same with the per-process cache off (every request reads Redis and builds
+   its own view), the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.sync_api import sync_playwright
+
+from dashboard.app import create_app
+from dashboard.pipeline.simulate import Simulator
+from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.settings import Settings
+from tests import browser
+from tests.events import incident
+
+MAP = "#map-graph .js-plotly-plot"
+WATCH = """pending => {
+  window.__seen = window.__seen || {};
+  window.__pending = new Set(pending.map(String));
+  if (window.__watch) return;
+  window.__watch = setInterval(() => {
+    if (!window.__pending.size) return;
+    const gd = document.querySelector('MAP');
+    const t = gd && gd.data && gd.data.find(d => d.uid === 'incidents-points');
+    if (!t) return;
+    const now = Date.now();
+    for (const lon of t.lon) {
+      const key = String(lon);
+      if (window.__pending.has(key)) { window.__seen[key] = now; window.__pending.delete(key); }
+    }
+  }, 10);
+}""".replace("MAP", MAP)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def cpu_per_tick(app, body: dict, clients: int, ticks: int, period_s: float) -> float:
+    """CPU ms of the serving thread per tick when `clients` post the tick request."""
+    api = app.server.test_client()
+    spent = []
+    for _ in range(ticks):
+        start_wall = time.monotonic()
+        start = time.thread_time()
+        for _ in range(clients):
+            response = api.post("/_dash-update-component", json=body)
+            assert response.status_code in (200, 204), response.data[:200]
+        spent.append((time.thread_time() - start) * 1000)
+        time.sleep(max(0.0, period_s - (time.monotonic() - start_wall)))
+    return statistics.median(spent)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--events", type=int, default=100)
+    parser.add_argument("--ticks", type=int, default=20)
+    parser.add_argument("--update-ms", type=int, default=1000)
+    parser.add_argument("--cache-ttl", type=float, default=1.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if not browser.chromium_available():
+        print(f"no Chromium at {browser.CHROMIUM}", file=sys.stderr)
+        return 2
+
+    tmp = tempfile.TemporaryDirectory(prefix="screen-bench-")
+    server = None
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        server = EmbeddedRedis(Path(tmp.name) / "redis")
+        url = server.start()
+    env = {"REDIS_URL": url, "CITYBRAIN_UPDATE_MS": str(args.update_ms),
+           "CITYBRAIN_CACHE_TTL_S": str(args.cache_ttl), "CITYBRAIN_STREAM": "bench:screen",
+           "CITYBRAIN_KEY_PREFIX": "benchscreen"}
+    settings = Settings.load(env=env)
+    client = connect(url)
+    for key in client.scan_iter("benchscreen:*"):
+        client.delete(key)
+    client.delete(settings.stream)
+    app = create_app(settings)
+    geography = app.server.extensions["citybrain"].geography
+    stop = threading.Event()
+    simulator = Simulator(client, settings.stream, geography, seed=3)
+    feeder = threading.Thread(target=simulator.run, args=(args.rate,),
+                              kwargs={"stop": stop}, daemon=True)
+    print(f"feed {args.rate:g} events/s, tick {args.update_ms} ms, cache {args.cache_ttl:g} s")
+    try:
+        with browser.background_worker(settings, client, geography), \
+                browser.live_server(app) as base, sync_playwright() as playwright:
+            feeder.start()
+            chromium = browser.launch(playwright)
+            context = chromium.new_context(viewport={"width": 1920, "height": 1080})
+            tried = browser.offline(context)
+            page = context.new_page()
+            ticks: list[int] = []
+            renders: list[int] = []
+            bodies: list[dict] = []
+
+            def on_response(response) -> None:  # type: ignore[no-untyped-def]
+                if "_dash-update-component" not in response.url:
+                    return
+                posted = response.request.post_data or ""
+                size = len(response.body()) if response.status == 200 else 0
+                if "kpi-row.children" in posted:
+                    ticks.append(size)
+                    if not bodies:
+                        bodies.append(json.loads(posted))
+                elif "screen-root.children" in posted:
+                    renders.append(size)
+
+            page.on("response", on_response)
+            page.goto(base + "/")
+            page.wait_for_function(
+                f"() => {{ const gd = document.querySelector('{MAP}');"
+                " return gd && gd._fullLayout && gd._fullLayout.map"
+                " && gd._fullLayout.map._subplot.map.loaded(); }", timeout=60_000)
+            page.wait_for_timeout(3000)
+            ticks.clear()
+
+            compounds = geography.descendants_at("310104", "compound")
+            markers = []
+            for i in range(args.events):
+                area = geography.areas[compounds[(i * 7) % len(compounds)]]
+                lon = round(area.lon + 0.000013 * (i + 1), 6)
+                markers.append((f"BENCH-{i}", lon, area.lat))
+            page.evaluate(WATCH, [m[1] for m in markers])
+            sent: dict[str, float] = {}
+            applied: dict[str, float] = {}
+            open_key = settings.state_prefix + "open"
+
+            def watch_applied() -> None:
+                watcher = connect(url)
+                while len(applied) < len(markers) and not stop.is_set():
+                    for incident_id, lon, _ in markers:
+                        key = str(lon)
+                        if key in sent and key not in applied and watcher.hexists(
+                                open_key, incident_id):
+                            applied[key] = time.time() * 1000
+                    time.sleep(0.01)
+
+            watcher = threading.Thread(target=watch_applied, daemon=True)
+            watcher.start()
+            for incident_id, lon, lat in markers:
+                sent[str(lon)] = time.time() * 1000
+                client.xadd(settings.stream, incident(incident_id, point=(lon, lat),
+                                                      title=incident_id))
+                page.wait_for_timeout(200)  # not time.sleep: Playwright must keep serving
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and page.evaluate("window.__pending.size"):
+                page.wait_for_timeout(200)
+            seen = page.evaluate("window.__seen")
+            latencies = [seen[k] - sent[k] for k in sent if k in seen]
+            worker_lat = [applied[k] - sent[k] for k in sent if k in applied]
+            if worker_lat:
+                print(f"XADD -> applied by the worker: median "
+                      f"{statistics.median(worker_lat):.0f} ms, p95 {pct(worker_lat, 0.95):.0f} ms")
+            missing = len(sent) - len(latencies)
+            if latencies:
+                print(f"XADD -> visible on the map, {len(latencies)} events: "
+                      f"median {statistics.median(latencies):.0f} ms, "
+                      f"p95 {pct(latencies, 0.95):.0f} ms, max {max(latencies):.0f} ms"
+                      + (f", {missing} never seen" if missing else ""))
+            sizes = [s for s in ticks if s]
+            full = statistics.median(renders) if renders else 0
+            if sizes:
+                print(f"bytes per tick ({len(ticks)} ticks, {len(ticks) - len(sizes)} with "
+                      f"nothing new): median {statistics.median(sizes):,.0f} B, "
+                      f"mean {statistics.mean(sizes):,.0f} B, max {max(sizes):,} B; "
+                      f"full screen {full:,.0f} B "
+                      f"(x{full / max(statistics.mean(sizes), 1):.0f} of a tick)")
+            if tried:
+                print(f"WARNING: requests tried to leave the machine: {tried}")
+            context.close()
+            chromium.close()
+
+            if bodies:
+                period = args.update_ms / 1000
+                cache = app.server.extensions["citybrain"].cache
+                reads = cache.reads
+                one = cpu_per_tick(app, bodies[0], 1, args.ticks, period)
+                twenty = cpu_per_tick(app, bodies[0], 20, args.ticks, period)
+                per_tick_reads = (cache.reads - reads) / (2 * args.ticks)
+                no_cache = create_app(settings.replace(cache_ttl_s=1e-6))
+                base_one = cpu_per_tick(no_cache, bodies[0], 1, args.ticks, period)
+                base_twenty = cpu_per_tick(no_cache, bodies[0], 20, args.ticks, period)
+                print(f"server CPU per tick, shared cache: 1 client {one:.1f} ms, "
+                      f"20 clients {twenty:.1f} ms (x{twenty / max(one, 1e-9):.1f}); "
+                      f"Redis reads per tick {per_tick_reads:.1f}")
+                print(f"server CPU per tick, no cache (baseline): 1 client {base_one:.1f} ms, "
+                      f"20 clients {base_twenty:.1f} ms; shared cache saves "
+                      f"x{base_twenty / max(twenty, 1e-9):.1f} at 20 clients")
+    finally:
+        stop.set()
+        if feeder.is_alive():
+            feeder.join(5)
+        client.close()
+        if server:
+            server.stop()
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

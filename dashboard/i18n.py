@@ -1,0 +1,151 @@
+"""Every word on the screen in Chinese (default) and English.
+
+`t(key, lang)` gives a screen text; `label(group, code, lang)` names a code of
+the event contract (category, status, source, indicator, level ...) and falls
+back to the code itself for codes we do not know, as EVENTS.md asks.
+`tests/test_screen_i18n.py` checks that every entry has both languages.
+"""
+
+from __future__ import annotations
+
+LANGS = ("zh-CN", "en")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "title": ("城市运行驾驶舱", "City Operations Cockpit"),
+    "city": ("全市", "City"),
+    "kpi_today": ("今日上报", "Reported today"),
+    "kpi_open": ("在办", "Open"),
+    "kpi_overdue": ("超期", "Overdue"),
+    "kpi_closed": ("今日结案", "Closed today"),
+    "kpi_rate": ("结案率", "Closure rate"),
+    "kpi_mttc": ("平均处置", "Mean time to close"),
+    "kpi_traffic": ("拥堵指数", "Congestion index"),
+    "kpi_levels": ("预警区域", "Areas on warning"),
+    "minutes": ("分钟", "min"),
+    "feed": ("实时事件", "Live events"),
+    "top_risk": ("风险最高的小区", "Highest-risk compounds"),
+    "trend": ("24小时事件趋势", "Incidents per hour, last 24 h"),
+    "detail_risk": ("风险评分", "Risk score"),
+    "detail_factors": ("风险因素", "What drives it"),
+    "detail_open": ("在办事件", "Open incidents"),
+    "no_score": ("暂无评分", "Not scored"),
+    "none": ("暂无", "None"),
+    "layers": ("图层", "Layers"),
+    "pick_area": ("选择区域", "Choose an area"),
+    "as_of": ("数据截至", "Data as of"),
+    "last_event": ("最后事件", "Last event"),
+    "stale": ("数据已停止更新", "DATA IS STALE"),
+    "stale_since": ("显示的是最后已知状态", "showing the last known state"),
+    "stale_redis": ("无法连接数据库", "database unreachable"),
+    "stale_quiet": ("秒内无新事件", "s without a new event"),
+    "lang_switch": ("English", "中文"),
+    "incident": ("事件", "Incident"),
+    "traffic": ("交通", "Traffic"),
+    "risk": ("风险", "Risk"),
+    "score": ("评分", "Score"),
+    "status": ("状态", "Status"),
+    "source": ("来源", "Source"),
+    "age": ("时长", "Age"),
+    "severity": ("等级", "Severity"),
+    "overdue": ("超期", "Overdue"),
+    "speed": ("车速", "Speed"),
+    "index": ("指数", "Index"),
+    "segments": ("路段", "Segments"),
+    "breadcrumb": ("位置", "Location"),
+}
+
+LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "category": {
+        "road_occupation": ("占道经营", "Road occupation"),
+        "illegal_construction": ("乱搭乱建", "Illegal construction"),
+        "street_drying": ("沿街晾晒", "Street drying"),
+        "out_of_store": ("出店经营", "Out-of-store trading"),
+        "manhole": ("井盖", "Manhole"),
+        "garbage": ("垃圾", "Garbage"),
+        "noise": ("噪音", "Noise"),
+        "traffic_accident": ("交通事故", "Traffic accident"),
+        "fire_hazard": ("消防隐患", "Fire hazard"),
+        "other": ("其他", "Other"),
+        "unknown": ("未知类别", "Unknown category"),
+    },
+    "status": {
+        "reported": ("已上报", "Reported"),
+        "dispatched": ("已派遣", "Dispatched"),
+        "in_progress": ("处置中", "In progress"),
+        "resolved": ("已处置", "Resolved"),
+        "verified": ("已核查", "Verified"),
+        "closed": ("已结案", "Closed"),
+        "reopened": ("重新打开", "Reopened"),
+    },
+    "source": {
+        "hotline": ("12345热线", "12345 hotline"),
+        "grid": ("网格员", "Grid inspector"),
+        "video_ai": ("视频AI", "Video AI"),
+        "sensor": ("传感器", "Sensor"),
+        "other": ("其他", "Other"),
+        "": ("未注明", "Not given"),
+    },
+    "indicator": {
+        "fire_hazards": ("消防隐患", "Fire hazards"),
+        "fever_reports": ("发热报告", "Fever reports"),
+        "repeat_complaints": ("重复投诉", "Repeat complaints"),
+        "flood_points": ("积水点", "Flood points"),
+        "elderly_living_alone": ("独居老人", "Elderly living alone"),
+    },
+    "risk_level": {
+        "normal": ("正常", "Normal"),
+        "blue": ("蓝色预警", "Blue (IV)"),
+        "yellow": ("黄色预警", "Yellow (III)"),
+        "orange": ("橙色预警", "Orange (II)"),
+        "red": ("红色预警", "Red (I)"),
+    },
+    "traffic_level": {
+        "smooth": ("畅通", "Smooth"),
+        "slow": ("缓行", "Slow"),
+        "congested": ("拥堵", "Congested"),
+        "severe": ("严重拥堵", "Severe"),
+        "none": ("无数据", "No data"),
+    },
+    "severity": {
+        "1": ("一般", "Minor"),
+        "2": ("较重", "Moderate"),
+        "3": ("严重", "Serious"),
+        "4": ("特别严重", "Critical"),
+    },
+    "kind": {
+        "incident": ("事件", "Incident"),
+        "traffic": ("交通", "Traffic"),
+        "risk": ("风险", "Risk"),
+    },
+    "level": {
+        "city": ("市", "City"),
+        "district": ("区", "District"),
+        "street": ("街道", "Street"),
+        "community": ("社区", "Community"),
+        "compound": ("小区", "Compound"),
+        "grid": ("网格", "Grid cell"),
+    },
+}
+
+
+def pick_lang(value: str | None, default: str = "zh-CN") -> str:
+    """`en` or `zh-CN` from a `?lang=` value; anything else gives the default."""
+    if value and value.lower().startswith("en"):
+        return "en"
+    if value and value.lower().startswith("zh"):
+        return "zh-CN"
+    return default
+
+
+def t(key: str, lang: str) -> str:
+    """A screen text in the language."""
+    zh, en = TEXT[key]
+    return en if lang == "en" else zh
+
+
+def label(group: str, code: str | None, lang: str) -> str:
+    """The name of a contract code; an unknown code is shown as itself."""
+    pair = LABELS[group].get("" if code is None else str(code))
+    if pair is None:
+        return str(code)
+    return pair[1] if lang == "en" else pair[0]

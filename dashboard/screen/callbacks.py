@@ -1,0 +1,186 @@
+"""The screen's callbacks: render on selection, update in place on every tick.
+
+Every callback reads the state through the process's shared cache
+(`services.cache.view()`), never Redis itself, and the frame computed from a
+view is shared by all clients (`frame_for`). A tick sends only what changed
+since the signature the browser holds (`tick-sig`): unchanged panels are
+`no_update`, the map gets a `Patch` of the changed traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import dash
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
+from dash import _callback as dash_callbacks
+
+from dashboard.auth.guard import current_user, in_scope, require_area
+from dashboard.screen import panels
+from dashboard.screen.frame import Frame, frame_for
+from dashboard.screen.layout import screen, selection, stale_text
+from dashboard.screen.mapfig import figure, patch, same_shape, visibility
+from dashboard.services import current
+from layers import LAYERS
+
+_BEFORE_MAP = set(dash_callbacks.GLOBAL_CALLBACK_MAP)
+_BEFORE_LIST = len(dash_callbacks.GLOBAL_CALLBACK_LIST)
+
+
+def _frame(search: str | None) -> tuple[Frame, str]:
+    """The frame for the URL's area, checked against the user's scope on the server.
+
+    An area outside the scope answers 403 (logged and audited); the view the frame is
+    computed from holds nothing outside the scope, so no panel or trace can show it.
+    """
+    services = current()
+    user = current_user()
+    area, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    require_area(area)
+    return frame_for(services.cache.view_for(user.scope), area, lang), f"{area}|{lang}"
+
+
+def _signature(frame: Frame, key: str) -> dict[str, Any]:
+    return {"key": key, **frame.hashes(), "owners": frame.trace_layers, "stale": frame.stale,
+            "last_event": frame.last_event}
+
+
+@callback(Output("screen-root", "children"), Input("url", "search"))
+def render(search: str | None) -> Any:
+    """Draw the whole screen for the area and language in the URL."""
+    frame, key = _frame(search)
+    services = current()
+    return screen(frame, services.geography, services.settings, _signature(frame, key),
+                  current_user().scope)
+
+
+@callback(
+    Output("kpi-row", "children"),
+    Output("feed-list", "children"),
+    Output("top-list", "children"),
+    Output("detail-body", "children"),
+    Output("trend-graph", "figure"),
+    Output("map-graph", "figure"),
+    Output("asof-time", "children"),
+    Output("last-event", "children"),
+    Output("stale-banner", "children"),
+    Output("stale-banner", "className"),
+    Output("screen", "className"),
+    Output("tick-sig", "data"),
+    Input("tick", "n_intervals"),
+    State("url", "search"),
+    State("tick-sig", "data"),
+    State("map-layers", "value"),
+    prevent_initial_call=True,
+)
+def tick(_: int, search: str | None, sig: dict[str, Any] | None,
+         visible: list[str] | None) -> tuple[Any, ...]:
+    """Send what changed since the browser's signature; everything if it is behind."""
+    frame, key = _frame(search)
+    new = _signature(frame, key)
+    old = sig if sig and sig.get("key") == key else {}
+
+    def changed(name: str, make: Any) -> Any:
+        return make() if old.get(name) != new[name] else no_update
+
+    services = current()
+    shown = visible if visible is not None else [
+        layer.id for layer in LAYERS if layer.default_visible]
+    map_update: Any = no_update
+    if not old or not same_shape(old.get("traces") or [], new["traces"]):
+        map_update = figure(frame, services.geography, shown, services.settings.tile_url)
+    elif old["traces"] != new["traces"]:
+        map_patch, new["traces"] = patch(frame, old["traces"], new["traces"], shown)
+        if map_patch is not None:
+            map_update = map_patch
+    trend_update: Any = no_update
+    if old.get("trend") != new["trend"]:
+        trend_update = dash.Patch()
+        trend_update["data"][0]["x"] = frame.trend["x"]
+        trend_update["data"][0]["y"] = frame.trend["y"]
+        trend_update["layout"]["xaxis"]["tickvals"] = frame.trend["x"][::4]
+    stale_changed = old.get("stale") != new["stale"] or frame.stale
+    return (
+        changed("kpis", lambda: panels.kpi_row(frame)),
+        changed("feed", lambda: panels.feed_items(frame)),
+        changed("top", lambda: panels.top_items(frame)),
+        changed("detail", lambda: panels.detail_body(frame)),
+        trend_update,
+        map_update,
+        no_update if frame.error else frame.as_of,  # keep the time of the last good read
+        changed("last_event", lambda: frame.last_event),
+        stale_text(frame, current().settings) if stale_changed else no_update,
+        ("stale-banner" + ("" if frame.stale else " hidden")) if stale_changed else no_update,
+        ("screen" + (" is-stale" if frame.stale else "")) if stale_changed else no_update,
+        new,
+    )
+
+
+@callback(
+    Output("map-graph", "figure", allow_duplicate=True),
+    Output("map-legend", "children"),
+    Input("map-layers", "value"),
+    State("tick-sig", "data"),
+    State("url", "search"),
+    prevent_initial_call="initial_duplicate",
+)
+def switch_layers(visible: list[str] | None, sig: dict[str, Any] | None,
+                  search: str | None) -> tuple[Any, Any]:
+    """Show the chosen layers and their legends."""
+    visible = visible or []
+    _, lang = selection(search, current().geography, current().settings.lang)
+    legends = panels.legend_box([layer.legend(lang) for layer in LAYERS if layer.id in visible])
+    if not sig:
+        return no_update, legends
+    return visibility(sig["owners"], visible), legends
+
+
+@callback(
+    Output("url", "search"),
+    Input("map-graph", "clickData"),
+    Input("area-picker", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def select(click: dict[str, Any] | None, picked: str | None, search: str | None) -> Any:
+    """A click on an area or a pick from the list selects it (and puts it in the URL)."""
+    geography = current().geography
+    area, lang = selection(search, geography, current().settings.lang)
+    if dash.ctx.triggered_id == "map-graph":
+        points = (click or {}).get("points") or []
+        target = next((p.get("location") for p in points
+                       if p.get("location") in geography.areas), None)
+    else:
+        target = picked
+    if (not target or target == area or target not in geography.areas
+            or not in_scope(current_user(), target, geography)):
+        return no_update
+    query = parse_qs((search or "").lstrip("?"))
+    keep = f"&lang={lang}" if query.get("lang") else ""
+    return f"?area={target}{keep}"
+
+
+clientside_callback(
+    ClientsideFunction(namespace="cockpit", function_name="clock"),
+    Output("clock", "children"),
+    Input("clock-tick", "n_intervals"),
+    State("clock-tz", "data"),
+)
+
+
+# `dash.callback` puts callbacks into Dash's global registry, which the first app
+# that serves a request takes and empties. `create_app` builds one app per call
+# (the tests build many in one process), so this module keeps its own entries,
+# takes them out of the global registry, and `attach` gives each app a copy.
+_MAP = {k: v for k, v in dash_callbacks.GLOBAL_CALLBACK_MAP.items() if k not in _BEFORE_MAP}
+_LIST = list(dash_callbacks.GLOBAL_CALLBACK_LIST[_BEFORE_LIST:])
+for _key in _MAP:
+    del dash_callbacks.GLOBAL_CALLBACK_MAP[_key]
+del dash_callbacks.GLOBAL_CALLBACK_LIST[_BEFORE_LIST:]
+
+
+def attach(app: dash.Dash) -> None:
+    """Give an app the screen's callbacks."""
+    app.callback_map.update(_MAP)
+    app._callback_list.extend(_LIST)

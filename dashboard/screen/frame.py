@@ -1,0 +1,189 @@
+"""Everything the screen shows for one area and language, computed from one `CityView`.
+
+`frame_for(view, area_id, lang)` computes a `Frame` once per view: every
+browser polling the same process in the same tick gets the same object, so
+20 screens cost one computation. Each panel carries a short hash so that a
+tick sends only the panels and map traces whose content changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from dashboard.i18n import label, t
+from dashboard.state.view import CityView
+from layers import LAYERS
+from layers.base import Trace
+
+FEED_ROWS = 11
+TOP_ROWS = 10
+STATIC_TRACE_KEYS = frozenset({"type", "uid", "geojson", "featureidkey", "visible", "below"})
+
+
+def digest(value: Any, size: int = 8) -> str:
+    """A short, stable hash of JSON-able data."""
+    raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    return hashlib.blake2b(raw, digest_size=size).hexdigest()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The screen's content at one moment for one area and language."""
+
+    area_id: str
+    lang: str
+    summary: dict[str, Any]
+    kpis: dict[str, Any]
+    feed: list[dict[str, str]]
+    top: list[dict[str, Any]]
+    detail: dict[str, Any]
+    trend: dict[str, list[Any]]
+    traces: list[Trace]
+    trace_layers: list[str]
+    as_of: str
+    last_event: str
+    stale: bool
+    error: str | None
+
+    def hashes(self) -> dict[str, Any]:
+        """Hash per panel, and per key of each map trace (static geometry keys left out)."""
+        return {
+            "kpis": digest(self.kpis), "feed": digest(self.feed), "top": digest(self.top),
+            "detail": digest(self.detail), "trend": digest(self.trend),
+            "traces": [{k: digest(v, 4) for k, v in tr.items() if k not in STATIC_TRACE_KEYS}
+                       for tr in self.traces],
+        }
+
+
+def _clock(ms: int | float, view: CityView) -> str:
+    zone = view.as_of.tzinfo
+    return datetime.fromtimestamp(ms / 1000, zone).strftime("%H:%M:%S")
+
+
+def _value(value: Any) -> str:
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value or "")
+
+
+def _district(view: CityView, area_id: str, lang: str) -> str:
+    geography = view.geography
+    if area_id not in geography.areas:
+        return ""
+    chain = geography.chain(area_id)
+    return geography.name(chain[-2] if len(chain) > 1 else chain[0], lang)
+
+
+def kpis(summary: dict[str, Any]) -> dict[str, Any]:
+    """The KPI tile values, as numbers (None where there is nothing to show)."""
+    inc = summary["incidents"]
+    handled = inc["closed_today"] + inc["open"]
+    return {
+        "today": inc["today"], "open": inc["open"], "overdue": inc["overdue"],
+        "closed": inc["closed_today"],
+        "rate": round(100 * inc["closed_today"] / handled) if handled else None,
+        "mttc": inc["mean_minutes_to_close"],
+        "traffic": summary["traffic"]["index"], "traffic_level": summary["traffic"]["level"],
+        "levels": {k: v for k, v in summary["risk"]["areas_by_level"].items() if k != "normal"},
+    }
+
+
+def feed_rows(view: CityView, area_id: str, lang: str, limit: int = FEED_ROWS) -> list[dict]:
+    """The newest events as display text (untrusted text stays plain text)."""
+    rows = []
+    for item in view.feed(area_id, limit):
+        kind = item.get("kind", "")
+        row = {"id": str(item.get("id", "")), "time": _clock(item.get("ts", 0), view),
+               "kind": kind, "where": _district(view, item.get("area") or "", lang),
+               "sev": str(item.get("severity") or "")}
+        if kind == "incident":
+            row["what"] = label("category", item.get("category") or "unknown", lang)
+            row["status"] = label("status", item.get("status"), lang)
+            row["title"] = str(item.get("title") or "")
+        elif kind == "traffic":
+            speed = float(item.get("speed_kmh") or 0)
+            row["what"] = label("kind", "traffic", lang)
+            row["status"] = f"{speed:.0f} km/h"
+            row["title"] = str(item.get("segment_id") or "")
+        else:
+            row["what"] = label("kind", kind, lang) if kind == "risk" else str(kind)
+            row["status"] = _value(item.get("value"))
+            row["title"] = label("indicator", item.get("indicator"), lang)
+        rows.append(row)
+    return rows
+
+
+def top_rows(view: CityView, area_id: str, lang: str) -> list[dict[str, Any]]:
+    """The highest-risk compounds inside the area."""
+    return [{"id": s["area_id"], "name": view.geography.name(s["area_id"], lang),
+             "score": s["risk"]["score"], "level": s["risk"]["level"]}
+            for s in view.top_risk(area_id, "compound", TOP_ROWS)]
+
+
+def detail(view: CityView, summary: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The selected area's risk, what drives it, and its most urgent open incidents."""
+    now_ms = view.as_of.timestamp() * 1000
+    incidents = [
+        {"id": i["incident_id"], "what": label("category", i["cat"] or "unknown", lang),
+         "status": label("status", i["st"], lang), "sev": int(i["sev"]),
+         "overdue": bool(i["overdue"]), "title": str(i.get("title") or ""),
+         "minutes": int((now_ms - i["start"]) // 60000)}
+        for i in view.open_incidents(summary["area_id"])[:6]
+    ]
+    return {
+        "score": summary["risk"]["score"], "level": summary["risk"]["level"],
+        "factors": [{"name": label("indicator", f["indicator"], lang), "value": f["value"],
+                     "points": f["contribution"]} for f in summary["risk"]["factors"]],
+        "incidents": incidents,
+    }
+
+
+def compute(view: CityView, area_id: str, lang: str) -> Frame:
+    """Build the frame (pure)."""
+    summary = view.summary(area_id)
+    traces: list[Trace] = []
+    owners: list[str] = []
+    for layer in LAYERS:
+        for trace in layer.traces(view, area_id, lang):
+            traces.append(trace)
+            owners.append(layer.id)
+    trend = view.trend(area_id)
+    last_ms = int(view.raw.stats.get("last_applied_ms", "0") or 0)
+    return Frame(
+        area_id=area_id, lang=lang, summary=summary, kpis=kpis(summary),
+        feed=feed_rows(view, area_id, lang), top=top_rows(view, area_id, lang),
+        detail=detail(view, summary, lang),
+        trend={"x": [h["hour"][11:16] for h in trend], "y": [h["count"] for h in trend]},
+        traces=traces, trace_layers=owners,
+        as_of=view.as_of.strftime("%H:%M:%S"),
+        last_event=_clock(last_ms, view) if last_ms else t("none", lang),
+        stale=view.stale, error=view.error,
+    )
+
+
+_memo: OrderedDict[tuple[int, str, str], tuple[CityView, Frame]] = OrderedDict()
+_memo_lock = threading.Lock()
+_MEMO_SIZE = 64
+
+
+def frame_for(view: CityView, area_id: str, lang: str) -> Frame:
+    """The frame of this view, computed once for all the clients that ask in its tick."""
+    key = (id(view), area_id, lang)
+    with _memo_lock:
+        hit = _memo.get(key)
+        if hit is not None and hit[0] is view:
+            return hit[1]
+    frame = compute(view, area_id, lang)
+    with _memo_lock:
+        _memo[key] = (view, frame)  # keeping the view alive keeps id(view) unique
+        while len(_memo) > _MEMO_SIZE:
+            _memo.popitem(last=False)
+    return frame

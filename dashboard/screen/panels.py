@@ -1,0 +1,170 @@
+"""The panels around the map as Dash components, from a `Frame`.
+
+Untrusted text (titles, departments, segment ids) only ever becomes the
+children of a component, which React renders as text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from dashboard.i18n import label, t
+from dashboard.screen.frame import Frame
+from layers.base import WARNING_COLORS, Legend
+from layers.incidents import SEVERITY_COLORS
+from layers.traffic import LEVEL_CODES as TRAFFIC_CODES
+from layers.traffic import LEVEL_COLORS as TRAFFIC_COLORS
+
+KPI_TILES = ("today", "open", "overdue", "closed", "rate", "mttc", "traffic", "levels")
+_TILE_TEXT = {"today": "kpi_today", "open": "kpi_open", "overdue": "kpi_overdue",
+              "closed": "kpi_closed", "rate": "kpi_rate", "mttc": "kpi_mttc",
+              "traffic": "kpi_traffic", "levels": "kpi_levels"}
+
+
+def href(area_id: str, lang: str) -> str:
+    """The page URL of an area in a language."""
+    return f"/?area={area_id}&lang={lang}"
+
+
+def _number(value: int | None) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
+def kpi_values(frame: Frame) -> list[Any]:
+    """The children of each KPI tile's value, in `KPI_TILES` order."""
+    k, lang = frame.kpis, frame.lang
+    traffic_colour = TRAFFIC_COLORS[TRAFFIC_CODES.index(k["traffic_level"] or "none")]
+    return [
+        _number(k["today"]), _number(k["open"]), _number(k["overdue"]), _number(k["closed"]),
+        [_number(k["rate"]), html.Small("%")] if k["rate"] is not None else "–",
+        [f"{k['mttc']:.0f}", html.Small(t("minutes", lang))] if k["mttc"] is not None else "–",
+        html.Span("–" if k["traffic"] is None else f"{k['traffic']:.2f}",
+                  style={"color": traffic_colour}),
+        [html.Span(_number(n), className=f"lvl lvl-{lvl}",
+                   title=label("risk_level", lvl, lang))
+         for lvl, n in reversed(list(k["levels"].items()))],
+    ]
+
+
+def kpi_row(frame: Frame) -> list[Any]:
+    """The KPI tiles, each with an id `kpi-<name>` on its value."""
+    tiles = []
+    for name, value in zip(KPI_TILES, kpi_values(frame), strict=True):
+        tiles.append(html.Div([
+            html.Div(t(_TILE_TEXT[name], frame.lang), className="kpi-label"),
+            html.Div(value, id=f"kpi-{name}", className="kpi-value"),
+        ], className=f"kpi kpi-{name}"))
+    return tiles
+
+
+def feed_items(frame: Frame) -> list[Any]:
+    """The live feed, newest first."""
+    items = []
+    for row in frame.feed:
+        sev = row["sev"] if row["sev"] in ("1", "2", "3", "4") else "2"
+        colour = SEVERITY_COLORS[int(sev) - 1] if row["kind"] == "incident" else "#9aa4b2"
+        items.append(html.Li([
+            html.Span(row["time"], className="feed-time"),
+            html.Span(row["what"], className="feed-what", style={"borderColor": colour}),
+            html.Span(row["where"], className="feed-where"),
+            html.Span(row["status"], className="feed-status"),
+            html.Span(row["title"], className="feed-title"),
+        ], className=f"feed-item feed-{row['kind']}"))
+    if not items:
+        items.append(html.Li(t("none", frame.lang), className="feed-empty"))
+    return items
+
+
+def top_items(frame: Frame) -> list[Any]:
+    """The ten highest-risk compounds, each a link to it."""
+    items = []
+    for rank, row in enumerate(frame.top, 1):
+        items.append(html.Li(dcc.Link([
+            html.Span(f"{rank}", className="top-rank"),
+            html.Span(row["name"], className="top-name"),
+            html.Span("–" if row["score"] is None else f"{row['score']:.0f}",
+                      className="top-score",
+                      style={"background": WARNING_COLORS[row["level"]]}),
+        ], href=href(row["id"], frame.lang), className="top-link")))
+    if not items:
+        items.append(html.Li(t("none", frame.lang), className="feed-empty"))
+    return items
+
+
+def detail_body(frame: Frame) -> list[Any]:
+    """The selected area's risk score, the indicators behind it, its urgent incidents."""
+    d, lang = frame.detail, frame.lang
+    score = t("no_score", lang) if d["score"] is None else f"{d['score']:.0f}"
+    factors = [html.Li([
+        html.Span(f["name"], className="factor-name"),
+        html.Span(f"{f['value']:g}", className="factor-value"),
+        html.Span(html.Span(style={"width": f"{min(f['points'], 100):.0f}%"}),
+                  className="factor-bar"),
+        html.Span(f"+{f['points']:.1f}", className="factor-points"),
+    ]) for f in d["factors"][:5]]
+    incidents = [html.Li([
+        html.Span(i["what"], className="inc-what",
+                  style={"borderColor": SEVERITY_COLORS[min(max(i["sev"], 1), 4) - 1]}),
+        html.Span(i["status"], className="inc-status"),
+        html.Span(t("overdue", lang) if i["overdue"] else "", className="inc-overdue"),
+        html.Span(i["title"], className="inc-title"),
+    ]) for i in d["incidents"]]
+    return [
+        html.Div([
+            html.Span(score, className="detail-score",
+                      style={"color": WARNING_COLORS[d["level"]]
+                             if d["level"] != "normal" else "#e8eef6"}),
+            html.Span(label("risk_level", d["level"], lang), className="detail-level"),
+        ], className="detail-head"),
+        html.H3(t("detail_factors", lang)),
+        html.Ul(factors or [html.Li(t("none", lang))], className="factors"),
+        html.H3(t("detail_open", lang)),
+        html.Ul(incidents[:4] or [html.Li(t("none", lang))], className="incidents"),
+    ]
+
+
+def trend_figure(frame: Frame) -> dict[str, Any]:
+    """Bars of incidents per hour over the last 24 hours."""
+    return {
+        "data": [{"type": "bar", "x": frame.trend["x"], "y": frame.trend["y"],
+                  "marker": {"color": "#56b4e9"}, "hovertemplate": "%{x} · %{y}<extra></extra>"}],
+        "layout": {
+            "margin": {"l": 44, "r": 8, "t": 6, "b": 30},
+            "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"color": "#c9d4e3", "size": 14},
+            "xaxis": {"tickmode": "array", "tickvals": frame.trend["x"][::4], "fixedrange": True},
+            "yaxis": {"gridcolor": "#25324a", "fixedrange": True, "rangemode": "tozero"},
+            "bargap": 0.15, "uirevision": "trend",
+        },
+    }
+
+
+def legend_box(legends: list[Legend]) -> list[Any]:
+    """The legends of the visible layers."""
+    boxes = []
+    for legend in legends:
+        boxes.append(html.Div([
+            html.Div(legend.title, className="legend-title"),
+            *[html.Div([html.Span(className="swatch", style={"background": colour}),
+                        html.Span(text)], className="legend-row")
+              for colour, text in legend.items],
+        ], className="legend-block"))
+    return boxes
+
+
+def breadcrumb(geography: Any, area_id: str, lang: str) -> list[Any]:
+    """City › district › ... › the selected area; every step but the last is a link."""
+    chain = list(reversed(geography.chain(area_id)))
+    parts: list[Any] = []
+    for i, aid in enumerate(chain):
+        name = geography.name(aid, lang)
+        if i:
+            parts.append(html.Span("›", className="crumb-sep"))
+        if aid == area_id:
+            parts.append(html.Span(name, className="crumb-here"))
+        else:
+            parts.append(dcc.Link(name, href=href(aid, lang), className="crumb-link",
+                                  id=f"crumb-{i}"))
+    return parts

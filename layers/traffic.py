@@ -1,0 +1,91 @@
+"""Traffic layer: congestion delay index per area and per road segment, by level."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dashboard.i18n import label, t
+from layers.base import (
+    OKABE_ITO,
+    Layer,
+    Legend,
+    Trace,
+    focus,
+    geojson_url,
+    stepped_scale,
+    text,
+)
+
+if TYPE_CHECKING:
+    from dashboard.state.view import CityView
+
+LEVEL_CODES = ("none", "smooth", "slow", "congested", "severe")
+LEVEL_COLORS = ("#3b4456", OKABE_ITO["green"], OKABE_ITO["yellow"], OKABE_ITO["orange"],
+                OKABE_ITO["purple"])
+SCALE = stepped_scale(LEVEL_COLORS)
+
+
+def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:
+    """Areas filled by their mean index; segments as points coloured by their own index."""
+    from dashboard.state.view import traffic_level  # here: layers is imported by the state package
+
+    geography = view.geography
+    f = focus(geography, area_id)
+    if f.outline_level:
+        level, ids = f.outline_level, f.outline_ids
+    elif f.scope == geography.root_id:
+        level, ids = f.fill_level, f.fill_ids
+    else:
+        level, ids = geography.areas[f.scope].level, (f.scope,)
+    codes, hover = [], []
+    for aid in ids:
+        traffic = view.summary(aid)["traffic"]
+        codes.append(LEVEL_CODES.index(traffic["level"] or "none"))
+        index = "-" if traffic["index"] is None else f"{traffic['index']:.2f}"
+        hover.append([text(geography.name(aid, lang)), index,
+                      label("traffic_level", traffic["level"] or "none", lang)])
+    lon, lat, seg_codes, seg_hover = [], [], [], []
+    for seg_id, (area, s_lon, s_lat, speed, free_flow, _) in sorted(view.raw.segments.items()):
+        if area not in geography.areas or area_id not in geography.chain(area):
+            continue
+        if s_lon != s_lon or s_lat != s_lat:  # NaN: no position
+            continue
+        index = free_flow / max(speed, 1.0)
+        lvl = traffic_level(index) or "none"
+        lon.append(s_lon)
+        lat.append(s_lat)
+        seg_codes.append(LEVEL_CODES.index(lvl))
+        seg_hover.append([text(seg_id), f"{speed:.0f}", f"{index:.2f}",
+                          label("traffic_level", lvl, lang)])
+    return [
+        {"type": "choroplethmap", "uid": "traffic-fill", "name": t("traffic", lang),
+         "geojson": geojson_url(f.scope, level), "featureidkey": "id",
+         "locations": list(ids), "z": codes, "zmin": -0.5, "zmax": 4.5,
+         "colorscale": SCALE, "showscale": False,
+         "marker": {"opacity": 0.55, "line": {"width": 1, "color": "#0b1220"}},
+         "customdata": hover,
+         "hovertemplate": ("<b>%{customdata[0]}</b><br>" + t("index", lang)
+                           + " %{customdata[1]} · %{customdata[2]}<extra></extra>")},
+        {"type": "scattermap", "uid": "traffic-segments", "mode": "markers",
+         "lon": lon, "lat": lat, "name": t("segments", lang),
+         "marker": {"size": 8, "color": seg_codes, "cmin": -0.5, "cmax": 4.5,
+                    "colorscale": SCALE, "showscale": False},
+         "customdata": seg_hover,
+         "hovertemplate": ("%{customdata[0]}<br>" + t("speed", lang)
+                           + " %{customdata[1]} km/h · " + t("index", lang)
+                           + " %{customdata[2]} · %{customdata[3]}<extra></extra>")},
+    ]
+
+
+def legend(lang: str) -> Legend:
+    """The four congestion levels (and no data)."""
+    return Legend(t("traffic", lang), tuple(
+        (colour, label("traffic_level", level, lang))
+        for colour, level in zip(LEVEL_COLORS[1:], LEVEL_CODES[1:], strict=True)))
+
+
+LAYER = Layer(
+    id="traffic", name={"zh-CN": "交通拥堵", "en": "Traffic"},
+    traces=traces, legend=legend, default_visible=False,
+    doc="Congestion delay index per area and per segment: smooth, slow, congested, severe.",
+)

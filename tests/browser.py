@@ -1,0 +1,140 @@
+"""Helpers of the browser tests and the screen benchmark: Chromium, a live server, a worker."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+from werkzeug.serving import make_server
+
+from dashboard.pipeline.worker import Worker
+from dashboard.settings import Settings
+from layers.geography import Geography
+from tests.events import incident, now_ms, risk, traffic
+
+CHROMIUM = os.environ.get("CITYBRAIN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def chromium_available() -> bool:
+    """Whether Debian's Chromium is installed where the tests look for it."""
+    return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
+
+
+def launch(playwright):  # type: ignore[no-untyped-def]
+    """Headless Debian Chromium (Playwright's own download does not work here)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def offline(context) -> list[str]:  # type: ignore[no-untyped-def]
+    """Abort every request that would leave the machine; returns the list of those tried."""
+    tried: list[str] = []
+
+    def route(r) -> None:  # type: ignore[no-untyped-def]
+        url = r.request.url
+        host = urlparse(url).hostname
+        if url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            tried.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    return tried
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app's Flask server on a free loopback port, in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@contextmanager
+def background_worker(settings: Settings, client: redis.Redis, geography: Geography,
+                      pause_s: float = 0.02) -> Iterator[Worker]:
+    """A worker draining the stream in a thread; survives Redis going away and back."""
+    worker = Worker(settings, client, geography, name="browser-test-worker")
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                worker.work(burst=True)
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                time.sleep(0.2)
+            stop.wait(pause_s)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def seed(client: redis.Redis, settings: Settings, geography: Geography,
+         incidents: int = 80, seed_value: int = 7) -> None:
+    """A believable city: scored compounds, traffic, incidents all over the districts."""
+    rng = random.Random(seed_value)
+    districts = list(geography.children(geography.root_id))
+    xuhui = geography.descendants_at("310104", "compound")
+    points = [
+        (p.x, p.y) for p in geography.frame.geometry.loc[districts]
+        .sample_points(6, rng=seed_value).explode(index_parts=False)]
+    categories = ["garbage", "road_occupation", "noise", "manhole", "fire_hazard",
+                  "street_drying", "out_of_store", "traffic_accident"]
+    sources = ["hotline", "grid", "video_ai", "sensor"]
+    indicators = ["fire_hazards", "fever_reports", "repeat_complaints", "flood_points",
+                  "elderly_living_alone"]
+    t = now_ms()
+    pipe = client.pipeline(transaction=False)
+    for compound in rng.sample(list(xuhui), min(400, len(xuhui))):
+        for name in rng.sample(indicators, 3):
+            pipe.xadd(settings.stream, risk(compound, name, rng.uniform(0, 12)))
+    for i, (lon, lat) in enumerate(points):
+        pipe.xadd(settings.stream, traffic(f"SEG{i:03d}", rng.uniform(12, 60), 60,
+                                           point=(lon, lat)))
+    for i in range(incidents):
+        if i % 3 == 0:
+            area = geography.areas[rng.choice(xuhui)]
+            point = (area.lon, area.lat)
+        else:
+            point = rng.choice(points)
+        pipe.xadd(settings.stream, incident(
+            f"SEED{i:03d}", ts=t - rng.randint(1, 600) * 60_000, point=point,
+            category=rng.choice(categories), source=rng.choice(sources),
+            severity=str(rng.randint(1, 4)), title=f"示例事件 {i}"))
+        if i % 4 == 0:
+            pipe.xadd(settings.stream, incident(
+                f"SEED{i:03d}", status="closed", ts=t - rng.randint(0, 30) * 60_000,
+                point=None))
+    pipe.execute()
+
+
+def wait_for(predicate, timeout_s: float = 5.0, every_s: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll until the predicate returns something true; that value, or None on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    return None

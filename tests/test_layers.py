@@ -1,0 +1,158 @@
+"""Map layers: one parametrized test over the registry, plus unit tests (run: pytest -k lay).
+
+Pure: tiny inline geometry (three squares in a city of two districts), no
+Redis, no browser.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import geopandas as gpd
+import orjson
+import pytest
+from shapely.geometry import box
+
+from dashboard.i18n import LANGS
+from dashboard.settings import DEFAULT_RISK_MODEL
+from dashboard.state.view import RawState, RiskModel, build_view
+from layers import LAYERS, risk
+from layers.base import Layer, center_zoom, focus, geojson_url, stepped_scale, text
+from layers.geography import Geography, load_geography
+from layers.incidents import age_text
+
+ZONE = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=ZONE)
+NOW_MS = int(NOW.timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> Geography:
+    """Three squares: two compounds in the east district, the west district alone."""
+    rows = [
+        ("900000", "小城", "Small City", "city", None, box(0, 0, 3, 1)),
+        ("900001", "东区", "East", "district", "900000", box(0, 0, 2, 1)),
+        ("900002", "西区", "West", "district", "900000", box(2, 0, 3, 1)),
+        ("900001-S01", "街道", "Street", "street", "900001", box(0, 0, 2, 1)),
+        ("900001-R0001", "甲小区", "Compound A", "compound", "900001-S01", box(0, 0, 1, 1)),
+        ("900001-R0002", "乙小区", "Compound B", "compound", "900001-S01", box(1, 0, 2, 1)),
+    ]
+    frame = gpd.GeoDataFrame(
+        {"area_id": [r[0] for r in rows], "name": [r[1] for r in rows],
+         "name_en": [r[2] for r in rows], "level": [r[3] for r in rows],
+         "parent_id": [r[4] for r in rows]},
+        geometry=[r[5] for r in rows], crs="EPSG:4326")
+    path = tmp_path_factory.mktemp("tiny") / "tiny.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    return load_geography(path)
+
+
+def view_of(geography: Geography, **raw) -> object:
+    model = RiskModel(DEFAULT_RISK_MODEL, (25, 50, 70, 85))
+    return build_view(RawState(**raw), geography, model, NOW, 30.0)
+
+
+def sample_raw() -> dict:
+    return {
+        "open_incidents": {
+            "I1": {"area": "900001-R0001", "lon": 0.5, "lat": 0.5, "cat": "garbage",
+                   "src": "hotline", "sev": 4, "st": "reported", "sts": NOW_MS,
+                   "start": NOW_MS - 90 * 60_000, "due": NOW_MS - 1, "title": "<b>x</b>",
+                   "dept": ""},
+            "I2": {"area": "900002", "lon": 2.5, "lat": 0.5, "cat": "mystery", "src": "",
+                   "sev": 1, "st": "dispatched", "sts": NOW_MS, "start": NOW_MS - 60_000,
+                   "due": NOW_MS + 60_000, "title": "", "dept": ""},
+        },
+        "segments": {"S1": ("900001-R0002", 1.5, 0.5, 20.0, 60.0, NOW_MS),
+                     "S2": ("900002", 2.5, 0.2, 60.0, 60.0, NOW_MS)},
+        "risk": {("900001-R0001", "fire_hazards"): 5.0, ("900001-R0002", "flood_points"): 3.0,
+                 ("900001-R0002", "fever_reports"): 10.0},
+        "stats": {"last_applied_ms": str(NOW_MS)},
+    }
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=[layer.id for layer in LAYERS])
+@pytest.mark.parametrize("area_id", ["900000", "900001", "900001-R0001"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_lay001_every_layer_draws_json_traces_and_a_legend(layer: Layer, area_id, lang, city):
+    assert isinstance(layer, Layer) and layer.id and layer.title("zh-CN") and layer.title("en")
+    for raw in ({}, sample_raw()):
+        traces = layer.traces(view_of(city, **raw), area_id, lang)
+        assert traces and all(isinstance(t, dict) and t["type"] in {
+            "choroplethmap", "scattermap"} for t in traces)
+        uids = [t["uid"] for t in traces]
+        assert len(set(uids)) == len(uids) and all(u.startswith(layer.id + "-") for u in uids)
+        for trace in traces:
+            orjson.dumps(trace)  # plain JSON: no numpy arrays (they broke Patch in the browser)
+            if trace["type"] == "choroplethmap":  # geometry only by URL, never inline
+                assert isinstance(trace["geojson"], str) and trace["geojson"].startswith("/geo/")
+                assert len(trace["z"]) == len(trace["locations"])
+            else:
+                assert len(trace["lon"]) == len(trace["lat"])
+    legend = layer.legend(lang)
+    assert legend.title and legend.items
+    assert all(colour.startswith("#") and label for colour, label in legend.items)
+
+
+def test_lay002_layer_ids_are_unique():
+    ids = [layer.id for layer in LAYERS]
+    assert len(ids) == len(set(ids)) == 3
+
+
+def test_lay003_focus_city_shows_districts(city):
+    f = focus(city, "900000")
+    assert f.fill_ids == ("900001", "900002") and f.fill_level == "district"
+    assert f.outline_level is None and f.bounds == (0.0, 0.0, 3.0, 1.0)
+
+
+def test_lay004_focus_inside_a_district_shows_its_finest_areas(city):
+    for area in ("900001", "900001-S01", "900001-R0002"):
+        f = focus(city, area)
+        assert f.scope == "900001" and f.fill_level == "compound"
+        assert f.fill_ids == ("900001-R0001", "900001-R0002")
+        assert f.outline_ids == ("900001-S01",)
+    assert focus(city, "900002").fill_ids == ("900002",)  # no finer areas: itself
+
+
+def test_lay005_risk_colours_by_warning_level(city):
+    view = view_of(city, **sample_raw())
+    fill = risk.traces(view, "900001", "en")[0]
+    # A: fire 5/5 -> 25 points (blue); B: flood 3/3 (20) + fever 10/10 (20) = 40 (blue)
+    assert fill["locations"] == ["900001-R0001", "900001-R0002"]
+    assert fill["z"] == [1, 1]
+    assert fill["customdata"][0] == ["Compound A", "25.0", "Blue (IV)"]
+    assert risk.area_risk(view, "900002") == (None, "normal")
+    assert risk.area_risk(view, "900001")[0] == view.summary("900001")["risk"]["score"]
+
+
+def test_lay006_incidents_by_severity_with_overdue_ring_and_escaped_text(city):
+    from layers import incidents
+
+    rings, points = incidents.traces(view_of(city, **sample_raw()), "900000", "zh-CN")
+    assert points["marker"]["color"] == [3, 0]  # severity 4 then 1, as codes
+    assert rings["lon"] == [0.5]  # only the overdue one
+    hover = points["customdata"][0]
+    assert hover[0] == "垃圾" and hover[1] == "12345热线" and hover[3] == "1h30"
+    assert hover[4] == "&lt;b&gt;x&lt;/b&gt;"  # Plotly hover labels read some tags
+    assert points["customdata"][1][0] == "mystery"  # unknown category shown as its code
+
+
+def test_lay007_traffic_levels_per_area_and_segment(city):
+    from layers import traffic
+
+    fill, segments = traffic.traces(view_of(city, **sample_raw()), "900000", "en")
+    assert fill["locations"] == ["900001", "900002"]
+    assert fill["z"] == [4, 1]  # index 3.0 severe; 1.0 smooth
+    assert segments["marker"]["color"] == [4, 1]
+    assert segments["customdata"][0][3] == "Severe"
+
+
+def test_lay008_helpers():
+    assert stepped_scale(["#a", "#b"]) == [[0, "#a"], [0.5, "#a"], [0.5, "#b"], [1, "#b"]]
+    assert geojson_url("310104", "compound") == "/geo/310104/compound.json"
+    assert text("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
+    assert text(None) == ""
+    assert age_text(17, "en") == "17 min" and age_text(125, "zh-CN") == "2h05"
+    centre, zoom = center_zoom((121.0, 31.0, 122.0, 32.0))
+    assert centre == {"lon": 121.5, "lat": 31.5} and 8 < zoom < 10

@@ -1,0 +1,132 @@
+"""The screen without a browser: i18n, selection, frames, ticks, the shared cache (-k scf)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+import pytest
+from dash import Patch, no_update
+
+from dashboard.app import create_app
+from dashboard.i18n import LABELS, TEXT, label, pick_lang, t
+from dashboard.pipeline.worker import Worker
+from dashboard.screen import callbacks
+from dashboard.screen.frame import frame_for
+from dashboard.screen.layout import selection
+from dashboard.screen.mapfig import patch
+from tests.events import XUHUI_POINT, incident
+
+SCREEN = Path(__file__).resolve().parent.parent / "dashboard" / "screen"
+
+
+
+@contextlib.contextmanager
+def request(app, path):
+    """A request context that went through the app's guard (so it has a user)."""
+    with app.server.test_request_context(path):
+        app.server.preprocess_request()
+        yield
+
+
+def test_scf001_every_text_and_label_has_both_languages():
+    for key, (zh, en) in TEXT.items():
+        assert zh and en, key
+        if key != "lang_switch":  # the link to the other language names it in itself
+            assert not re.search(r"[\u4e00-\u9fff]", en), key
+    for group, codes in LABELS.items():
+        for code, (zh, en) in codes.items():
+            assert zh and en, (group, code)
+    assert label("category", "garbage", "zh-CN") == "垃圾"
+    assert label("category", "brand_new", "en") == "brand_new"
+    assert t("title", "en") == "City Operations Cockpit"
+
+
+def test_scf002_language_and_area_from_the_query(geography):
+    assert pick_lang("en") == "en" and pick_lang("EN-us") == "en"
+    assert pick_lang(None) == "zh-CN" and pick_lang("fr", "en") == "en"
+    assert selection("?area=310104&lang=en", geography, "zh-CN") == ("310104", "en")
+    assert selection("", geography, "zh-CN") == ("310000", "zh-CN")
+    assert selection("?area=nope", geography, "en") == ("310000", "en")
+
+
+def test_scf003_no_html_rendering_of_untrusted_text():
+    source = "\n".join(p.read_text() for p in SCREEN.glob("*.py"))
+    assert "dangerouslySetInnerHTML" not in source and "Markdown" not in source
+
+
+@pytest.fixture
+def app(settings, client):
+    return create_app(settings)
+
+
+def _tick(app, search, sig):
+    with request(app, "/_dash-update-component"):
+        return callbacks.tick(2, search, sig, ["risk", "incidents"])
+
+
+def test_scf004_tick_sends_only_what_changed(app, settings, client, geography):
+    worker = Worker(settings, client, geography, name="scf")
+    with request(app, "/"):
+        services = app.server.extensions["citybrain"]
+        frame, key = callbacks._frame("?area=310104")
+        first = callbacks._signature(frame, key)
+    out = _tick(app, "?area=310104", first)
+    kpis, feed, _top, _detail, trend, fig, *_rest, sig = out
+    assert kpis is no_update and feed is no_update and fig is no_update and trend is no_update
+    client.xadd(settings.stream, incident("N1", point=XUHUI_POINT, title="<script>x</script>"))
+    worker.work(burst=True)
+    out = _tick(app, "?area=310104", sig)
+    kpis, feed, _top, _detail, trend, fig, *_rest, sig2 = out
+    assert kpis is not no_update and feed is not no_update and trend is not no_update
+    assert isinstance(fig, Patch)
+    changed = {op["location"][1] for op in fig.to_plotly_json()["operations"]}
+    owners = sig2["owners"]
+    assert {owners[i] for i in changed} == {"incidents"}  # the risk polygons did not travel
+    text = str(feed)
+    assert "<script>x</script>" in text  # as a plain string child, rendered as text by React
+    # A browser whose signature is for another area gets the whole figure.
+    out = _tick(app, "?area=310000", sig2)
+    assert isinstance(out[5], dict) and out[5]["data"][0]["uid"] == "risk-fill"
+    assert services.cache is not None
+
+
+def test_scf005_twenty_clients_share_one_read_per_tick(settings, client):
+    settings = settings.replace(cache_ttl_s=5.0)
+    app = create_app(settings)
+    cache = app.server.extensions["citybrain"].cache
+    with request(app, "/"):
+        frame, key = callbacks._frame("")
+        sig = callbacks._signature(frame, key)
+    reads = cache.reads
+    for _ in range(20):
+        _tick(app, "", sig)
+    assert cache.reads - reads <= 2  # one version check (+ one read if it moved)
+
+
+def test_scf006_patch_is_none_when_nothing_changed(settings, client):
+    app = create_app(settings)
+    with request(app, "/"):
+        view = app.server.extensions["citybrain"].cache.view()
+        frame = frame_for(view, "310000", "zh-CN")
+        assert frame_for(view, "310000", "zh-CN") is frame  # computed once per view
+        hashes = frame.hashes()["traces"]
+        assert patch(frame, hashes, hashes, ["risk", "incidents"]) == (None, hashes)
+        # A hidden layer's change is not sent, and keeps its old hash to send it later.
+        older = [dict(h) for h in hashes]
+        for h, owner in zip(older, frame.trace_layers, strict=True):
+            if owner == "traffic":
+                h["lon"] = "old"
+        assert patch(frame, older, hashes, ["risk", "incidents"]) == (None, older)
+        changed, sent = patch(frame, older, hashes, ["traffic"])
+        assert changed is not None and sent == hashes
+
+
+def test_scf007_geometry_route(app):
+    api = app.server.test_client()
+    response = api.get("/geo/310104/street.json")
+    assert response.status_code == 200 and "max-age" in response.headers["Cache-Control"]
+    assert len(response.get_json()["features"]) == 13
+    assert api.get("/geo/nope/street.json").status_code == 404
+    assert api.get("/geo/310104/planet.json").status_code == 404
