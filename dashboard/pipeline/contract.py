@@ -104,14 +104,6 @@ def parse_ts(value: str) -> int:
 
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
-    # Fast path in C for the common case; the loop below finds what is wrong.
-    if sum(map(len, raw)) + sum(map(len, raw.values())) <= MAX_ENTRY_BYTES and max(
-        map(len, raw.values()), default=0
-    ) + 64 <= MAX_FIELD_BYTES and max(map(len, raw), default=0) <= 64:
-        try:
-            return {key.decode(): value.decode() for key, value in raw.items()}
-        except UnicodeDecodeError:
-            pass
     total = 0
     fields: dict[str, str] = {}
     for key, value in raw.items():
@@ -121,7 +113,7 @@ def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
             name = key[:40].decode("utf-8", "replace")
             raise _Invalid("too_large", f"field {name!r} is {size} bytes, over 4 KiB")
         try:
-            fields[key.decode("utf-8")] = value.decode("utf-8")
+            fields[key.decode()] = value.decode()
         except UnicodeDecodeError as exc:
             name = key[:40].decode("utf-8", "replace")
             raise _Invalid("bad_encoding", f"field {name!r} is not valid UTF-8") from exc
