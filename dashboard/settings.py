@@ -138,8 +138,11 @@ def _lang(value: str) -> str:
 
 
 def _update_mode(value: str) -> str:
-    if value not in ("poll", "push"):
-        raise ValueError("must be poll or push")
+    if value == "push":
+        raise ValueError("push is not available yet: the production server (gunicorn's WSGI "
+                         "workers) cannot hold websockets; use poll")
+    if value != "poll":
+        raise ValueError("must be poll")
     return value
 
 
@@ -280,7 +283,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CITYBRAIN_LANG", "zh-CN", "Language of the screen: `zh-CN` or `en` "
             "(`?lang=` overrides it per page).", _lang),
     Setting("CITYBRAIN_UPDATE_MODE", "poll", "How the screen gets updates: `poll` "
-            "(interval callbacks) or `push`.", _update_mode),
+            "(interval callbacks, one shared read per tick). `push` (websockets) is refused "
+            "until the server can hold them.", _update_mode),
     Setting("CITYBRAIN_UPDATE_MS", "1000", "Interval of the screen's update tick.",
             _positive_int),
     Setting("CITYBRAIN_TILE_URL", "", "Optional raster tile URL template for a base map "
