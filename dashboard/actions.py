@@ -18,6 +18,7 @@ import orjson
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
 from dashboard.auth.guard import access, client_address, current_user, require_area
+from dashboard.auth.users import User
 from dashboard.pipeline.contract import ACTIONS, MAX_NOTE_CHARS, MAX_TITLE_CHARS
 from dashboard.services import Services, current
 
@@ -48,20 +49,20 @@ def detail(incident_id: str) -> flask.Response:
     return flask.jsonify(incident_record(current(), incident_id))
 
 
-@actions.post("/api/v1/incidents/<incident_id>/actions")
-def act(incident_id: str) -> flask.Response:
-    """Acknowledge, dispatch, note or close an incident in the user's scope."""
-    services = current()
-    user = current_user()
+def perform_action(services: Services, user: User, incident_id: str, action: Any,
+                   department: str = "", note: str = "", address: str = "?") -> dict[str, str]:
+    """Check and write one action to the command stream, and audit it; the command written.
+
+    The single server-side path of the REST route and the screen: the role, the scope
+    (`incident_record` answers 403 outside it), the action and its fields are all
+    checked here, whatever the caller sent.
+    """
     if not user.can_act:
         raise Forbidden("this account may only look")
     incident_record(services, incident_id)  # exists, and in scope
-    body = flask.request.get_json(silent=True) or {}
-    action = body.get("action")
     if action not in ACTIONS:
         raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
-    department = str(body.get("department") or "")
-    note = str(body.get("note") or body.get("result") or "")
+    department, note = str(department or ""), str(note or "")
     if action == "dispatch" and department not in services.settings.departments:
         raise BadRequest("department must be one of CITYBRAIN_DEPARTMENTS")
     if len(note) > MAX_NOTE_CHARS or len(department) > MAX_TITLE_CHARS:
@@ -69,7 +70,7 @@ def act(incident_id: str) -> flask.Response:
     command = {
         "command_id": f"cmd-{uuid.uuid4().hex}", "action": action,
         "incident_id": incident_id, "user": user.name, "role": user.role,
-        "address": client_address(), "v": "1",
+        "address": address, "v": "1",
         "ts": datetime.fromtimestamp(time.time(), services.settings.zone).isoformat(),
     }
     if department:
@@ -77,7 +78,16 @@ def act(incident_id: str) -> flask.Response:
     if note:
         command["note" if action != "close" else "result"] = note
     entry_id = services.client.xadd(services.settings.command_stream, command)
-    access().audit.record(user, client_address(), action, incident_id,
-                          f"{department} {note}".strip())
+    access().audit.record(user, address, action, incident_id, f"{department} {note}".strip())
+    return {**command, "entry_id": entry_id.decode()}
+
+
+@actions.post("/api/v1/incidents/<incident_id>/actions")
+def act(incident_id: str) -> flask.Response:
+    """Acknowledge, dispatch, note or close an incident in the user's scope."""
+    body = flask.request.get_json(silent=True) or {}
+    command = perform_action(current(), current_user(), incident_id, body.get("action"),
+                             body.get("department") or "",
+                             body.get("note") or body.get("result") or "", client_address())
     return flask.jsonify({"accepted": True, "command_id": command["command_id"],
-                          "entry_id": entry_id.decode()}), 202  # type: ignore[return-value]
+                          "entry_id": command["entry_id"]}), 202  # type: ignore[return-value]

@@ -130,3 +130,66 @@ def test_scf007_geometry_route(app):
     assert len(response.get_json()["features"]) == 13
     assert api.get("/geo/nope/street.json").status_code == 404
     assert api.get("/geo/310104/planet.json").status_code == 404
+
+
+def test_scf008_replay_moment_from_the_url_or_the_time_control(settings):
+    from dashboard.screen.source import replay_moment, window_ms
+    from tests.events import now_ms
+
+    now = now_ms()
+    hour = 3_600_000
+    assert replay_moment(None, "?area=310104", settings, now) is None  # live
+    assert replay_moment(None, f"?at={now - hour}", settings, now) == now - hour
+    assert replay_moment(None, "?at=garbage", settings, now) is None
+    assert replay_moment({"at": None}, f"?at={now - hour}", settings, now) is None  # live wins
+    paused = {"at": now - 2 * hour, "speed": 0, "since": now - 60_000}
+    assert replay_moment(paused, "", settings, now) == now - 2 * hour
+    playing = {"at": now - 2 * hour, "speed": 60, "since": now - 60_000}
+    assert replay_moment(playing, "", settings, now) == now - hour  # 1 min at 60x
+    assert replay_moment({**playing, "speed": 600}, "", settings, now) is None  # caught up
+    assert replay_moment({"at": 0}, "", settings, now) == now - window_ms(settings)
+    assert replay_moment({"at": "x"}, "", settings, now) is None
+
+
+def test_scf009_breadcrumb_does_not_link_above_the_scope(geography):
+    from dashboard.screen.panels import breadcrumb
+
+    street = geography.chain("310104-R0001")[2]
+    parts = breadcrumb(geography, street, "zh-CN", "310104")
+    links = [p for p in parts if type(p).__name__ == "Link"]
+    above = [p for p in parts if getattr(p, "className", "") == "crumb-above"]
+    assert [p.children for p in links] == [geography.name("310104", "zh-CN")]
+    assert [p.children for p in above] == [geography.name("310000", "zh-CN")]
+    assert len([p for p in breadcrumb(geography, street, "zh-CN")
+                if type(p).__name__ == "Link"]) == 2
+
+
+def test_scf010_overdue_rows_mark_what_escalated_here(app, settings, client, geography):
+    from dashboard.screen.frame import overdue_rows
+    from tests.events import now_ms
+
+    t = now_ms()
+    point = (geography.areas["310104-R0001"].lon, geography.areas["310104-R0001"].lat)
+    client.xadd(settings.stream, incident("LATE", ts=t - 100 * 60_000, sla_minutes="60",
+                                          point=point))
+    client.xadd(settings.stream, incident("VERY", ts=t - 200 * 60_000, sla_minutes="60",
+                                          point=point))
+    Worker(settings, client, geography, name="scf").work(burst=True)
+    view = app.server.extensions["citybrain"].cache.view()
+    rows = overdue_rows(view, "310104", "zh-CN", 2.0)
+    assert [(r["id"], r["here"]) for r in rows] == [("VERY", True), ("LATE", False)]
+    street = geography.chain("310104-R0001")[2]
+    assert [r["here"] for r in overdue_rows(view, street, "zh-CN", 2.0)] == [False, False]
+
+
+def test_scf011_replay_before_the_first_entry_twice(settings, client, geography):
+    from datetime import datetime, timedelta
+
+    from dashboard.state.replay import Replayer
+
+    client.xadd(settings.stream, incident("N1"))
+    replayer = Replayer(settings, client, geography)
+    early = datetime.now(settings.zone) - timedelta(hours=5)
+    assert replayer.view_at("u", early).summary("310000")["incidents"]["open"] == 0
+    later = early + timedelta(minutes=10)  # forward from an empty cursor
+    assert replayer.view_at("u", later).summary("310000")["incidents"]["open"] == 0

@@ -1,8 +1,9 @@
 """The screen's callbacks: render on selection, update in place on every tick.
 
-Every callback reads the state through the process's shared cache
-(`services.cache.view()`), never Redis itself, and the frame computed from a
-view is shared by all clients (`frame_for`). A tick sends only what changed
+Every callback reads the state through `source` (the process's shared cache,
+restricted to the user's scope, or a replay of the past when the time control
+says so), never Redis itself, and the frame computed from a view is shared by
+all clients (`frame_for`). A tick sends only what changed
 since the signature the browser holds (`tick-sig`): unchanged panels are
 `no_update`, the map gets a `Patch` of the changed traces.
 """
@@ -16,10 +17,10 @@ import dash
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
 from dash import _callback as dash_callbacks
 
-from dashboard.auth.guard import current_user, in_scope, require_area
-from dashboard.screen import panels
-from dashboard.screen.frame import Frame, frame_for
-from dashboard.screen.layout import screen, selection, stale_text
+from dashboard.auth.guard import access, current_user, in_scope
+from dashboard.screen import panels, source
+from dashboard.screen.frame import Frame
+from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
 from dashboard.screen.mapfig import figure, patch, same_shape, visibility
 from dashboard.services import current
 from layers import LAYERS
@@ -28,17 +29,14 @@ _BEFORE_MAP = set(dash_callbacks.GLOBAL_CALLBACK_MAP)
 _BEFORE_LIST = len(dash_callbacks.GLOBAL_CALLBACK_LIST)
 
 
-def _frame(search: str | None) -> tuple[Frame, str]:
-    """The frame for the URL's area, checked against the user's scope on the server.
+def _frame(search: str | None, replay: dict[str, Any] | None = None) -> tuple[Frame, str]:
+    """The frame for the URL's area (and the chosen moment), checked against the user's scope.
 
     An area outside the scope answers 403 (logged and audited); the view the frame is
     computed from holds nothing outside the scope, so no panel or trace can show it.
     """
-    services = current()
-    user = current_user()
-    area, lang = selection(search, services.geography, services.settings.lang, user.scope)
-    require_area(area)
-    return frame_for(services.cache.view_for(user.scope), area, lang), f"{area}|{lang}"
+    frame, key, _ = source.frame(search, replay)
+    return frame, key
 
 
 def _signature(frame: Frame, key: str) -> dict[str, Any]:
@@ -46,13 +44,33 @@ def _signature(frame: Frame, key: str) -> dict[str, Any]:
             "last_event": frame.last_event}
 
 
-@callback(Output("screen-root", "children"), Input("url", "search"))
-def render(search: str | None) -> Any:
-    """Draw the whole screen for the area and language in the URL."""
-    frame, key = _frame(search)
+@callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"))
+def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
+    """Draw the whole screen for the area and language in the URL (and the chosen moment)."""
+    frame, key, moment = source.frame(search, replay)
     services = current()
-    return screen(frame, services.geography, services.settings, _signature(frame, key),
-                  current_user().scope)
+    user = current_user()
+    lang = frame.lang
+    return screen(
+        frame, services.geography, services.settings, _signature(frame, key), user.scope,
+        user_box=officials.user_box(user, access().open_mode(), services.geography, lang),
+        timebar=timecontrol.timebar(lang, moment, replay, services.settings),
+        incident_panel=incident_panel.panel(lang, user, services.settings),
+        overlays=[officials.audit_modal(lang)] if user.role == "city" else [],
+        replaying=moment is not None)
+
+
+@callback(Output("url-fix", "search"), Input("url", "search"))
+def keep_in_scope(search: str | None) -> Any:
+    """Send a URL asking for an area outside the user's scope back to their own area."""
+    services = current()
+    user = current_user()
+    area, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    if in_scope(user, area, services.geography):
+        return no_update
+    query = parse_qs((search or "").lstrip("?"))
+    keep = f"&lang={lang}" if query.get("lang") else ""
+    return f"?area={user.scope}{keep}"
 
 
 @callback(
@@ -67,24 +85,36 @@ def render(search: str | None) -> Any:
     Output("stale-banner", "children"),
     Output("stale-banner", "className"),
     Output("screen", "className"),
+    Output("overdue-list", "children"),
+    Output("overdue-count", "children"),
+    Output("replay-marker", "children"),
+    Output("replay-marker", "className"),
+    Output("timebar", "className"),
     Output("tick-sig", "data"),
     Input("tick", "n_intervals"),
     State("url", "search"),
     State("tick-sig", "data"),
     State("map-layers", "value"),
+    Input("replay", "data"),
     prevent_initial_call=True,
 )
 def tick(_: int, search: str | None, sig: dict[str, Any] | None,
-         visible: list[str] | None) -> tuple[Any, ...]:
-    """Send what changed since the browser's signature; everything if it is behind."""
-    frame, key = _frame(search)
+         visible: list[str] | None, replay: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """Send what changed since the browser's signature; everything if it is behind.
+
+    While looking back the frame is the replay at the chosen moment (moving forward
+    while playing); the same signature logic sends only what differs.
+    """
+    frame, key, moment = source.frame(search, replay)
+    services = current()
     new = _signature(frame, key)
+    marker, marker_class = timecontrol.marker(moment, replay, services.settings)
+    new["replay"] = marker
     old = sig if sig and sig.get("key") == key else {}
 
     def changed(name: str, make: Any) -> Any:
         return make() if old.get(name) != new[name] else no_update
 
-    services = current()
     shown = visible if visible is not None else [
         layer.id for layer in LAYERS if layer.default_visible]
     map_update: Any = no_update
@@ -101,6 +131,7 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
         trend_update["data"][0]["y"] = frame.trend["y"]
         trend_update["layout"]["xaxis"]["tickvals"] = frame.trend["x"][::4]
     stale_changed = old.get("stale") != new["stale"] or frame.stale
+    replay_changed = old.get("replay") != marker
     return (
         changed("kpis", lambda: panels.kpi_row(frame)),
         changed("feed", lambda: panels.feed_items(frame)),
@@ -110,9 +141,16 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
         map_update,
         no_update if frame.error else frame.as_of,  # keep the time of the last good read
         changed("last_event", lambda: frame.last_event),
-        stale_text(frame, current().settings) if stale_changed else no_update,
+        stale_text(frame, services.settings) if stale_changed else no_update,
         ("stale-banner" + ("" if frame.stale else " hidden")) if stale_changed else no_update,
-        ("screen" + (" is-stale" if frame.stale else "")) if stale_changed else no_update,
+        screen_class(frame, moment is not None) if stale_changed or replay_changed
+        else no_update,
+        changed("overdue", lambda: panels.overdue_items(frame)),
+        changed("kpis", lambda: overdue_count(frame)),
+        marker if replay_changed else no_update,
+        marker_class if replay_changed else no_update,
+        ("timebar" + (" replaying" if moment is not None else "")) if replay_changed
+        else no_update,
         new,
     )
 
@@ -168,6 +206,10 @@ clientside_callback(
     State("clock-tz", "data"),
 )
 
+
+# The officials' parts register their callbacks when imported, here, so that they are
+# taken out of Dash's global registry with this module's own (below).
+from dashboard.screen import incident_panel, officials, timecontrol  # noqa: E402
 
 # `dash.callback` puts callbacks into Dash's global registry, which the first app
 # that serves a request takes and empties. `create_app` builds one app per call

@@ -24,6 +24,7 @@ from layers.base import Trace
 
 FEED_ROWS = 11
 TOP_ROWS = 10
+OVERDUE_ROWS = 12
 STATIC_TRACE_KEYS = frozenset({"type", "uid", "geojson", "featureidkey", "visible", "below"})
 
 
@@ -44,6 +45,7 @@ class Frame:
     feed: list[dict[str, str]]
     top: list[dict[str, Any]]
     detail: dict[str, Any]
+    overdue: list[dict[str, Any]]
     trend: dict[str, list[Any]]
     traces: list[Trace]
     trace_layers: list[str]
@@ -57,6 +59,7 @@ class Frame:
         return {
             "kpis": digest(self.kpis), "feed": digest(self.feed), "top": digest(self.top),
             "detail": digest(self.detail), "trend": digest(self.trend),
+            "overdue": digest(self.overdue),
             "traces": [{k: digest(v, 4) for k, v in tr.items() if k not in STATIC_TRACE_KEYS}
                        for tr in self.traces],
         }
@@ -146,7 +149,25 @@ def detail(view: CityView, summary: dict[str, Any], lang: str) -> dict[str, Any]
     }
 
 
-def compute(view: CityView, area_id: str, lang: str) -> Frame:
+def overdue_rows(view: CityView, area_id: str, lang: str,
+                 escalate_factor: float) -> list[dict[str, Any]]:
+    """The area's overdue incidents, latest first, with where each escalated to.
+
+    `here` marks those escalated to this very area (its level's own list).
+    """
+    geography = view.geography
+    rows = []
+    for i in view.overdue(area_id, escalate_factor)[:OVERDUE_ROWS]:
+        up = i["escalated_to"]
+        rows.append({"id": i["incident_id"], "what": label("category", i["cat"] or "unknown", lang),
+                     "title": str(i.get("title") or ""), "sev": int(i["sev"]),
+                     "late": int(i["minutes_late"]),  # whole minutes: a new list once a minute
+                     "where": geography.name(i["responsible"], lang),
+                     "up": geography.name(up, lang) if up else "", "here": up == area_id})
+    return rows
+
+
+def compute(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.0) -> Frame:
     """Build the frame (pure)."""
     summary = view.summary(area_id)
     traces: list[Trace] = []
@@ -161,6 +182,7 @@ def compute(view: CityView, area_id: str, lang: str) -> Frame:
         area_id=area_id, lang=lang, summary=summary, kpis=kpis(summary),
         feed=feed_rows(view, area_id, lang), top=top_rows(view, area_id, lang),
         detail=detail(view, summary, lang),
+        overdue=overdue_rows(view, area_id, lang, escalate_factor),
         trend={"x": [h["hour"][11:16] for h in trend], "y": [h["count"] for h in trend]},
         traces=traces, trace_layers=owners,
         as_of=view.as_of.strftime("%H:%M:%S"),
@@ -169,19 +191,19 @@ def compute(view: CityView, area_id: str, lang: str) -> Frame:
     )
 
 
-_memo: OrderedDict[tuple[int, str, str], tuple[CityView, Frame]] = OrderedDict()
+_memo: OrderedDict[tuple[int, str, str, float], tuple[CityView, Frame]] = OrderedDict()
 _memo_lock = threading.Lock()
 _MEMO_SIZE = 64
 
 
-def frame_for(view: CityView, area_id: str, lang: str) -> Frame:
+def frame_for(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.0) -> Frame:
     """The frame of this view, computed once for all the clients that ask in its tick."""
-    key = (id(view), area_id, lang)
+    key = (id(view), area_id, lang, escalate_factor)
     with _memo_lock:
         hit = _memo.get(key)
         if hit is not None and hit[0] is view:
             return hit[1]
-    frame = compute(view, area_id, lang)
+    frame = compute(view, area_id, lang, escalate_factor)
     with _memo_lock:
         _memo[key] = (view, frame)  # keeping the view alive keeps id(view) unique
         while len(_memo) > _MEMO_SIZE:

@@ -19,9 +19,15 @@ GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": True, "doubleClick": Fals
 
 
 def skeleton(settings: Settings) -> html.Div:
-    """What never changes: URL, update timers, the city's time zone, the screen's slot."""
+    """What never changes: URL, timers, time zone, the look-back choice, the screen's slot.
+
+    `url-fix` puts a user back on their own area when the URL asks for one outside
+    their scope; `replay` holds the time control's choice across area changes.
+    """
     return html.Div([
         dcc.Location(id="url", refresh="callback-nav"),
+        dcc.Location(id="url-fix", refresh="callback-nav"),
+        dcc.Store(id="replay"),
         dcc.Interval(id="tick", interval=settings.update_ms),
         dcc.Interval(id="clock-tick", interval=1000),
         dcc.Store(id="clock-tz", data=settings.tz),
@@ -60,14 +66,20 @@ def area_options(geography: Geography, area_id: str, lang: str,
 
 
 def screen(frame: Frame, geography: Geography, settings: Settings,
-           signature: dict[str, Any], scope: str | None = None) -> html.Div:
-    """The whole screen for the frame's area and language."""
+           signature: dict[str, Any], scope: str | None = None, *,
+           user_box: Any = None, timebar: Any = None, incident_panel: Any = None,
+           overlays: list[Any] | None = None, replaying: bool = False) -> html.Div:
+    """The whole screen for the frame's area and language.
+
+    The officials' parts (account block, time control, incident panel, audit
+    overlay) are built by their own modules and slotted in here.
+    """
     lang = frame.lang
     visible = [layer.id for layer in LAYERS if layer.default_visible]
     other = "zh-CN" if lang == "en" else "en"
     header = html.Header([
         html.Div(t("title", lang), className="title"),
-        html.Nav(panels.breadcrumb(geography, frame.area_id, lang), id="crumbs",
+        html.Nav(panels.breadcrumb(geography, frame.area_id, lang, scope), id="crumbs",
                  className="crumbs"),
         dcc.Dropdown(id="area-picker", options=area_options(geography, frame.area_id, lang, scope),
                      value=frame.area_id, clearable=False, searchable=True,
@@ -81,6 +93,7 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
                       html.Span(" · " + t("last_event", lang) + " "),
                       html.Span(frame.last_event, id="last-event")], className="asof"),
         ], className="time"),
+        user_box,
     ], className="header")
     banner = html.Div(stale_text(frame, settings), id="stale-banner",
                       className="stale-banner" + ("" if frame.stale else " hidden"),
@@ -93,6 +106,7 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
         html.Ol(panels.top_items(frame), id="top-list", className="top-list"),
     ], className="panel left")
     centre = html.Section([
+        timebar,
         banner,
         dcc.Graph(id="map-graph", className="map",
                   figure=figure(frame, geography, visible, settings.tile_url),
@@ -105,21 +119,35 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
             html.Div(panels.legend_box([layer.legend(lang) for layer in LAYERS
                                         if layer.id in visible]), id="map-legend"),
         ], className="map-overlay"),
+        *(overlays or []),
     ], className="panel centre")
     right = html.Section([
         html.H2(t("feed", lang)),
         html.Ul(panels.feed_items(frame), id="feed-list", className="feed"),
+        html.H2([t("overdue_list", lang), html.Small(overdue_count(frame), id="overdue-count")]),
+        html.Ul(panels.overdue_items(frame), id="overdue-list", className="overdue-list"),
         html.H2(t("trend", lang)),
         dcc.Graph(id="trend-graph", figure=panels.trend_figure(frame), className="trend",
                   config={"displayModeBar": False, "staticPlot": False}),
+        incident_panel,
     ], className="panel right")
     return html.Div([
         dcc.Store(id="tick-sig", data=signature),
         header,
         html.Div(panels.kpi_row(frame), id="kpi-row", className="kpis"),
         html.Main([left, centre, right], className="main"),
-    ], id="screen", lang=lang,
-        className="screen" + (" is-stale" if frame.stale else ""))
+    ], id="screen", lang=lang, className=screen_class(frame, replaying))
+
+
+def screen_class(frame: Frame, replaying: bool) -> str:
+    """The screen's classes: greyed when stale, framed when showing the past."""
+    return ("screen" + (" is-stale" if frame.stale else "")
+            + (" is-replay" if replaying else ""))
+
+
+def overdue_count(frame: Frame) -> str:
+    """How many incidents the area has overdue (the list shows the latest ones)."""
+    return f"{frame.kpis['overdue']:,}"
 
 
 def stale_text(frame: Frame, settings: Settings) -> str:

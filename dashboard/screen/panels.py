@@ -110,7 +110,8 @@ def detail_body(frame: Frame) -> list[Any]:
         html.Span(i["status"], className="inc-status"),
         html.Span(t("overdue", lang) if i["overdue"] else "", className="inc-overdue"),
         html.Span(i["title"], className="inc-title"),
-    ]) for i in d["incidents"]]
+    ], id=opener(i["id"], "d"), n_clicks=0, role="button", className="inc-open")
+        for i in d["incidents"]]
     return [
         html.Div([
             html.Span(score, className="detail-score",
@@ -123,6 +124,42 @@ def detail_body(frame: Frame) -> list[Any]:
         html.H3(t("detail_open", lang)),
         html.Ul(incidents[:4] or [html.Li(t("none", lang))], className="incidents"),
     ]
+
+
+def opener(incident_id: str, where: str) -> dict[str, str]:
+    """The id of a list row that opens an incident's panel when clicked."""
+    return {"type": "inc-open", "id": incident_id, "src": where}
+
+
+def overdue_items(frame: Frame) -> list[Any]:
+    """The area's overdue incidents, latest first; those escalated to this level marked."""
+    lang = frame.lang
+    items = []
+    for row in frame.overdue:
+        if row["here"]:
+            escalation = html.Span("⬆ " + t("escalated_here", lang), className="od-here")
+        elif row["up"]:
+            escalation = html.Span(f"⬆ {row['up']}", className="od-up")
+        else:
+            escalation = html.Span(row["where"], className="od-where")
+        items.append(html.Li([
+            html.Span(_late(row["late"], lang), className="od-late"),
+            html.Span(row["what"], className="od-what",
+                      style={"borderColor": SEVERITY_COLORS[min(max(row["sev"], 1), 4) - 1]}),
+            escalation,
+            html.Span(row["title"], className="od-title"),
+        ], id=opener(row["id"], "o"), n_clicks=0, role="button",
+            className="od-item inc-open" + (" od-escalated" if row["here"] else "")))
+    if not items:
+        items.append(html.Li(t("none", lang), className="feed-empty"))
+    return items
+
+
+def _late(minutes: float, lang: str) -> str:
+    whole = max(0, int(minutes))
+    if whole < 60:
+        return f"+{whole} {t('minutes', lang)}"
+    return f"+{whole // 60}h{whole % 60:02d}"
 
 
 def trend_figure(frame: Frame) -> dict[str, Any]:
@@ -154,9 +191,13 @@ def legend_box(legends: list[Legend]) -> list[Any]:
     return boxes
 
 
-def breadcrumb(geography: Any, area_id: str, lang: str) -> list[Any]:
-    """City › district › ... › the selected area; every step but the last is a link."""
+def breadcrumb(geography: Any, area_id: str, lang: str, scope: str | None = None) -> list[Any]:
+    """City › district › ... › the selected area; every step but the last is a link.
+
+    Steps above the user's `scope` are plain text: an official cannot go there.
+    """
     chain = list(reversed(geography.chain(area_id)))
+    above = set(chain[:chain.index(scope)]) if scope in chain else set()
     parts: list[Any] = []
     for i, aid in enumerate(chain):
         name = geography.name(aid, lang)
@@ -164,6 +205,8 @@ def breadcrumb(geography: Any, area_id: str, lang: str) -> list[Any]:
             parts.append(html.Span("›", className="crumb-sep"))
         if aid == area_id:
             parts.append(html.Span(name, className="crumb-here"))
+        elif aid in above:
+            parts.append(html.Span(name, className="crumb-above"))
         else:
             parts.append(dcc.Link(name, href=href(aid, lang), className="crumb-link",
                                   id=f"crumb-{i}"))

@@ -46,7 +46,7 @@ class Replayer:
         lock = self.client.lock(prefix + "lock", timeout=LOCK_S, blocking_timeout=LOCK_S)
         with lock:
             cursor = (self.client.get(prefix + "cursor") or b"").decode()
-            if not cursor or int(cursor.split("-")[0]) > at_ms:
+            if cursor in ("", "-") or int(cursor.split("-")[0]) > at_ms:
                 self._wipe(prefix)
                 cursor = "-"
             cursor = self._apply_until(scratch, cursor, at_ms)

@@ -1,0 +1,252 @@
+"""One incident's detail and actions, over the right column of the screen.
+
+A click on an incident (a row of the open or overdue list, or its point on the
+map) puts its id in `incident-sel`. The panel is read with the REST route's
+own `incident_record` (404 unknown, 403 outside the user's scope, whatever id
+the browser sent), and actions go through `perform_action`, the route's own
+checks. While open, the panel checks on its own timer whether the stored
+incident changed (one HGET) and only then reads and sends it again; after an
+action the acting browser's panel waits (briefly) for the worker to apply it
+and shows the result at once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+from werkzeug.exceptions import BadRequest, NotFound
+
+from dashboard.actions import incident_record, perform_action
+from dashboard.auth.guard import client_address, current_user
+from dashboard.auth.users import User
+from dashboard.i18n import label, t
+from dashboard.pipeline.contract import MAX_NOTE_CHARS
+from dashboard.screen import source
+from dashboard.screen.frame import digest
+from dashboard.screen.layout import selection
+from dashboard.services import current
+from dashboard.settings import Settings
+from layers.incidents import SEVERITY_COLORS, age_text
+
+REFRESH_MS = 800  # how often an open panel checks whether its incident changed
+APPLY_WAIT_S = 2.0  # how long an action waits for the worker to apply it
+ACTION_IDS = {f"act-{name}": name for name in ("acknowledge", "dispatch", "note", "close")}
+
+
+def panel(lang: str, user: User, settings: Settings) -> html.Aside:
+    """The (hidden) panel; its body is filled when an incident is chosen."""
+    if user.can_act:
+        actions: Any = html.Div([
+            html.Div([
+                html.Button(label("action", "acknowledge", lang), id="act-acknowledge",
+                            className="act-button"),
+            ], className="act-row"),
+            html.Div([
+                dcc.Dropdown(id="act-dept", options=list(settings.departments),
+                             placeholder=t("dept_ph", lang), clearable=False,
+                             searchable=False, className="act-dept"),
+                html.Button(label("action", "dispatch", lang), id="act-dispatch",
+                            className="act-button"),
+            ], className="act-row"),
+            html.Div([
+                dcc.Input(id="act-note-text", type="text", maxLength=MAX_NOTE_CHARS,
+                          placeholder=t("note_ph", lang), className="act-text", debounce=False),
+                html.Button(label("action", "note", lang), id="act-note",
+                            className="act-button"),
+            ], className="act-row"),
+            html.Div([
+                dcc.Input(id="act-result", type="text", maxLength=MAX_NOTE_CHARS,
+                          placeholder=t("result_ph", lang), className="act-text"),
+                html.Button(label("action", "close", lang), id="act-close",
+                            className="act-button act-close"),
+            ], className="act-row"),
+            html.Div(id="act-msg", className="act-msg", role="status"),
+        ], className="ip-actions")
+    else:
+        actions = html.Div(t("read_only", lang), className="ip-actions ip-read-only")
+    return html.Aside([
+        dcc.Store(id="incident-sel"),
+        dcc.Store(id="incident-sig"),
+        # Its own timer, running only while the panel is open: the screen's tick can be
+        # busier than this panel's cheap check, and a slow one would hold it back.
+        dcc.Interval(id="incident-tick", interval=REFRESH_MS, disabled=True),
+        html.Div([
+            html.H2(t("incident", lang), id="incident-heading"),
+            html.Button("✕", id="incident-close", className="ip-x", title=t("close", lang)),
+        ], className="ip-head"),
+        html.Div(id="incident-body", className="ip-body"),
+        actions,
+    ], id="incident-panel", className="incident-panel hidden")
+
+
+def _at_point(view: Any, area: str, point: dict[str, Any]) -> str | None:
+    lon, lat = point.get("lon"), point.get("lat")
+    if point.get("location") or lon is None or lat is None:
+        return None
+    for item in view.open_incidents(area):
+        if (item["lon"] is not None and item["lat"] is not None
+                and abs(item["lon"] - lon) < 1e-7 and abs(item["lat"] - lat) < 1e-7):
+            return item["incident_id"]
+    return None
+
+
+@callback(
+    Output("incident-sel", "data"),
+    Input({"type": "inc-open", "id": ALL, "src": ALL}, "n_clicks"),
+    Input("map-graph", "clickData"),
+    Input("incident-close", "n_clicks"),
+    State("url", "search"),
+    State("replay", "data"),
+    prevent_initial_call=True,
+)
+def choose(_rows: list[int | None], click: dict[str, Any] | None, _close: int | None,
+           search: str | None, replay: dict[str, Any] | None) -> Any:
+    """Open the clicked incident's panel (a list row or a map point), or close it."""
+    trigger = dash.ctx.triggered_id
+    if not dash.ctx.triggered or not dash.ctx.triggered[0].get("value"):
+        return no_update
+    if trigger == "incident-close":
+        return None
+    if trigger == "map-graph":
+        view, area, _, _ = source.view(search, replay)
+        points = (click or {}).get("points") or []
+        found = next((i for i in (_at_point(view, area, p) for p in points) if i), None)
+        return found or no_update
+    if isinstance(trigger, dict) and trigger.get("type") == "inc-open":
+        return str(trigger.get("id") or "") or no_update
+    return no_update
+
+
+def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
+    try:
+        return datetime.fromtimestamp(int(ms) / 1000, settings.zone).strftime(fmt)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "–"
+
+
+def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
+         settings: Settings) -> list[Any]:
+    """The incident's fields and history; every user-written text is a plain child."""
+    now_ms = time.time() * 1000
+    sev = min(max(int(record["severity"]), 1), 4)
+    late = live is not None and record["status"] != "closed" and live["due"] <= now_ms
+    reported = record.get("reported") or (live or {}).get("start")
+    age = age_text((now_ms - float(reported)) / 60000, lang) if reported else "–"
+    fields = [
+        ("category", label("category", record["category"], lang)),
+        ("status", label("status", record["status"], lang)),
+        ("source", label("source", record["source"] or "", lang)),
+        ("severity", label("severity", str(sev), lang)),
+        ("department", record["department"] or "–"),
+        ("reported", f"{_clock(reported, settings, '%m-%d %H:%M')} · {age}"),
+        ("overdue", t("yes", lang) if late else t("no", lang)),
+    ]
+    history = [html.Li([
+        html.Span(_clock(h.get("ts"), settings, "%m-%d %H:%M"), className="h-time"),
+        html.Span(str(h.get("user") or ""), className="h-user"),
+        html.Span(label("action", h.get("action"), lang), className="h-action"),
+        html.Span(str(h.get("department") or ""), className="h-dept"),
+        html.Span(str(h.get("note") or ""), className="h-note"),
+    ], className="h-item") for h in reversed(record.get("history") or [])]
+    return [
+        html.Div(record["title"] or record["incident_id"], id="incident-title",
+                 className="ip-title", style={"borderColor": SEVERITY_COLORS[sev - 1]}),
+        html.Div(record["incident_id"], className="ip-id"),
+        html.Dl([part for key, value in fields for part in (
+            html.Dt(t(key, lang)), html.Dd(value, id=f"incident-{key}",
+                                           className="ip-late" if key == "overdue" and late
+                                           else None))], className="ip-fields"),
+        html.H3(t("history", lang)),
+        html.Ol(history or [html.Li(t("none", lang), className="feed-empty")],
+                id="incident-history", className="ip-history"),
+    ]
+
+
+@callback(
+    Output("incident-body", "children"),
+    Output("incident-panel", "className"),
+    Output("incident-sig", "data"),
+    Output("incident-tick", "disabled"),
+    Input("incident-sel", "data"),
+    Input("incident-tick", "n_intervals"),
+    State("incident-sig", "data"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
+         search: str | None) -> Any:
+    """Show the chosen incident; on its timer, only if its stored record changed."""
+    if not chosen:
+        return ([], "incident-panel hidden", None, True) if sig else (no_update,) * 4
+    services = current()
+    user = current_user()
+    # One small read of the stored record (not the whole view) tells whether it changed.
+    stored = services.client.hget(services.settings.state_prefix + "inc", str(chosen))
+    mark = {"id": chosen, "rec": digest((stored or b"").decode())}
+    if dash.ctx.triggered_id == "incident-tick" and sig == mark:
+        return (no_update,) * 4
+    live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
+    record = incident_record(services, str(chosen))  # 404 unknown, 403 outside the scope
+    _, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    return body(record, live, lang, services.settings), "incident-panel", mark, False
+
+
+def _applied(services: Any, incident_id: str, before: dict[str, Any]) -> dict[str, Any]:
+    """The incident once the worker has applied one more action (or as it is after a wait)."""
+    deadline = time.monotonic() + APPLY_WAIT_S
+    while True:
+        record = incident_record(services, incident_id)
+        if (len(record["history"]) > len(before["history"])
+                or record["status"] != before["status"] or time.monotonic() > deadline):
+            return record
+        time.sleep(0.05)
+
+
+@callback(
+    Output("act-msg", "children"),
+    Output("act-msg", "className"),
+    Output("incident-body", "children", allow_duplicate=True),
+    Output("act-note-text", "value"),
+    Output("act-result", "value"),
+    Input("act-acknowledge", "n_clicks"),
+    Input("act-dispatch", "n_clicks"),
+    Input("act-note", "n_clicks"),
+    Input("act-close", "n_clicks"),
+    State("incident-sel", "data"),
+    State("act-dept", "value"),
+    State("act-note-text", "value"),
+    State("act-result", "value"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def act(*args: Any) -> Any:
+    """Acknowledge, dispatch, note or close through the REST route's own checks."""
+    chosen, department, note, result, search = args[-5:]
+    action = ACTION_IDS.get(str(dash.ctx.triggered_id))
+    if action is None or not chosen or not dash.ctx.triggered[0].get("value"):
+        return (no_update,) * 5
+    services = current()
+    user = current_user()
+    _, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    text = result if action == "close" else note if action == "note" else ""
+    try:
+        before = incident_record(services, str(chosen))  # 403 outside the scope: not caught
+        perform_action(services, user, str(chosen), action,
+                       department if action == "dispatch" else "", text or "",
+                       client_address())
+    except (BadRequest, NotFound) as refused:
+        return (f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error",
+                no_update, no_update, no_update)
+    record = _applied(services, str(chosen), before)
+    live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
+    done = label("action", action, lang)
+    if action == "dispatch":
+        done += f" → {department}"
+    stamp = datetime.now(services.settings.zone).strftime("%H:%M:%S")
+    return (f"✓ {t('sent', lang)}: {done} ({stamp})", "act-msg is-ok",
+            body(record, live, lang, services.settings),
+            "" if action == "note" else no_update, "" if action == "close" else no_update)

@@ -1,0 +1,99 @@
+"""Look back: the time control over the map (slider, play at 60x / 600x, back to live).
+
+The browser keeps only its choice in the `replay` store (`{"at": ms, "speed": n,
+"since": ms}`); the server turns it into a moment on every tick
+(`source.replay_moment`) and rebuilds the view at that moment from the events
+stream. Playing moves the moment forward, so each tick's replay only applies
+the entries since the previous one.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard.i18n import t
+from dashboard.screen.source import replay_moment, window_ms
+from dashboard.services import current
+from dashboard.settings import Settings
+
+SPEEDS = (60, 600)
+
+
+def marker(moment: int | None, replay: dict[str, Any] | None, settings: Settings
+           ) -> tuple[str, str]:
+    """The label saying live or which moment is shown (in both languages), and its class."""
+    if moment is None:
+        return "● 实时 / Live", "replay-marker is-live"
+    clock = datetime.fromtimestamp(moment / 1000, settings.zone).strftime("%m-%d %H:%M")
+    speed = int(float((replay or {}).get("speed") or 0))
+    playing = f" ▶ {speed}×" if speed else ""
+    return f"⏪ 回看 / Replay {clock}{playing}", "replay-marker is-replay"
+
+
+def slider_value(moment: int | None, now_ms: int) -> int:
+    """The slider's position for a moment: minutes before now (0 is live)."""
+    return 0 if moment is None else round((moment - now_ms) / 60000)
+
+
+def timebar(lang: str, moment: int | None, replay: dict[str, Any] | None,
+            settings: Settings) -> html.Div:
+    """The time control: what is shown, a slider over the window, play, pause, live."""
+    window_min = window_ms(settings) // 60000
+    now_ms = int(time.time() * 1000)
+    value = max(-window_min, slider_value(moment, now_ms))
+    step_h = 6 if window_min >= 24 * 60 else max(1, window_min // 240)
+    marks = {-h * 60: f"-{h}h" for h in range(step_h, window_min // 60 + 1, step_h)}
+    marks[0] = t("now", lang)
+    text, css = marker(moment, replay, settings)
+    return html.Div([
+        html.Div(text, id="replay-marker", className=css, role="status"),
+        dcc.Slider(id="replay-slider", min=-window_min, max=0, step=1, value=value,
+                   marks=marks, included=False, updatemode="mouseup",
+                   allow_direct_input=False, className="replay-slider"),
+        *[html.Button(f"▶ {speed}×", id=f"replay-play{speed}", className="tb-button",
+                      title=f"{t('replay', lang)} {speed}×") for speed in SPEEDS],
+        html.Button(t("pause", lang), id="replay-pause", className="tb-button"),
+        html.Button(t("live", lang), id="replay-live", className="tb-button tb-live"),
+    ], id="timebar", className="timebar" + (" replaying" if moment is not None else ""))
+
+
+@callback(
+    Output("replay", "data"),
+    Input("replay-slider", "value"),
+    Input("replay-play60", "n_clicks"),
+    Input("replay-play600", "n_clicks"),
+    Input("replay-pause", "n_clicks"),
+    Input("replay-live", "n_clicks"),
+    State("replay", "data"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def control(minutes: float | None, *rest: Any) -> Any:
+    """Turn a move of the slider or a button press into the browser's replay choice."""
+    replay, search = rest[-2], rest[-1]
+    settings = current().settings
+    now_ms = int(time.time() * 1000)
+    trigger = dash.ctx.triggered_id
+    pressed = bool(dash.ctx.triggered and dash.ctx.triggered[0].get("value"))
+    if trigger is None or (trigger != "replay-slider" and not pressed):
+        return no_update
+    shown = replay_moment(replay, search, settings, now_ms)
+    if trigger == "replay-live":
+        return {"at": None}
+    if trigger == "replay-slider":
+        # A slider drawn anew (a new area) reports the value it was drawn with: no change.
+        if minutes is None or abs(minutes - slider_value(shown, now_ms)) <= 1:
+            return no_update
+        if minutes >= 0:
+            return {"at": None}
+        return {"at": now_ms + int(minutes) * 60_000, "speed": 0, "since": now_ms}
+    if trigger == "replay-pause":
+        return no_update if shown is None else {"at": shown, "speed": 0, "since": now_ms}
+    speed = 60 if trigger == "replay-play60" else 600
+    start = shown if shown is not None else now_ms - window_ms(settings)
+    return {"at": start, "speed": speed, "since": now_ms}
