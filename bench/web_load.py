@@ -56,7 +56,9 @@ def capture_tick(base: str) -> dict:
     """The JSON body the page posts on its update tick."""
     with sync_playwright() as playwright:
         chromium = browser.launch(playwright)
-        page = chromium.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+        context = chromium.new_context(viewport={"width": 1920, "height": 1080})
+        browser.offline(context)
+        page = context.new_page()
         bodies: list[dict] = []
 
         def on_request(request) -> None:  # type: ignore[no-untyped-def]
