@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard.pipeline.simulate import flood
 from dashboard.pipeline.worker import Worker
-from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings
 from layers.geography import load_geography
 
@@ -69,11 +68,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = os.environ.get("REDIS_URL")
-        if not url:
-            server = EmbeddedRedis(tmp)
-            url = server.start()
+        url, server = url_or_embedded(tmp)
         try:
             client = connect(url)
             client.flushdb()

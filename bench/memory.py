@@ -14,7 +14,6 @@ is the first step: each later line prints its ratio to it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard.pipeline.simulate import flood
 from dashboard.pipeline.worker import Worker
-from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings
 from layers.geography import load_geography
 
@@ -54,11 +53,7 @@ def main() -> int:
     args = parser.parse_args()
     me = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = os.environ.get("REDIS_URL")
-        if not url:
-            server = EmbeddedRedis(tmp)
-            url = server.start()
+        url, server = url_or_embedded(tmp)
         try:
             client = connect(url)
             client.flushdb()

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard.pipeline.simulate import Simulator
-from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings
 from dashboard.state.store import health
 from layers.geography import load_geography
@@ -47,11 +47,7 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = os.environ.get("REDIS_URL")
-        if not url:
-            server = EmbeddedRedis(tmp)
-            url = server.start()
+        url, server = url_or_embedded(tmp)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")},
                "REDIS_URL": url, "CITYBRAIN_CLAIM_IDLE_MS": str(args.claim_idle_ms),
                "PYTHONPATH": str(ROOT)}

@@ -123,3 +123,12 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def url_or_embedded(data_dir: str | os.PathLike[str]) -> tuple[str, EmbeddedRedis | None]:
+    """`REDIS_URL` when set; otherwise a started embedded server (the caller stops it)."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url, None
+    server = EmbeddedRedis(data_dir)
+    return server.start(), server

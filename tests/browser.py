@@ -31,6 +31,17 @@ def chromium_available() -> bool:
     return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
 
 
+def need_chromium() -> None:
+    """Skip without Chromium, but fail in CI, where the browser tests must run."""
+    import pytest
+
+    if chromium_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/system-deps")
+    pytest.skip(f"no Chromium at {CHROMIUM}")
+
+
 def launch(playwright):  # type: ignore[no-untyped-def]
     """Headless Debian Chromium (Playwright's own download does not work here)."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

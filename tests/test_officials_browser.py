@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -37,14 +36,6 @@ XSS = "<img src=x onerror=alert(1)>"
 HOUR = 3_600_000
 ACT_ID = "OFF-ACT-1"
 UPDATE = "/_dash-update-component"
-
-
-def _need_chromium() -> None:
-    if browser.chromium_available():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"no Chromium at {browser.CHROMIUM}: run scripts/system-deps")
-    pytest.skip(f"no Chromium at {browser.CHROMIUM}")
 
 
 def _timeline(client, settings) -> tuple[int, list[tuple[int, dict]]]:
@@ -81,7 +72,7 @@ def _open_at(plan: list[tuple[int, dict]], moment: int, inside: set[str]) -> int
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    _need_chromium()
+    browser.need_chromium()
     from playwright.sync_api import sync_playwright
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -9,7 +9,6 @@ own Redis, so it runs last.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,17 +28,9 @@ XSS = "<img src=x onerror=alert(1)>"
 MAP = "#map-graph .js-plotly-plot"
 
 
-def _need_chromium() -> None:
-    if browser.chromium_available():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"no Chromium at {browser.CHROMIUM}: run scripts/system-deps")
-    pytest.skip(f"no Chromium at {browser.CHROMIUM}")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    _need_chromium()
+    browser.need_chromium()
     from playwright.sync_api import sync_playwright
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
