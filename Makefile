@@ -8,7 +8,7 @@ lint:
 serve: ## only the web server (needs REDIS_URL)
 	.venv/bin/citybrain web
 bench: ## ingest benchmark
-	.venv/bin/python bench/ingest.py
+	.venv/bin/python bench/ingest.py --repeat 3
 bench-screen: ## XADD-to-screen latency, bytes and CPU per tick
 	.venv/bin/python bench/screen.py
 bench-memory: ## worker RSS and Redis memory over two million events

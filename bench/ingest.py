@@ -1,20 +1,26 @@
 """Ingest benchmark: the worker's applied rate against raw XREADGROUP+XACK, in one run.
 
-    .venv/bin/python bench/ingest.py [-n 200000] [--workers 1]
+    .venv/bin/python bench/ingest.py [-n 200000] [--workers 1] [--repeat 3]
 
 Uses REDIS_URL when set (its database is flushed!), otherwise an embedded
 redis-server in a temporary folder. Both consumers read the same stream
 through their own consumer groups, so the ratio compares like with like.
+With `--repeat`, each round wipes the state (not the stream) and runs the
+baseline and the worker again; the medians of the rounds are printed last.
+The worker's time includes starting its processes and loading the geography.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,18 +45,23 @@ def raw_rate(url: str, stream: str, batch: int, group: str) -> tuple[int, float]
     return done, time.perf_counter() - start
 
 
-def _work(url: str, name: str, queue: multiprocessing.Queue) -> None:
-    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": "bench-worker"})
+def _work(url: str, name: str, group: str, queue: multiprocessing.Queue) -> None:
+    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group})
     worker = Worker(settings, connect(url), load_geography(None, "shanghai"), name=name)
     queue.put(worker.work(burst=True))
 
 
-def worker_rate(url: str, workers: int) -> tuple[int, float]:
-    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": "bench-worker"})
-    connect(url).xgroup_create(settings.stream, settings.group, id="0")
+def worker_rate(url: str, workers: int, group: str) -> tuple[int, float]:
+    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group})
+    client = connect(url)
+    # a fresh state: the previous round's remembered ids would make every event a duplicate
+    stale = [key for key in client.scan_iter(count=1000) if key != settings.stream.encode()]
+    if stale:
+        client.delete(*stale)
+    client.xgroup_create(settings.stream, settings.group, id="0")
     queue: multiprocessing.Queue = multiprocessing.Queue()
     load_geography(None, "shanghai")  # warm the file cache before timing
-    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", queue))
+    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", group, queue))
              for i in range(workers)]
     start = time.perf_counter()
     for proc in procs:
@@ -62,10 +73,32 @@ def worker_rate(url: str, workers: int) -> tuple[int, float]:
     return handled, elapsed
 
 
+def one_round(client: redis.Redis, url: str, settings: Settings, workers: int,
+              round_no: int) -> tuple[float, float]:
+    """Baseline, worker, baseline again; the worker's rate and its ratio to the baseline."""
+    # The baseline runs before and after the worker, so that load from other
+    # processes during the run weighs on both sides alike.
+    raw_n, raw_s = raw_rate(url, settings.stream, settings.batch, f"bench-raw-{round_no}a")
+    print(f"raw read+ack {raw_n:>8,} entries in {raw_s:6.2f}s ({raw_n / raw_s:>9,.0f}/s)")
+    work_n, work_s = worker_rate(url, workers, f"bench-worker-{round_no}")
+    print(f"worker x{workers}   {work_n:>8,} entries in {work_s:6.2f}s "
+          f"({work_n / work_s:>9,.0f}/s)")
+    raw2_n, raw2_s = raw_rate(url, settings.stream, settings.batch, f"bench-raw-{round_no}b")
+    print(f"raw read+ack {raw2_n:>8,} entries in {raw2_s:6.2f}s ({raw2_n / raw2_s:>9,.0f}/s)")
+    stats = client.hgetall(settings.state_prefix + "stats")
+    print("state:", {k.decode(): v.decode() for k, v in stats.items()
+                     if k not in (b"last_applied_ms", b"last_event_ts")})
+    baseline = (raw_n + raw2_n) / (raw_s + raw2_s)
+    ratio = (work_n / work_s) / baseline
+    print(f"ratio worker/raw = {ratio:.3f}")
+    return work_n / work_s, ratio
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200_000, help="events to push")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (medians printed)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url, server = url_or_embedded(tmp)
@@ -79,22 +112,15 @@ def main() -> int:
             push_s = time.perf_counter() - t0
             print(f"pushed      {pushed:>9,} events in {push_s:6.2f}s "
                   f"({pushed / push_s:>9,.0f}/s)")
-            # The baseline runs before and after the worker, so that load from other
-            # processes during the run weighs on both sides alike.
-            raw_n, raw_s = raw_rate(url, settings.stream, settings.batch, "bench-raw-1")
-            print(f"raw read+ack {raw_n:>8,} entries in {raw_s:6.2f}s "
-                  f"({raw_n / raw_s:>9,.0f}/s)")
-            work_n, work_s = worker_rate(url, args.workers)
-            print(f"worker x{args.workers}   {work_n:>8,} entries in {work_s:6.2f}s "
-                  f"({work_n / work_s:>9,.0f}/s)")
-            raw2_n, raw2_s = raw_rate(url, settings.stream, settings.batch, "bench-raw-2")
-            print(f"raw read+ack {raw2_n:>8,} entries in {raw2_s:6.2f}s "
-                  f"({raw2_n / raw2_s:>9,.0f}/s)")
-            stats = client.hgetall(settings.state_prefix + "stats")
-            print("state:", {k.decode(): v.decode() for k, v in stats.items()
-                             if k not in (b"last_applied_ms", b"last_event_ts")})
-            baseline = (raw_n + raw2_n) / (raw_s + raw2_s)
-            print(f"ratio worker/raw = {(work_n / work_s) / baseline:.3f}")
+            ratios, rates = [], []
+            for round_no in range(1, args.repeat + 1):
+                rate, ratio = one_round(client, url, settings, args.workers, round_no)
+                rates.append(rate)
+                ratios.append(ratio)
+            if args.repeat > 1:
+                print(f"median of {args.repeat} rounds: worker x{args.workers} "
+                      f"{statistics.median(rates):,.0f} applied/s, "
+                      f"ratio worker/raw = {statistics.median(ratios):.3f}")
         finally:
             if server:
                 server.stop()
