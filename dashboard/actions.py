@@ -17,6 +17,7 @@ import flask
 import orjson
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
+from dashboard.api import requested_moment
 from dashboard.auth.guard import access, client_address, current_user, require_area
 from dashboard.auth.users import User
 from dashboard.pipeline.contract import ACTIONS, MAX_NOTE_CHARS, MAX_TITLE_CHARS
@@ -25,14 +26,27 @@ from dashboard.services import Services, current
 actions = flask.Blueprint("actions", __name__)
 
 
-def incident_record(services: Services, incident_id: str) -> dict[str, Any]:
-    """The stored incident (404 if unknown), its area checked against the user's scope."""
-    prefix = services.settings.state_prefix
-    raw, notes = services.client.hmget(prefix + "inc", incident_id), services.client.hget(
-        prefix + "notes", incident_id)
-    if not raw or not raw[0]:
+def stored_incident(client: Any, prefix: str, incident_id: str) -> tuple[bytes | None,
+                                                                          bytes | None]:
+    """The incident's stored record and action history (raw), one round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hget(prefix + "inc", incident_id)
+    pipe.hget(prefix + "notes", incident_id)
+    record, notes = pipe.execute()
+    return record, notes
+
+
+def incident_record(services: Services, incident_id: str,
+                    prefix: str | None = None) -> dict[str, Any]:
+    """The stored incident (404 if unknown), its area checked against the user's scope.
+
+    `prefix` reads another state than the live one (a replay's scratch state).
+    """
+    raw, notes = stored_incident(services.client, prefix or services.settings.state_prefix,
+                                 incident_id)
+    if not raw:
         raise NotFound(f"no incident {incident_id}")
-    record = orjson.loads(raw[0])
+    record = orjson.loads(raw)
     area = record.get("area") or services.geography.root_id
     require_area(area)
     return {"incident_id": incident_id, "area": area, "status": record.get("st"),
@@ -45,8 +59,15 @@ def incident_record(services: Services, incident_id: str) -> dict[str, Any]:
 
 @actions.get("/api/v1/incidents/<incident_id>")
 def detail(incident_id: str) -> flask.Response:
-    """One incident with its action history."""
-    return flask.jsonify(incident_record(current(), incident_id))
+    """One incident with its action history; with `?at=`, as it was at that moment."""
+    services = current()
+    moment = requested_moment()
+    if moment is None:
+        return flask.jsonify(incident_record(services, incident_id))
+    viewer = current_user().name
+    services.replayer.view_at(viewer, moment)  # brings the viewer's replay to that moment
+    return flask.jsonify(incident_record(services, incident_id,
+                                         services.replayer.scratch(viewer).state_prefix))
 
 
 def perform_action(services: Services, user: User, incident_id: str, action: Any,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import flask
 from werkzeug.exceptions import BadRequest
 
@@ -14,17 +16,24 @@ from dashboard.state.view import CityView
 api = flask.Blueprint("api", __name__)
 
 
+def requested_moment() -> datetime | None:
+    """The moment of `?at=` (400 if it is not one), or None for live."""
+    at = flask.request.args.get("at")
+    if not at:
+        return None
+    try:
+        return parse_at(at, current().settings)
+    except ValueError as exc:
+        raise BadRequest(f"at: {exc}") from exc
+
+
 def _view() -> CityView:
     """Live, or as it was at `?at=` (a replay of the kept stream for this user)."""
     services = current()
-    at = flask.request.args.get("at")
     scope = current_user().scope
-    if not at:
+    moment = requested_moment()
+    if moment is None:
         return services.cache.view_for(scope)
-    try:
-        moment = parse_at(at, services.settings)
-    except ValueError as exc:
-        raise BadRequest(f"at: {exc}") from exc
     return services.replayer.view_at(current_user().name, moment).restricted_to(scope)
 
 

@@ -69,3 +69,24 @@ def test_lbk003_replay_does_not_touch_live_state(settings, client, timeline):
     after = {k: client.type(k) for k in client.scan_iter(settings.state_prefix + "*")}
     assert before == after
     assert summary(http)["incidents"]["open"] == 1
+
+
+def test_lbk004_replay_includes_officials_actions(settings, client, timeline, geography):
+    """A dispatch made from the cockpit is part of the past it was made in, not before it."""
+    t = timeline
+    command = {"command_id": "cmd-B-1", "action": "dispatch", "incident_id": "B",
+               "user": "xuhui", "department": "环卫", "note": "<b>go</b>",
+               "ts": str(t + HOUR + 30 * 60_000)}
+    client.xadd(settings.command_stream, command, id=f"{t + HOUR + 30 * 60_000}-0")
+    Worker(settings, client, geography, name="w").work(burst=True)
+    http = create_app(settings).server.test_client()
+    live = http.get("/api/v1/incidents/B").get_json()
+    assert live["status"] == "dispatched" and live["department"] == "环卫"
+    before = http.get(f"/api/v1/incidents/B?at={t + HOUR + 10 * 60_000}").get_json()
+    assert before["status"] == "reported" and before["history"] == []
+    after = http.get(f"/api/v1/incidents/B?at={t + HOUR + 40 * 60_000}").get_json()
+    assert after["status"] == "dispatched" and after["department"] == "环卫"
+    assert [h["note"] for h in after["history"]] == ["<b>go</b>"]
+    # Not yet reported at that moment: 404, as for an unknown incident.
+    assert http.get(f"/api/v1/incidents/B?at={t + 30 * 60_000}").status_code == 404
+    assert http.get("/api/v1/incidents/B?at=soon").status_code == 400

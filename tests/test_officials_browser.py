@@ -221,17 +221,17 @@ def test_off001_official_signs_in_and_sees_only_their_district(official, boss, s
                for e in audit)
 
 
-def _open_incident(page, where: str = "#overdue-list") -> None:
+def _open_incident(page, where: str = "#overdue-list", incident_id: str = ACT_ID) -> None:
     """Click the incident's row (again if a redraw of the list swallowed the click)."""
     for _ in range(3):
         try:
-            page.click(f"{where} li[id*='\"{ACT_ID}\"']", timeout=5_000)
+            page.click(f"{where} li[id*='\"{incident_id}\"']", timeout=5_000)
             page.wait_for_selector("#incident-panel:not(.hidden) #incident-title",
                                    timeout=3_000)
             return
         except PlaywrightTimeout:
             continue
-    raise AssertionError(f"the panel of {ACT_ID} did not open")
+    raise AssertionError(f"the panel of {incident_id} did not open")
 
 
 def _sees(page, status: str) -> float:
@@ -285,6 +285,11 @@ def test_off002_dispatch_note_and_close_from_the_page(official, boss, stack):
         timeout=8_000)
     assert page.evaluate("() => document.querySelectorAll('img').length") == 0
     assert page.dialogs == []
+    # The second screen's open panel shows the new note too (a note changes no status).
+    boss.wait_for_function(
+        "t => document.querySelector('#incident-history').innerText.includes(t)", arg=XSS,
+        timeout=10_000)
+    assert boss.evaluate("() => document.querySelectorAll('img').length") == 0
     page.wait_for_timeout(300)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "official-1920x1080.png"))
@@ -340,6 +345,14 @@ def test_off003_look_back_shows_the_numbers_of_that_moment(official, stack):
     first = page.inner_text("#replay-marker")
     page.wait_for_function("m => document.querySelector('#replay-marker').innerText !== m",
                            arg=first, timeout=8_000)  # 10 minutes of the past per second
+    # The slider's handle follows the play, and moving it does not stop the play.
+    handle = "#replay-slider [role=slider]"
+    start = int(page.get_attribute(handle, "aria-valuenow"))
+    page.wait_for_function(
+        "([h, v]) => Number(document.querySelector(h).getAttribute('aria-valuenow')) > v + 10",
+        arg=[handle, start], timeout=8_000)
+    page.wait_for_timeout(1500)
+    assert "600×" in page.inner_text("#replay-marker")
     assert all(status == 200 for status in page.statuses)
     page.click("#replay-live")
     page.wait_for_selector("#replay-marker.is-live", timeout=8_000)
@@ -353,3 +366,54 @@ def test_off004_city_operator_looks_back_at_the_whole_city(boss, stack):
     assert summary(stack, "310000", at=moment)["incidents"]["open"] == 2
     boss.click("#replay-live")
     boss.wait_for_selector("#replay-marker.is-live", timeout=8_000)
+
+
+def test_off005_incident_panel_looks_back_with_the_screen(official, stack):
+    """While looking back the panel shows the incident as it was, and offers no actions."""
+    page = official
+    moment = stack.t0 + 100 * 60_000  # LB-B reported 40 minutes before, still open
+    go(page, f"?area=310104&at={moment}")
+    page.wait_for_selector("#replay-marker.is-replay", timeout=8_000)
+    _open_incident(page, "#detail-body", "LB-B")
+    page.wait_for_selector("#incident-replay", timeout=8_000)
+    assert "回看" in page.inner_text("#incident-replay")
+    assert page.inner_text("#incident-status") == "已上报"
+    assert not page.is_visible("#act-dispatch")
+    # The same incident, closed live since: back to live, the panel follows with actions.
+    stack.client.xadd(stack.settings.stream, incident(
+        "LB-B", status="closed", ts=now_ms(), point=None))
+    page.click("#replay-live")
+    page.wait_for_selector("#replay-marker.is-live", timeout=8_000)
+    page.wait_for_function(
+        "() => document.querySelector('#incident-status').innerText === '已结案'",
+        timeout=10_000)
+    assert page.locator("#incident-replay").count() == 0
+    assert page.is_visible("#act-dispatch")
+    page.click("#incident-close")
+    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=8_000)
+
+
+def test_off006_a_click_on_the_map_opens_the_incident(official, stack):
+    page = official
+    point = (XUHUI_POINT[0] + 0.004, XUHUI_POINT[1] - 0.003)  # a point of its own
+    stack.client.xadd(stack.settings.stream, incident(
+        "OFF-MAP-1", point=point, severity="4", category="garbage", title="地图点击"))
+    go(page, "?area=310104")
+    page.wait_for_function(
+        """([x, y]) => { const gd = document.querySelector('#map-graph .js-plotly-plot');
+            const t = gd && gd.data.find(d => d.uid === 'incidents-points');
+            return t && t.lon.some((v, i) => Math.abs(v - x) < 1e-6
+                                          && Math.abs(t.lat[i] - y) < 1e-6); }""",
+        arg=list(point), timeout=10_000)
+    page.wait_for_timeout(1000)  # let the map draw the new point
+    xy = page.evaluate(
+        """([x, y]) => { const gd = document.querySelector('#map-graph .js-plotly-plot');
+            const map = gd._fullLayout.map._subplot.map;
+            const p = map.project([x, y]);
+            const box = map.getCanvas().getBoundingClientRect();
+            return [box.left + p.x, box.top + p.y]; }""", list(point))
+    page.mouse.click(*xy)
+    page.wait_for_selector("#incident-panel:not(.hidden) #incident-title", timeout=8_000)
+    assert page.inner_text("#incident-title") == "地图点击"
+    assert "310104" in page.evaluate("() => location.search")  # the click kept the area
+    page.click("#incident-close")

@@ -128,8 +128,8 @@ class Worker:
             ack.append(entry[0])
         return PreparedBatch(rows, ack, dead, now_ms)
 
-    def process_commands(self, entries: Sequence[Entry]) -> BatchResult:
-        """Apply officials' actions from the command stream (low volume, one batch)."""
+    def prepare_commands(self, entries: Sequence[Entry]) -> PreparedBatch:
+        """Validate officials' actions; one on an incident the state does not know is dead."""
         now_ms = int(time.time() * 1000)
         parsed = [(entry, parse_command(entry[1], now_ms, self.settings.max_future_s * 1000))
                   for entry in entries]
@@ -138,23 +138,29 @@ class Worker:
         if wanted:
             records = self.client.hmget(self.settings.state_prefix + "inc", wanted)
             known = {iid for iid, record in zip(wanted, records, strict=True) if record}
-        rows, ack, dead = [], [], []
+        prepared = PreparedBatch([], [], [], now_ms)
         for entry, event in parsed:
             if isinstance(event, Event) and event.data["incident_id"] not in known:
                 event = Rejection("unknown_incident", "no incident "
                                   f"{event.data['incident_id']!r} is known to the cockpit")
             if isinstance(event, Rejection):
-                dead.append((entry, event))
+                prepared.dead.append((entry, event))
             else:
-                rows.append(self._row(event, ""))
-                ack.append(entry[0])
+                prepared.rows.append(self._row(event, ""))
+                prepared.ack.append(entry[0])
+        return prepared
+
+    def process_commands(self, entries: Sequence[Entry]) -> BatchResult:
+        """Apply officials' actions from the command stream (low volume, one batch)."""
+        prepared = self.prepare_commands(entries)
         result = BatchResult()
         stream = self.settings.command_stream
-        if rows:
-            result.applied, result.duplicates = self._apply(rows, ack, now_ms, stream)
-        if dead:
-            self._dead_letter(dead, stream, stream + ":dead")
-            for _, rejection in dead:
+        if prepared.rows:
+            result.applied, result.duplicates = self._apply(
+                prepared.rows, prepared.ack, prepared.now_ms, stream)
+        if prepared.dead:
+            self._dead_letter(prepared.dead, stream, stream + ":dead")
+            for _, rejection in prepared.dead:
                 result.dead[rejection.reason] = result.dead.get(rejection.reason, 0) + 1
         self.commands_handled += result.total
         return result

@@ -10,6 +10,7 @@ since the signature the browser holds (`tick-sig`): unchanged panels are
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -90,6 +91,7 @@ def keep_in_scope(search: str | None) -> Any:
     Output("replay-marker", "children"),
     Output("replay-marker", "className"),
     Output("timebar", "className"),
+    Output("replay-slider", "value"),
     Output("tick-sig", "data"),
     Input("tick", "n_intervals"),
     State("url", "search"),
@@ -132,6 +134,9 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
         trend_update["layout"]["xaxis"]["tickvals"] = frame.trend["x"][::4]
     stale_changed = old.get("stale") != new["stale"] or frame.stale
     replay_changed = old.get("replay") != marker
+    playing = moment is not None and timecontrol.speed(replay) > 0
+    slider = (timecontrol.slider_value(moment, int(time.time() * 1000))
+              if playing and replay_changed else no_update)  # the slider follows the play
     return (
         changed("kpis", lambda: panels.kpi_row(frame)),
         changed("feed", lambda: panels.feed_items(frame)),
@@ -151,6 +156,7 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
         marker_class if replay_changed else no_update,
         ("timebar" + (" replaying" if moment is not None else "")) if replay_changed
         else no_update,
+        slider,
         new,
     )
 

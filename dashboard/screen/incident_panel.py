@@ -5,9 +5,10 @@ map) puts its id in `incident-sel`. The panel is read with the REST route's
 own `incident_record` (404 unknown, 403 outside the user's scope, whatever id
 the browser sent), and actions go through `perform_action`, the route's own
 checks. While open, the panel checks on its own timer whether the stored
-incident changed (one HGET) and only then reads and sends it again; after an
-action the acting browser's panel waits (briefly) for the worker to apply it
-and shows the result at once.
+incident or its history changed and only then reads and sends it again; after
+an action the acting browser's panel waits (briefly) for the worker to apply
+it and shows the result at once. While looking back the panel shows the
+incident as it was at that moment, and no actions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 from werkzeug.exceptions import BadRequest, NotFound
 
-from dashboard.actions import incident_record, perform_action
+from dashboard.actions import incident_record, perform_action, stored_incident
 from dashboard.auth.guard import client_address, current_user
 from dashboard.auth.users import User
 from dashboard.i18n import label, t
@@ -65,9 +66,10 @@ def panel(lang: str, user: User, settings: Settings) -> html.Aside:
                             className="act-button act-close"),
             ], className="act-row"),
             html.Div(id="act-msg", className="act-msg", role="status"),
-        ], className="ip-actions")
+        ], id="ip-actions", className=_actions_class(user, False))
     else:
-        actions = html.Div(t("read_only", lang), className="ip-actions ip-read-only")
+        actions = html.Div(t("read_only", lang), id="ip-actions",
+                           className=_actions_class(user, False))
     return html.Aside([
         dcc.Store(id="incident-sel"),
         dcc.Store(id="incident-sig"),
@@ -81,6 +83,12 @@ def panel(lang: str, user: User, settings: Settings) -> html.Aside:
         html.Div(id="incident-body", className="ip-body"),
         actions,
     ], id="incident-panel", className="incident-panel hidden")
+
+
+def _actions_class(user: User, replaying: bool) -> str:
+    """The actions' box: hidden while looking back (they act on the live incident)."""
+    css = "ip-actions" if user.can_act else "ip-actions ip-read-only"
+    return css + " hidden" if replaying else css
 
 
 def _at_point(view: Any, area: str, point: dict[str, Any]) -> str | None:
@@ -129,9 +137,12 @@ def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
 
 
 def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
-         settings: Settings) -> list[Any]:
-    """The incident's fields and history; every user-written text is a plain child."""
-    now_ms = time.time() * 1000
+         settings: Settings, moment: int | None = None) -> list[Any]:
+    """The incident's fields and history; every user-written text is a plain child.
+
+    With `moment` (looking back) ages and lateness are as of that moment.
+    """
+    now_ms = time.time() * 1000 if moment is None else moment
     sev = min(max(int(record["severity"]), 1), 4)
     late = live is not None and record["status"] != "closed" and live["due"] <= now_ms
     reported = record.get("reported") or (live or {}).get("start")
@@ -152,7 +163,11 @@ def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
         html.Span(str(h.get("department") or ""), className="h-dept"),
         html.Span(str(h.get("note") or ""), className="h-note"),
     ], className="h-item") for h in reversed(record.get("history") or [])]
+    replay = [] if moment is None else [html.Div(
+        t("replay_panel", lang).format(time=_clock(moment, settings, "%m-%d %H:%M")),
+        id="incident-replay", className="ip-replay")]
     return [
+        *replay,
         html.Div(record["title"] or record["incident_id"], id="incident-title",
                  className="ip-title", style={"borderColor": SEVERITY_COLORS[sev - 1]}),
         html.Div(record["incident_id"], className="ip-id"),
@@ -171,28 +186,50 @@ def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
     Output("incident-panel", "className"),
     Output("incident-sig", "data"),
     Output("incident-tick", "disabled"),
+    Output("ip-actions", "className"),
     Input("incident-sel", "data"),
     Input("incident-tick", "n_intervals"),
     State("incident-sig", "data"),
     State("url", "search"),
+    State("replay", "data"),
     prevent_initial_call=True,
 )
 def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
-         search: str | None) -> Any:
-    """Show the chosen incident; on its timer, only if its stored record changed."""
+         search: str | None, replay: dict[str, Any] | None = None) -> Any:
+    """Show the chosen incident, live or as it was at the moment looked back at.
+
+    On its timer the panel is sent again only if the stored record or its action
+    history changed (two HGETs in one round trip); while looking back it reads the
+    viewer's replay state, which the screen's tick keeps at the chosen moment.
+    """
     if not chosen:
-        return ([], "incident-panel hidden", None, True) if sig else (no_update,) * 4
+        return ([], "incident-panel hidden", None, True, no_update) if sig else (no_update,) * 5
     services = current()
     user = current_user()
-    # One small read of the stored record (not the whole view) tells whether it changed.
-    stored = services.client.hget(services.settings.state_prefix + "inc", str(chosen))
-    mark = {"id": chosen, "rec": digest((stored or b"").decode())}
+    moment = source.replay_moment(replay, search, services.settings)
+    prefix = (services.settings.state_prefix if moment is None
+              else services.replayer.scratch(user.name).state_prefix)
+    stored = stored_incident(services.client, prefix, str(chosen))
+    mark = {"id": chosen, "replay": moment is not None, "rec": digest(repr(stored))}
     if dash.ctx.triggered_id == "incident-tick" and sig == mark:
-        return (no_update,) * 4
-    live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
-    record = incident_record(services, str(chosen))  # 404 unknown, 403 outside the scope
+        return (no_update,) * 5
+    if moment is None:
+        live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
+    else:
+        past, _, _, moment = source.view(search, replay)
+        live = past.raw.open_incidents.get(str(chosen))
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
-    return body(record, live, lang, services.settings), "incident-panel", mark, False
+    try:  # 403 outside the scope (not caught); 404 unknown
+        record = incident_record(services, str(chosen), prefix)
+    except NotFound:
+        if moment is None:
+            raise
+        content: list[Any] = [html.Div(t("not_yet", lang), id="incident-replay",
+                                       className="ip-replay")]
+    else:
+        content = body(record, live, lang, services.settings, moment)
+    return (content, "incident-panel", mark, False,
+            _actions_class(user, moment is not None))
 
 
 def _applied(services: Any, incident_id: str, before: dict[str, Any]) -> dict[str, Any]:
@@ -221,17 +258,20 @@ def _applied(services: Any, incident_id: str, before: dict[str, Any]) -> dict[st
     State("act-note-text", "value"),
     State("act-result", "value"),
     State("url", "search"),
+    State("replay", "data"),
     prevent_initial_call=True,
 )
 def act(*args: Any) -> Any:
     """Acknowledge, dispatch, note or close through the REST route's own checks."""
-    chosen, department, note, result, search = args[-5:]
+    chosen, department, note, result, search, replay = args[-6:]
     action = ACTION_IDS.get(str(dash.ctx.triggered_id))
     if action is None or not chosen or not dash.ctx.triggered[0].get("value"):
         return (no_update,) * 5
     services = current()
     user = current_user()
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    if source.replay_moment(replay, search, services.settings) is not None:
+        return f"✗ {t('go_live', lang)}", "act-msg is-error", no_update, no_update, no_update
     text = result if action == "close" else note if action == "note" else ""
     try:
         before = incident_record(services, str(chosen))  # 403 outside the scope: not caught

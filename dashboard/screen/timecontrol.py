@@ -22,6 +22,15 @@ from dashboard.services import current
 from dashboard.settings import Settings
 
 SPEEDS = (60, 600)
+FOLLOW_S = 3  # how late a slider moved by the play may report its value back
+
+
+def speed(replay: dict[str, Any] | None) -> float:
+    """How many times as fast as the clock the moment moves (0: paused or live)."""
+    try:
+        return max(0.0, float((replay or {}).get("speed") or 0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def marker(moment: int | None, replay: dict[str, Any] | None, settings: Settings
@@ -30,8 +39,8 @@ def marker(moment: int | None, replay: dict[str, Any] | None, settings: Settings
     if moment is None:
         return "● 实时 / Live", "replay-marker is-live"
     clock = datetime.fromtimestamp(moment / 1000, settings.zone).strftime("%m-%d %H:%M")
-    speed = int(float((replay or {}).get("speed") or 0))
-    playing = f" ▶ {speed}×" if speed else ""
+    times = int(speed(replay))
+    playing = f" ▶ {times}×" if times else ""
     return f"⏪ 回看 / Replay {clock}{playing}", "replay-marker is-replay"
 
 
@@ -55,8 +64,8 @@ def timebar(lang: str, moment: int | None, replay: dict[str, Any] | None,
         dcc.Slider(id="replay-slider", min=-window_min, max=0, step=1, value=value,
                    marks=marks, included=False, updatemode="mouseup",
                    allow_direct_input=False, className="replay-slider"),
-        *[html.Button(f"▶ {speed}×", id=f"replay-play{speed}", className="tb-button",
-                      title=f"{t('replay', lang)} {speed}×") for speed in SPEEDS],
+        *[html.Button(f"▶ {times}×", id=f"replay-play{times}", className="tb-button",
+                      title=f"{t('replay', lang)} {times}×") for times in SPEEDS],
         html.Button(t("pause", lang), id="replay-pause", className="tb-button"),
         html.Button(t("live", lang), id="replay-live", className="tb-button tb-live"),
     ], id="timebar", className="timebar" + (" replaying" if moment is not None else ""))
@@ -70,15 +79,20 @@ def timebar(lang: str, moment: int | None, replay: dict[str, Any] | None,
     Input("replay-pause", "n_clicks"),
     Input("replay-live", "n_clicks"),
     State("replay", "data"),
-    State("url", "search"),
+    Input("url", "search"),
     prevent_initial_call=True,
 )
 def control(minutes: float | None, *rest: Any) -> Any:
-    """Turn a move of the slider or a button press into the browser's replay choice."""
+    """Turn a move of the slider, a button press or a URL with `?at=` into the replay choice."""
     replay, search = rest[-2], rest[-1]
     settings = current().settings
     now_ms = int(time.time() * 1000)
     trigger = dash.ctx.triggered_id
+    if trigger == "url":  # a link to a moment wins over the last choice of this page
+        linked = replay_moment(None, search, settings, now_ms)
+        if linked is None or replay is None:  # no moment, or the URL decides already
+            return no_update
+        return {"at": linked, "speed": 0, "since": now_ms}
     pressed = bool(dash.ctx.triggered and dash.ctx.triggered[0].get("value"))
     if trigger is None or (trigger != "replay-slider" and not pressed):
         return no_update
@@ -86,14 +100,16 @@ def control(minutes: float | None, *rest: Any) -> Any:
     if trigger == "replay-live":
         return {"at": None}
     if trigger == "replay-slider":
-        # A slider drawn anew (a new area) reports the value it was drawn with: no change.
-        if minutes is None or abs(minutes - slider_value(shown, now_ms)) <= 1:
+        # A slider drawn anew (a new area) reports the value it was drawn with, and one
+        # moved by the play the value it was moved to: neither is a choice of the user.
+        follow = speed(replay) * FOLLOW_S / 60 if shown is not None else 0.0
+        if minutes is None or abs(minutes - slider_value(shown, now_ms)) <= 1 + follow:
             return no_update
         if minutes >= 0:
             return {"at": None}
         return {"at": now_ms + int(minutes) * 60_000, "speed": 0, "since": now_ms}
     if trigger == "replay-pause":
         return no_update if shown is None else {"at": shown, "speed": 0, "since": now_ms}
-    speed = 60 if trigger == "replay-play60" else 600
+    times = 60 if trigger == "replay-play60" else 600
     start = shown if shown is not None else now_ms - window_ms(settings)
-    return {"at": start, "speed": speed, "since": now_ms}
+    return {"at": start, "speed": times, "since": now_ms}

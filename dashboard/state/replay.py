@@ -5,6 +5,8 @@ arrival times, so the state "as the cockpit knew it" at time T is what the
 entries up to T make. A replay applies them with the worker's own code (the
 same validation and the same Lua script) into a scratch namespace of the
 viewer (`<prefix>:replay:<viewer>:{city}:`), then builds the view from it.
+Officials' actions (the command stream) are replayed too, after the events up
+to the same moment.
 Moving forward (the play button) applies only the entries since the last
 step; moving backward starts again. Scratch state expires after
 `REPLAY_TTL_S`. What is older than the stream's retention is not in a replay.
@@ -26,6 +28,7 @@ from layers.geography import Geography
 REPLAY_TTL_S = 900
 CHUNK = 2000
 LOCK_S = 120
+CURSORS = ("cursor", "command_cursor")  # the last entry applied of each stream
 
 
 class Replayer:
@@ -37,36 +40,42 @@ class Replayer:
         self.geography = geography
         self.model = RiskModel(settings.risk_model, settings.risk_thresholds)
 
+    def scratch(self, viewer: str) -> Settings:
+        """The settings of a viewer's replay: the same city under a scratch key prefix."""
+        return self.settings.replace(key_prefix=f"{self.settings.key_prefix}:replay:{viewer}")
+
     def view_at(self, viewer: str, at: datetime) -> CityView:
         """The view at `at` for one viewer (a name of A-Za-z0-9._@-)."""
         at_ms = int(at.timestamp() * 1000)
-        scratch = self.settings.replace(
-            key_prefix=f"{self.settings.key_prefix}:replay:{viewer}")
+        scratch = self.scratch(viewer)
         prefix = scratch.state_prefix
         lock = self.client.lock(prefix + "lock", timeout=LOCK_S, blocking_timeout=LOCK_S)
         with lock:
-            cursor = (self.client.get(prefix + "cursor") or b"").decode()
-            if cursor in ("", "-") or int(cursor.split("-")[0]) > at_ms:
+            cursors = [(self.client.get(prefix + key) or b"").decode() for key in CURSORS]
+            if any(not c or (c != "-" and int(c.split("-")[0]) > at_ms) for c in cursors):
                 self._wipe(prefix)
-                cursor = "-"
-            cursor = self._apply_until(scratch, cursor, at_ms)
-            self.client.set(prefix + "cursor", cursor)
+                cursors = ["-", "-"]
+            worker = Worker(scratch, self.client, self.geography, name="replay")
+            # Events first, then officials' commands up to the same moment: a command always
+            # follows the report of its incident, which is then known to the scratch state.
+            cursors = [self._apply_until(worker, cursors[0], at_ms, commands=False),
+                       self._apply_until(worker, cursors[1], at_ms, commands=True)]
+            self.client.mset({prefix + key: c for key, c in zip(CURSORS, cursors, strict=True)})
             self._expire(prefix)
             local = at.astimezone(self.settings.zone)
             raw = read_raw(self.client, scratch, local)
         return build_view(raw, self.geography, self.model, local, float("inf"))
 
-    def _apply_until(self, scratch: Settings, cursor: str, at_ms: int) -> str:
-        worker = Worker(scratch, self.client, self.geography, name="replay")
+    def _apply_until(self, worker: Worker, cursor: str, at_ms: int, commands: bool) -> str:
+        stream = self.settings.command_stream if commands else self.settings.stream
         start = cursor if cursor == "-" else f"({cursor}"
         while True:
-            entries = self.client.xrange(self.settings.stream, min=start, max=str(at_ms),
-                                         count=CHUNK)
+            entries = self.client.xrange(stream, min=start, max=str(at_ms), count=CHUNK)
             if not entries:
                 return cursor
-            prepared = worker.prepare(entries)
+            prepared = worker.prepare_commands(entries) if commands else worker.prepare(entries)
             if prepared.rows:
-                worker._apply(prepared.rows, [], at_ms)
+                worker._apply(prepared.rows, [], at_ms, stream)
             cursor = entries[-1][0].decode()
             start = f"({cursor}"
             if len(entries) < CHUNK:
