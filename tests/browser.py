@@ -149,3 +149,10 @@ def wait_for(predicate, timeout_s: float = 5.0, every_s: float = 0.05):  # type:
             return value
         time.sleep(every_s)
     return None
+
+
+def clipped_headings(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Panel headings drawn shorter than their text (squeezed by the content under them)."""
+    return page.evaluate("""() => [...document.querySelectorAll('.panel h2, .panel h3')]
+        .filter(e => e.offsetParent !== null && e.scrollHeight > e.clientHeight + 1)
+        .map(e => e.innerText)""")

@@ -296,6 +296,7 @@ def test_off002_dispatch_note_and_close_from_the_page(official, boss, stack):
     fits = page.evaluate("() => [document.documentElement.scrollWidth <= innerWidth,"
                          " document.documentElement.scrollHeight <= innerHeight]")
     assert fits == [True, True], "the official's screen scrolls at 1920x1080"
+    assert browser.clipped_headings(page) == [], "headings squeezed by their lists"
     # Close with a result.
     page.fill("#act-result", "已更换井盖")
     page.click("#act-close")

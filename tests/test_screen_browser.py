@@ -130,6 +130,7 @@ def test_scr001_city_loads_with_district_polygons(page, stack):
     fits = page.evaluate("() => [document.documentElement.scrollWidth <= innerWidth,"
                          " document.documentElement.scrollHeight <= innerHeight]")
     assert fits == [True, True], "the screen scrolls at 1920x1080"
+    assert browser.clipped_headings(page) == [], "headings squeezed by their lists"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SCREENSHOTS / "cockpit-1920x1080.png"))
@@ -244,6 +245,7 @@ def test_scr007_4k_fits_and_screenshot(page, stack):
         fits = page.evaluate("() => [document.documentElement.scrollWidth <= innerWidth,"
                              " document.documentElement.scrollHeight <= innerHeight]")
         assert fits == [True, True], "the screen scrolls at 3840x2160"
+        assert browser.clipped_headings(page) == [], "headings squeezed by their lists"
         font = page.evaluate("() => parseFloat(getComputedStyle("
                              "document.querySelector('#kpi-open')).fontSize)")
         assert font >= 100, "KPI numerals must stay large on a 4K wall"
