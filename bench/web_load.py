@@ -1,6 +1,7 @@
 """Web under load: gunicorn workers, N clients polling the screen's update callback.
 
     .venv/bin/python bench/web_load.py [--clients 1,50] [--seconds 20] [--web-workers 2]
+        [--cache-ttl 1.0]
 
 Starts a real Redis (embedded unless REDIS_URL is set), `citybrain worker`,
 the demo feed at `--rate` events/s and `citybrain web` (gunicorn, the
@@ -128,6 +129,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument("--cache-ttl", type=float, default=None,
+                        help="CITYBRAIN_CACHE_TTL_S (default: the setting's default)")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="web-load-")
     server = None
@@ -139,6 +142,8 @@ def main() -> int:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")},
            "REDIS_URL": url, "CITYBRAIN_PORT": str(port),
            "CITYBRAIN_WEB_WORKERS": str(args.web_workers), "PYTHONPATH": str(ROOT)}
+    if args.cache_ttl is not None:
+        env["CITYBRAIN_CACHE_TTL_S"] = str(args.cache_ttl)
     me = [sys.executable, "-m", "dashboard.cli"]
     children = [
         subprocess.Popen([*me, "worker"], env=env, stderr=subprocess.DEVNULL),

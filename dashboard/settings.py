@@ -261,8 +261,10 @@ SETTINGS: tuple[Setting, ...] = (
             "than this is dead-lettered as `bad_value`.", _positive_int),
     Setting("CITYBRAIN_STALE_AFTER_S", "30", "With no event applied for this long the data "
             "counts as stale and the screen says so.", _positive_float),
-    Setting("CITYBRAIN_CACHE_TTL_S", "1.0", "How long one read of the state serves every "
-            "request of a web process.", _positive_float),
+    Setting("CITYBRAIN_CACHE_TTL_S", "0.5", "How long one read of the state serves every "
+            "request of a web process: shorter is fresher on the screen, longer reads Redis "
+            "and builds views less often (the number of clients does not matter).",
+            _positive_float),
     Setting("CITYBRAIN_SECRET_KEY", "", "Key that signs session cookies; required once "
             "accounts exist (`python -c 'import secrets; print(secrets.token_hex(32))'`).",
             _optional, secret=True),
