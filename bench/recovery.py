@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -38,6 +39,26 @@ def pending_of(client, settings: Settings, consumer: str) -> int:
         if name == consumer:
             return int(info["pending"])
     return 0
+
+
+def kill_holding_entries(client, settings: Settings, victim: subprocess.Popen,
+                         name: str) -> int:
+    """SIGKILL the worker while it holds read, unapplied entries; how many it held.
+
+    A worker keeping up holds entries only for milliseconds, so it is frozen (SIGSTOP)
+    at random moments until one finds it holding some, then killed where it stands.
+    """
+    for _ in range(2000):
+        victim.send_signal(signal.SIGSTOP)
+        time.sleep(0.002)  # let a script already sent to Redis finish
+        held = pending_of(client, settings, name)
+        if held:
+            victim.send_signal(signal.SIGKILL)
+            return held
+        victim.send_signal(signal.SIGCONT)
+        time.sleep(random.uniform(0.001, 0.02))
+    victim.send_signal(signal.SIGKILL)
+    return pending_of(client, settings, name)
 
 
 def main() -> int:
@@ -68,9 +89,8 @@ def main() -> int:
             name = next(info["name"].decode() for info in client.xinfo_consumers(
                 settings.stream, settings.group) if info["name"].decode().endswith(
                 f"-{victim.pid}"))
-            victim.send_signal(signal.SIGKILL)
+            left = kill_holding_entries(client, settings, victim, name)
             killed = time.monotonic()
-            left = pending_of(client, settings, name)
             print(f"feed {args.rate:g} events/s; killed a worker holding {left} pending "
                   f"entries; claim idle {args.claim_idle_ms} ms")
             while True:
