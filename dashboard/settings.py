@@ -13,6 +13,7 @@ too (`DEFAULT_SLA_MINUTES`, `DEFAULT_RISK_MODEL`); the settings
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -67,6 +68,11 @@ def _redis_url(value: str) -> str | None:
     if value and not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must start with redis://, rediss:// or unix://")
     return value or None
+
+
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                 for item in value.split(",") if item.strip())
 
 
 def _list(value: str) -> tuple[str, ...]:
@@ -271,6 +277,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CITYBRAIN_SESSION_HOURS", "12", "A sign-in lasts this long.", _positive_float),
     Setting("CITYBRAIN_SECURE_COOKIES", "0", "1 to send the session cookie only over HTTPS "
             "(set it behind TLS).", _flag),
+    Setting("CITYBRAIN_TRUSTED_PROXIES", "", "Comma-separated addresses (or networks) of the "
+            "reverse proxies in front of the web: from them `X-Forwarded-For` gives the "
+            "caller's address (audit log, sign-in throttling) and `CITYBRAIN_SSO_HEADER` is "
+            "believed. Empty: none.", _networks),
+    Setting("CITYBRAIN_SSO_HEADER", "", "Header in which the city's single-sign-on proxy "
+            "names the signed-in account (e.g. `X-Remote-User`); believed only from "
+            "`CITYBRAIN_TRUSTED_PROXIES`; the account must exist here (`citybrain users "
+            "add`), which gives its role and scope. Empty: off.", _optional),
     Setting("CITYBRAIN_DEPARTMENTS", "城管,环卫,交警,消防,市政,街道办,住建,市场监管",
             "Comma-separated departments an incident can be dispatched to.", _list),
     Setting("CITYBRAIN_ESCALATE_FACTOR", "2", "An incident overdue by more than this many "

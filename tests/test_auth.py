@@ -9,7 +9,7 @@ import pytest
 from dashboard.app import create_app
 from dashboard.auth.users import UserError, UserStore
 from dashboard.pipeline.worker import Worker
-from dashboard.settings import SettingsError
+from dashboard.settings import Settings, SettingsError
 from tests.events import PUDONG_POINT, incident
 
 SECRET = "test-secret-" + "x" * 40
@@ -163,3 +163,41 @@ def test_acc012_login_redirect_is_never_off_site(app):
     response = http.post("/login", data={"name": "xuhui", "password": PASSWORD,
                                          "next": "https://evil.example/"})
     assert response.headers["Location"] == "/"
+
+
+SSO = {"sso_header": "X-Remote-User", "trusted_proxies": Settings.load(
+    env={"CITYBRAIN_TRUSTED_PROXIES": "127.0.0.1, 10.9.0.0/16"}).trusted_proxies}
+
+
+@pytest.fixture
+def sso_app(app, settings):
+    return create_app(settings.replace(secret_key=SECRET, **SSO)).server
+
+
+def test_acc013_single_sign_on_header_from_the_trusted_proxy(sso_app):
+    proxy = sso_app.test_client()  # the test client's address is 127.0.0.1: the proxy
+    as_xuhui = {"X-Remote-User": "xuhui", "X-Forwarded-For": "203.0.113.7"}
+    assert proxy.get("/api/v1/me", headers=as_xuhui).get_json()["name"] == "xuhui"
+    assert proxy.get("/api/v1/summary?area_id=310104", headers=as_xuhui).status_code == 200
+    assert proxy.get("/api/v1/summary?area_id=310101", headers=as_xuhui).status_code == 403
+    # an account the cockpit does not know: refused, and audited
+    assert proxy.get("/api/v1/summary", headers={"X-Remote-User": "mallory"}).status_code == 403
+    # the same header straight from a browser (not the proxy) is ignored
+    browser = sso_app.test_client()
+    direct = {"REMOTE_ADDR": "198.51.100.4"}
+    assert browser.get("/api/v1/summary", headers={"X-Remote-User": "boss"},
+                       environ_base=direct).status_code == 401
+    boss = {"X-Remote-User": "boss"}
+    audit = proxy.get("/api/v1/audit", headers=boss).get_json()
+    denied = [e for e in audit if e["action"] == "denied" and e["user"] == "xuhui"]
+    assert denied and denied[0]["address"] == "203.0.113.7"  # the caller, not the proxy
+    assert any(e["action"] == "sso_unknown" and e["target"] == "mallory" for e in audit)
+
+
+def test_acc014_single_sign_on_is_off_by_default_and_needs_a_proxy(app, settings):
+    http = app.test_client()  # the default app: the header means nothing
+    assert http.get("/api/v1/summary", headers={"X-Remote-User": "boss"}).status_code == 401
+    with pytest.raises(SettingsError, match="CITYBRAIN_TRUSTED_PROXIES"):
+        create_app(settings.replace(secret_key=SECRET, sso_header="X-Remote-User"))
+    with pytest.raises(SettingsError, match="CITYBRAIN_TRUSTED_PROXIES"):
+        Settings.load(env={"CITYBRAIN_TRUSTED_PROXIES": "the-proxy"})

@@ -3,13 +3,16 @@
 Every request passes `before_request`: static files, `/login` and `/healthz`
 are open; everything else needs a session (a signed, HttpOnly, SameSite
 cookie) or, for a wall screen, a valid `?token=`. With no accounts at all the
-cockpit runs in an open demo mode, and says so on the screen. Data handlers
+cockpit runs in an open demo mode, and says so on the screen. Behind the
+city's single-sign-on proxy (`CITYBRAIN_SSO_HEADER`, off by default) the
+header names the account, believed only from `CITYBRAIN_TRUSTED_PROXIES`. Data handlers
 then ask `current_user()` and `require_area()`, which answer 403 (and log
 the attempt) for an area outside the user's scope.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -72,6 +75,18 @@ class Access:
     prefix: str
     geography: Geography
     session_hours: float
+    proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    sso_header: str | None = None
+
+    def from_proxy(self, peer: str | None) -> bool:
+        """Whether the direct peer is one of the trusted reverse proxies."""
+        if not self.proxies or not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.proxies)
 
     def open_mode(self) -> bool:
         """No accounts exist: everyone is a city operator (a demo)."""
@@ -108,8 +123,13 @@ def access() -> Access:
 
 
 def client_address() -> str:
-    """The caller's address (the proxy's `X-Forwarded-For` is trusted only if configured)."""
-    return flask.request.remote_addr or "?"
+    """The caller's address: the direct peer, or what a trusted proxy says it forwarded."""
+    peer = flask.request.remote_addr or "?"
+    if access().from_proxy(peer):
+        hops = [h.strip() for h in flask.request.headers.get("X-Forwarded-For", "").split(",")]
+        if hops[-1]:
+            return hops[-1][:64]  # the address the proxy itself saw
+    return peer
 
 
 def current_user() -> User:
@@ -166,6 +186,16 @@ def _guard() -> Any:
     if not flask.current_app.secret_key:
         log.error("accounts exist but CITYBRAIN_SECRET_KEY is not set: refusing sign-ins")
         return flask.Response("CITYBRAIN_SECRET_KEY is not set", status=503)
+    if acc.sso_header and (named := flask.request.headers.get(acc.sso_header, "").strip()):
+        if acc.from_proxy(flask.request.remote_addr):
+            user = acc.cache.users().get(named)
+            if user is None:
+                acc.audit.record(None, client_address(), "sso_unknown", named[:64], path)
+                raise Forbidden("the single-sign-on account has no access to this cockpit")
+            flask.g.user = user
+            return _read_only_wall(user, path)
+        log.warning("ignored %s from %s: not a trusted proxy", acc.sso_header,
+                    flask.request.remote_addr)
     token = flask.request.args.get("token")
     if token:
         user = acc.store.user_for_token(token)
@@ -179,9 +209,12 @@ def _guard() -> Any:
     if user is None:
         return _unauthorised(path)
     flask.g.user = user
+    return _read_only_wall(user, path)
+
+
+def _read_only_wall(user: User, path: str) -> None:
     if user.role == "wall" and flask.request.method == "POST" and path.startswith("/api/"):
         raise Forbidden("the wall screen is read-only")
-    return None
 
 
 def _unauthorised(path: str) -> flask.Response:

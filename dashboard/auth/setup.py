@@ -24,10 +24,15 @@ def install_access(server: flask.Flask, services: Services) -> Access:
     if not settings.secret_key and store.any():
         raise SettingsError("CITYBRAIN_SECRET_KEY is not set, but accounts exist: set it "
                             "(the same value on every web process) to sign sessions")
+    if settings.sso_header and not settings.trusted_proxies:
+        raise SettingsError("CITYBRAIN_SSO_HEADER is set but CITYBRAIN_TRUSTED_PROXIES is "
+                            "empty: name the single-sign-on proxy's address, or anyone could "
+                            "send the header")
     acc = Access(store=store, cache=UserCache(store),
                  audit=Audit(services.client, settings.state_prefix), client=services.client,
                  prefix=settings.state_prefix, geography=services.geography,
-                 session_hours=settings.session_hours)
+                 session_hours=settings.session_hours, proxies=settings.trusted_proxies,
+                 sso_header=settings.sso_header)
     install(server, acc, settings.secret_key, settings.secure_cookies)
     server.register_blueprint(auth)
     return acc
