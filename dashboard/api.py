@@ -27,7 +27,7 @@ def requested_moment() -> datetime | None:
         raise BadRequest(f"at: {exc}") from exc
 
 
-def _view() -> CityView:
+def requested_view() -> CityView:
     """Live, or as it was at `?at=` (a replay of the kept stream for this user)."""
     services = current()
     scope = current_user().scope
@@ -37,7 +37,8 @@ def _view() -> CityView:
     return services.replayer.view_at(current_user().name, moment).restricted_to(scope)
 
 
-def _unknown(area_id: str) -> flask.Response:
+def unknown_area(area_id: str) -> flask.Response:
+    """404 for an area the geography does not have."""
     response = flask.jsonify({"error": "unknown_area", "area_id": area_id})
     response.status_code = 404
     return response
@@ -49,8 +50,8 @@ def summary() -> flask.Response:
     services = current()
     area_id = flask.request.args.get("area_id") or current_user().scope
     if area_id not in services.geography.areas:
-        return _unknown(area_id)
-    return flask.jsonify(_view().summary(require_area(area_id)))
+        return unknown_area(area_id)
+    return flask.jsonify(requested_view().summary(require_area(area_id)))
 
 
 @api.get("/api/v1/areas/<area_id>")
@@ -58,8 +59,8 @@ def area(area_id: str) -> flask.Response:
     """One area's numbers and each child's."""
     services = current()
     if area_id not in services.geography.areas:
-        return _unknown(area_id)
-    return flask.jsonify(_view().area_detail(require_area(area_id)))
+        return unknown_area(area_id)
+    return flask.jsonify(requested_view().area_detail(require_area(area_id)))
 
 
 @api.get("/api/v1/overdue")
@@ -67,7 +68,7 @@ def overdue() -> flask.Response:
     """Overdue incidents in an area, latest first, and those escalated to it."""
     services = current()
     area_id = require_area(flask.request.args.get("area_id") or current_user().scope)
-    view = services.cache.view_for(current_user().scope)
+    view = requested_view()
     factor = services.settings.escalate_factor
     late = view.overdue(area_id, factor)
     escalated_here = [i for i in late if i["escalated_to"] == area_id]  # all lie inside it

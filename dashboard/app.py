@@ -10,6 +10,7 @@ import dash
 from dashboard.actions import actions
 from dashboard.api import api
 from dashboard.auth.setup import install_access
+from dashboard.export import exports
 from dashboard.screen import callbacks
 from dashboard.screen.geo import geo
 from dashboard.screen.layout import skeleton
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     install_access(server, services)
     server.register_blueprint(api)
     server.register_blueprint(actions)
+    server.register_blueprint(exports)
     server.register_blueprint(geo)
     app.layout = skeleton(settings)
     callbacks.attach(app)

@@ -78,6 +78,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "replay_panel": ("回看：此为 {time} 时的状态；处置请回到实时",
                      "Look-back: as it was at {time}; go live to act"),
     "not_yet": ("此时尚无此事件的记录", "Not known to the cockpit at this moment"),
+    "export_csv": ("导出在办事件 (CSV)", "Export the open incidents (CSV)"),
     "go_live": ("回看中不能处置，请回到实时", "Looking back: go live to act"),
     "current_state": ("当前状态", "Current state"),
     "yes": ("是", "Yes"),

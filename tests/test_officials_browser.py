@@ -8,6 +8,8 @@ the seeded city and the live events come after it.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import time
@@ -429,3 +431,16 @@ def test_off006_a_click_on_the_map_opens_the_incident(official, stack):
     assert page.inner_text("#incident-title") == "地图点击"
     assert "310104" in page.evaluate("() => location.search")  # the click kept the area
     page.click("#incident-close")
+
+
+def test_off007_export_link_downloads_the_areas_open_incidents(official, stack):
+    page = official
+    go(page, "?area=310104")
+    page.wait_for_selector("#detail-title:has-text('徐汇区')", timeout=8_000)
+    with page.expect_download(timeout=10_000) as download:
+        page.click("#export-csv")
+    assert download.value.suggested_filename.startswith("incidents-310104-")
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert table and all(row["area_id"].startswith("310104") for row in table)
+    assert len(table) == summary(stack, "310104")["incidents"]["open"]

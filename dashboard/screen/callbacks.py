@@ -58,7 +58,9 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
         timebar=timecontrol.timebar(lang, moment, replay, services.settings),
         incident_panel=incident_panel.panel(lang, user, services.settings),
         overlays=[officials.audit_modal(lang)] if user.role == "city" else [],
-        replaying=moment is not None)
+        replaying=moment is not None,
+        export_href=None if user.role == "wall" else
+        f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")
 
 
 @callback(Output("url-fix", "search"), Input("url", "search"))

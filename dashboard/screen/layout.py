@@ -68,7 +68,8 @@ def area_options(geography: Geography, area_id: str, lang: str,
 def screen(frame: Frame, geography: Geography, settings: Settings,
            signature: dict[str, Any], scope: str | None = None, *,
            user_box: Any = None, timebar: Any = None, incident_panel: Any = None,
-           overlays: list[Any] | None = None, replaying: bool = False) -> html.Div:
+           overlays: list[Any] | None = None, replaying: bool = False,
+           export_href: str | None = None) -> html.Div:
     """The whole screen for the frame's area and language.
 
     The officials' parts (account block, time control, incident panel, audit
@@ -98,9 +99,13 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
     banner = html.Div(stale_text(frame, settings), id="stale-banner",
                       className="stale-banner" + ("" if frame.stale else " hidden"),
                       role="alert")
+    export = [] if export_href is None else [html.A(
+        "⤓ CSV", href=export_href, id="export-csv", className="export-link", download="",
+        title=t("export_csv", lang))]
     left = html.Section([
         html.H2([geography.name(frame.area_id, lang), html.Small(
             label("level", geography.areas[frame.area_id].level, lang))], id="detail-title"),
+        *export,
         html.Div(panels.detail_body(frame), id="detail-body", className="detail"),
         html.H2(t("top_risk", lang)),
         html.Ol(panels.top_items(frame), id="top-list", className="top-list"),
