@@ -13,6 +13,7 @@ incident as it was at that moment, and no actions.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import Any
@@ -113,19 +114,28 @@ def _at_point(view: Any, area: str, point: dict[str, Any]) -> str | None:
 )
 def choose(_rows: list[int | None], click: dict[str, Any] | None, _close: int | None,
            search: str | None, replay: dict[str, Any] | None) -> Any:
-    """Open the clicked incident's panel (a list row or a map point), or close it."""
-    trigger = dash.ctx.triggered_id
-    if not dash.ctx.triggered or not dash.ctx.triggered[0].get("value"):
-        return no_update
-    if trigger == "incident-close":
+    """Open the clicked incident's panel (a list row or a map point), or close it.
+
+    Several inputs can fire together (a click on ✕ while a tick redraws a list, whose
+    new rows report `n_clicks` 0): the one with a real value decides, ✕ first.
+    """
+    fired = {t["prop_id"]: t.get("value") for t in dash.ctx.triggered or []
+             if t.get("value")}
+    if fired.get("incident-close.n_clicks"):
         return None
-    if trigger == "map-graph":
+    if fired.get("map-graph.clickData"):
         view, area, _, _ = source.view(search, replay)
         points = (click or {}).get("points") or []
         found = next((i for i in (_at_point(view, area, p) for p in points) if i), None)
         return found or no_update
-    if isinstance(trigger, dict) and trigger.get("type") == "inc-open":
-        return str(trigger.get("id") or "") or no_update
+    for prop_id in fired:
+        if prop_id.startswith("{"):
+            try:
+                opened = json.loads(prop_id.rsplit(".", 1)[0])
+            except ValueError:
+                continue
+            if opened.get("type") == "inc-open" and opened.get("id"):
+                return str(opened["id"])
     return no_update
 
 
