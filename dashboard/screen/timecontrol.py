@@ -87,14 +87,18 @@ def control(minutes: float | None, *rest: Any) -> Any:
     replay, search = rest[-2], rest[-1]
     settings = current().settings
     now_ms = int(time.time() * 1000)
-    trigger = dash.ctx.triggered_id
-    if trigger == "url":  # a link to a moment wins over the last choice of this page
+    # Inputs that fire together (a press while the play moves the slider) are merged
+    # into one call: a pressed button decides before the slider, the URL before both.
+    fired = {t["prop_id"].split(".")[0]: t.get("value") for t in dash.ctx.triggered or []}
+    pressed_buttons = [b for b in ("replay-live", "replay-pause", "replay-play60",
+                                   "replay-play600") if fired.get(b)]
+    if "url" in fired:  # a link to a moment wins over the last choice of this page
         linked = replay_moment(None, search, settings, now_ms)
-        if linked is None or replay is None:  # no moment, or the URL decides already
-            return no_update
-        return {"at": linked, "speed": 0, "since": now_ms}
-    pressed = bool(dash.ctx.triggered and dash.ctx.triggered[0].get("value"))
-    if trigger is None or (trigger != "replay-slider" and not pressed):
+        if linked is not None and replay is not None:  # (with no choice the URL decides)
+            return {"at": linked, "speed": 0, "since": now_ms}
+    trigger = (pressed_buttons[0] if pressed_buttons
+               else "replay-slider" if "replay-slider" in fired else None)
+    if trigger is None:
         return no_update
     shown = replay_moment(replay, search, settings, now_ms)
     if trigger == "replay-live":
