@@ -238,8 +238,11 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
                                        className="ip-replay")]
     else:
         content = body(record, live, lang, services.settings, moment)
-    return (content, "incident-panel", mark, False,
-            _actions_class(user, moment is not None))
+    # Only a choice opens the panel and starts its timer: a timer's answer still on its way
+    # when ✕ is clicked must not open the panel again.
+    opening = dash.ctx.triggered_id == "incident-sel"
+    return (content, "incident-panel" if opening else no_update, mark,
+            False if opening else no_update, _actions_class(user, moment is not None))
 
 
 def _applied(services: Any, incident_id: str, before: dict[str, Any]) -> dict[str, Any]:
