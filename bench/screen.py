@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from playwright.sync_api import sync_playwright
 
 from dashboard.app import create_app
 from dashboard.pipeline.simulate import Simulator
-from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings
 from tests import browser
 from tests.events import incident
@@ -97,11 +96,7 @@ def main() -> int:
         return 2
 
     tmp = tempfile.TemporaryDirectory(prefix="screen-bench-")
-    server = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        server = EmbeddedRedis(Path(tmp.name) / "redis")
-        url = server.start()
+    url, server = url_or_embedded(Path(tmp.name) / "redis")
     env = {"REDIS_URL": url, "CITYBRAIN_UPDATE_MS": str(args.update_ms),
            "CITYBRAIN_CACHE_TTL_S": str(args.cache_ttl), "CITYBRAIN_STREAM": "bench:screen",
            "CITYBRAIN_KEY_PREFIX": "benchscreen"}

@@ -34,7 +34,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.redis_conn import connect, url_or_embedded
 from tests import browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,11 +133,7 @@ def main() -> int:
                         help="CITYBRAIN_CACHE_TTL_S (default: the setting's default)")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="web-load-")
-    server = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        server = EmbeddedRedis(Path(tmp.name) / "redis")
-        url = server.start()
+    url, server = url_or_embedded(Path(tmp.name) / "redis")
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")},
            "REDIS_URL": url, "CITYBRAIN_PORT": str(port),

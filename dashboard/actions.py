@@ -42,8 +42,13 @@ def incident_record(services: Services, incident_id: str,
 
     `prefix` reads another state than the live one (a replay's scratch state).
     """
-    raw, notes = stored_incident(services.client, prefix or services.settings.state_prefix,
-                                 incident_id)
+    return decode_incident(services, incident_id, *stored_incident(
+        services.client, prefix or services.settings.state_prefix, incident_id))
+
+
+def decode_incident(services: Services, incident_id: str, raw: bytes | None,
+                    notes: bytes | None) -> dict[str, Any]:
+    """An incident from its stored record and history (404 if none; 403 outside the scope)."""
     if not raw:
         raise NotFound(f"no incident {incident_id}")
     record = orjson.loads(raw)
@@ -64,10 +69,8 @@ def detail(incident_id: str) -> flask.Response:
     moment = requested_moment()
     if moment is None:
         return flask.jsonify(incident_record(services, incident_id))
-    viewer = current_user().name
-    services.replayer.view_at(viewer, moment)  # brings the viewer's replay to that moment
-    return flask.jsonify(incident_record(services, incident_id,
-                                         services.replayer.scratch(viewer).state_prefix))
+    past = services.replayer.state_at(current_user().name, moment)
+    return flask.jsonify(incident_record(services, incident_id, past.state_prefix))
 
 
 def perform_action(services: Services, user: User, incident_id: str, action: Any,

@@ -136,7 +136,7 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
         trend_update["layout"]["xaxis"]["tickvals"] = frame.trend["x"][::4]
     stale_changed = old.get("stale") != new["stale"] or frame.stale
     replay_changed = old.get("replay") != marker
-    playing = moment is not None and timecontrol.speed(replay) > 0
+    playing = moment is not None and source.speed(replay) > 0
     slider = (timecontrol.slider_value(moment, int(time.time() * 1000))
               if playing and replay_changed else no_update)  # the slider follows the play
     return (

@@ -22,7 +22,12 @@ import dash
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 from werkzeug.exceptions import BadRequest, NotFound
 
-from dashboard.actions import incident_record, perform_action, stored_incident
+from dashboard.actions import (
+    decode_incident,
+    incident_record,
+    perform_action,
+    stored_incident,
+)
 from dashboard.auth.guard import client_address, current_user
 from dashboard.auth.users import User
 from dashboard.i18n import label, t
@@ -225,12 +230,13 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
         return (no_update,) * 5
     if moment is None:
         live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
-    else:
+    else:  # the view brings the replay to the moment: read the record again after it
         past, _, _, moment = source.view(search, replay)
         live = past.raw.open_incidents.get(str(chosen))
+        stored = stored_incident(services.client, prefix, str(chosen))
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
     try:  # 403 outside the scope (not caught); 404 unknown
-        record = incident_record(services, str(chosen), prefix)
+        record = decode_incident(services, str(chosen), *stored)
     except NotFound:
         if moment is None:
             raise

@@ -30,6 +30,14 @@ def window_ms(settings: Settings) -> int:
     return int(min(24 * 3600, settings.retention_s) * 1000)
 
 
+def speed(replay: dict[str, Any] | None) -> float:
+    """How many times as fast as the clock the replayed moment moves (0: paused or live)."""
+    try:
+        return max(0.0, float((replay or {}).get("speed") or 0))
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def replay_moment(replay: dict[str, Any] | None, search: str | None, settings: Settings,
                   now_ms: int | None = None) -> int | None:
     """The moment to show in epoch ms, or None for live.
@@ -50,11 +58,10 @@ def replay_moment(replay: dict[str, Any] | None, search: str | None, settings: S
     else:
         try:
             at = int(replay["at"])
-            speed = max(0.0, float(replay.get("speed") or 0))
             since = int(replay.get("since") or now_ms)
         except (KeyError, TypeError, ValueError):
             return None
-        at += int(speed * max(0, now_ms - since))
+        at += int(speed(replay) * max(0, now_ms - since))
     if at >= now_ms - LIVE_MARGIN_MS:
         return None
     return max(at, now_ms - window_ms(settings))

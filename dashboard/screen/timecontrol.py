@@ -17,20 +17,12 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard.i18n import t
-from dashboard.screen.source import replay_moment, window_ms
+from dashboard.screen.source import replay_moment, speed, window_ms
 from dashboard.services import current
 from dashboard.settings import Settings
 
 SPEEDS = (60, 600)
 FOLLOW_S = 3  # how late a slider moved by the play may report its value back
-
-
-def speed(replay: dict[str, Any] | None) -> float:
-    """How many times as fast as the clock the moment moves (0: paused or live)."""
-    try:
-        return max(0.0, float((replay or {}).get("speed") or 0))
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def marker(moment: int | None, replay: dict[str, Any] | None, settings: Settings

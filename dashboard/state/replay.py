@@ -18,6 +18,7 @@ import time
 from datetime import datetime
 
 import redis
+from redis.lock import Lock
 
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings
@@ -44,27 +45,40 @@ class Replayer:
         """The settings of a viewer's replay: the same city under a scratch key prefix."""
         return self.settings.replace(key_prefix=f"{self.settings.key_prefix}:replay:{viewer}")
 
+    def state_at(self, viewer: str, at: datetime) -> Settings:
+        """Bring the viewer's scratch state to `at` (no view built); its settings."""
+        scratch = self.scratch(viewer)
+        with self._locked(scratch):
+            self._advance(scratch, int(at.timestamp() * 1000))
+        return scratch
+
     def view_at(self, viewer: str, at: datetime) -> CityView:
         """The view at `at` for one viewer (a name of A-Za-z0-9._@-)."""
-        at_ms = int(at.timestamp() * 1000)
         scratch = self.scratch(viewer)
-        prefix = scratch.state_prefix
-        lock = self.client.lock(prefix + "lock", timeout=LOCK_S, blocking_timeout=LOCK_S)
-        with lock:
-            cursors = [(self.client.get(prefix + key) or b"").decode() for key in CURSORS]
-            if any(not c or (c != "-" and int(c.split("-")[0]) > at_ms) for c in cursors):
-                self._wipe(prefix)
-                cursors = ["-", "-"]
-            worker = Worker(scratch, self.client, self.geography, name="replay")
-            # Events first, then officials' commands up to the same moment: a command always
-            # follows the report of its incident, which is then known to the scratch state.
-            cursors = [self._apply_until(worker, cursors[0], at_ms, commands=False),
-                       self._apply_until(worker, cursors[1], at_ms, commands=True)]
-            self.client.mset({prefix + key: c for key, c in zip(CURSORS, cursors, strict=True)})
-            self._expire(prefix)
-            local = at.astimezone(self.settings.zone)
+        local = at.astimezone(self.settings.zone)
+        with self._locked(scratch):
+            self._advance(scratch, int(at.timestamp() * 1000))
             raw = read_raw(self.client, scratch, local)
         return build_view(raw, self.geography, self.model, local, float("inf"))
+
+    def _locked(self, scratch: Settings) -> Lock:
+        return self.client.lock(scratch.state_prefix + "lock", timeout=LOCK_S,
+                                blocking_timeout=LOCK_S)
+
+    def _advance(self, scratch: Settings, at_ms: int) -> None:
+        prefix = scratch.state_prefix
+        cursors = [(c or b"").decode() for c in self.client.mget(
+            [prefix + key for key in CURSORS])]
+        if any(not c or (c != "-" and int(c.split("-")[0]) > at_ms) for c in cursors):
+            self._wipe(prefix)
+            cursors = ["-", "-"]
+        worker = Worker(scratch, self.client, self.geography, name="replay")
+        # Events first, then officials' commands up to the same moment: a command always
+        # follows the report of its incident, which is then known to the scratch state.
+        cursors = [self._apply_until(worker, cursors[0], at_ms, commands=False),
+                   self._apply_until(worker, cursors[1], at_ms, commands=True)]
+        self.client.mset({prefix + key: c for key, c in zip(CURSORS, cursors, strict=True)})
+        self._expire(prefix)
 
     def _apply_until(self, worker: Worker, cursor: str, at_ms: int, commands: bool) -> str:
         stream = self.settings.command_stream if commands else self.settings.stream
