@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -201,3 +203,63 @@ def test_acc014_single_sign_on_is_off_by_default_and_needs_a_proxy(app, settings
         create_app(settings.replace(secret_key=SECRET, sso_header="X-Remote-User"))
     with pytest.raises(SettingsError, match="CITYBRAIN_TRUSTED_PROXIES"):
         Settings.load(env={"CITYBRAIN_TRUSTED_PROXIES": "the-proxy"})
+
+
+def replay(app, cookie: str) -> int:
+    """The status of the district summary asked with a copied session cookie."""
+    http = app.test_client()
+    http.set_cookie("citybrain_session", cookie)
+    return http.get("/api/v1/summary?area_id=310104").status_code
+
+
+def signed_in_cookie(app, name: str = "xuhui"):
+    """A fresh sign-in: its client and a copy of its session cookie (checked to work)."""
+    http = app.test_client()
+    assert sign_in(http, name).status_code == 302
+    cookie = http.get_cookie("citybrain_session").value
+    assert replay(app, cookie) == 200
+    return http, cookie
+
+
+def test_acc015_sign_out_ends_the_session_on_the_server(app):
+    http, cookie = signed_in_cookie(app)
+    _, other = signed_in_cookie(app)  # the same user on another PC
+    http.get("/logout")
+    assert replay(app, cookie) == 401
+    assert replay(app, other) == 200
+
+
+ACCOUNT_CHANGES = {
+    "remove": lambda store: store.remove("xuhui"),
+    "passwd": lambda store: store.passwd("xuhui", "another long password"),
+    "role": lambda store: store.change("xuhui", role="city"),
+    "scope": lambda store: store.change("xuhui", role="district", scope="310101"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(ACCOUNT_CHANGES))
+def test_acc016_account_changes_end_all_sessions_of_the_user_at_once(app, store, change):
+    _, first = signed_in_cookie(app)
+    _, second = signed_in_cookie(app)
+    _, boss = signed_in_cookie(app, "boss")
+    ACCOUNT_CHANGES[change](store)  # no cache invalidation: the next request must see it
+    assert replay(app, first) == 401 and replay(app, second) == 401
+    assert replay(app, boss) == 200  # other users keep theirs
+
+
+def test_acc017_users_command_ends_the_sessions(app, redis_url):
+    from tests.test_cli import ROOT, clean_env
+
+    def users(*args: str, stdin: str = "") -> None:
+        done = subprocess.run([sys.executable, "-m", "dashboard.cli", "users", *args],
+                              cwd=ROOT, env=clean_env(REDIS_URL=redis_url), input=stdin,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    _, cookie = signed_in_cookie(app)
+    users("set", "xuhui", "--role", "city")
+    assert replay(app, cookie) == 401
+    http, cookie = signed_in_cookie(app)
+    assert http.get("/api/v1/me").get_json()["role"] == "city"
+    users("passwd", "xuhui", "--password-stdin", stdin="a new long password\n")
+    assert replay(app, cookie) == 401

@@ -2,7 +2,9 @@
 
 Every request passes `before_request`: static files, `/login` and `/healthz`
 are open; everything else needs a session (a signed, HttpOnly, SameSite
-cookie) or, for a wall screen, a valid `?token=`. With no accounts at all the
+cookie holding only a session id, looked up in Redis on every request, so that
+ending a session takes effect at the next request) or, for a wall screen, a
+valid `?token=`. With no accounts at all the
 cockpit runs in an open demo mode, and says so on the screen. Behind the
 city's single-sign-on proxy (`CITYBRAIN_SSO_HEADER`, off by default) the
 header names the account, believed only from `CITYBRAIN_TRUSTED_PROXIES`. Data handlers
@@ -155,24 +157,31 @@ def require_area(area_id: str) -> str:
 
 
 def _session_user(acc: Access) -> User | None:
-    session = flask.session
-    name = session.get("u")
-    if not name:
+    """The user of the session named in the cookie, if it lives (one Redis read, no cache)."""
+    sid = flask.session.get("sid")
+    if not isinstance(sid, str):
         return None
-    user = acc.cache.users().get(name)
-    issued = float(session.get("iat", 0))
-    if (user is None or user.role != session.get("r") or user.scope != session.get("s")
-            or time.time() - issued > acc.session_hours * 3600):
-        session.clear()
-        return None
+    user = acc.store.sessions.user(sid)
+    if user is None:
+        flask.session.clear()
     return user
 
 
-def start_session(user: User) -> None:
-    """Sign a user in (a fresh signed cookie)."""
+def start_session(sid: str) -> None:
+    """Put a new session's id in a fresh signed cookie."""
     flask.session.clear()
     flask.session.permanent = True
-    flask.session.update({"u": user.name, "r": user.role, "s": user.scope, "iat": time.time()})
+    flask.session["sid"] = sid
+
+
+def end_session() -> str | None:
+    """End this request's session on the server and in the browser; whose it was."""
+    sid = flask.session.get("sid")
+    user = access().store.sessions.user(sid) if isinstance(sid, str) else None
+    if isinstance(sid, str):
+        access().store.sessions.close(sid)
+    flask.session.clear()
+    return user.name if user else None
 
 
 def _guard() -> Any:
@@ -198,12 +207,12 @@ def _guard() -> Any:
                     flask.request.remote_addr)
     token = flask.request.args.get("token")
     if token:
-        user = acc.store.user_for_token(token)
-        if user is None:
+        opened = acc.store.token_sign_in(token, acc.session_hours)
+        if opened is None:
             acc.audit.record(None, client_address(), "bad_token", "", path)
             return _unauthorised(path)
-        start_session(user)
-        flask.g.user = user
+        start_session(opened[1])
+        flask.g.user = opened[0]
         return None
     user = _session_user(acc)
     if user is None:

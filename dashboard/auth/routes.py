@@ -11,6 +11,7 @@ from dashboard.auth.guard import (
     check_throttle,
     client_address,
     current_user,
+    end_session,
     start_session,
 )
 
@@ -61,25 +62,27 @@ def login() -> flask.Response | str:
         return flask.render_template_string(_PAGE, next=next_url, name="", error="")
     name = flask.request.form.get("name", "")[:64]
     check_throttle(name)
-    user = acc.store.verify(name, flask.request.form.get("password", ""))
-    if user is None:
+    opened = acc.store.sign_in(name, flask.request.form.get("password", ""),
+                               acc.session_hours)
+    if opened is None:
         acc.failed(name, client_address())
         acc.audit.record(None, client_address(), "sign_in_failed", name)
         page = flask.render_template_string(_PAGE, next=next_url, name=name,
                                             error="用户名或密码错误 · Wrong user or password")
         return flask.Response(page, status=401)
+    user, sid = opened
     acc.succeeded(name)
-    start_session(user)
+    start_session(sid)
     acc.audit.record(user, client_address(), "sign_in", user.scope)
     return flask.redirect(next_url)
 
 
 @auth.route("/logout", methods=["GET", "POST"])
 def logout() -> flask.Response:
-    """End the session."""
-    if flask.session.get("u"):
-        access().audit.record(None, client_address(), "sign_out", flask.session.get("u", ""))
-    flask.session.clear()
+    """End the session, on the server too (a copied cookie stops working)."""
+    name = end_session()
+    if name:
+        access().audit.record(None, client_address(), "sign_out", name)
     return flask.redirect(flask.url_for("auth.login"))
 
 
