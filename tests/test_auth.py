@@ -263,3 +263,24 @@ def test_acc017_users_command_ends_the_sessions(app, redis_url):
     assert http.get("/api/v1/me").get_json()["role"] == "city"
     users("passwd", "xuhui", "--password-stdin", stdin="a new long password\n")
     assert replay(app, cookie) == 401
+
+
+def wall_cookie(app, token: str) -> str:
+    """The session cookie a wall screen gets by opening `/?token=` (checked to work)."""
+    wall = app.test_client()
+    assert wall.get(f"/?token={token}").status_code == 200
+    cookie = wall.get_cookie("citybrain_session").value
+    assert replay(app, cookie) == 200
+    return cookie
+
+
+def test_acc018_a_revoked_or_replaced_wall_token_ends_the_sessions_it_opened(app, store):
+    first = wall_cookie(app, store.issue_token("wall1"))
+    second_token = store.issue_token("wall1")  # a new token revokes the old one
+    assert replay(app, first) == 401
+    second = wall_cookie(app, second_token)
+    _, official = signed_in_cookie(app)
+    store.revoke_token("wall1")
+    assert replay(app, second) == 401
+    assert app.test_client().get(f"/api/v1/summary?token={second_token}").status_code == 401
+    assert replay(app, official) == 200  # other sessions stay

@@ -38,7 +38,7 @@ class UserStore:
         self.tokens_key = prefix + "wall_tokens"
         self.geography = geography
         self.hasher = PasswordHasher()
-        self.sessions = Sessions(client, prefix, self.key)
+        self.sessions = Sessions(client, prefix, self.key, self.tokens_key)
 
     def _scope_for(self, role: str, scope: str | None) -> str:
         if role not in ROLES:
@@ -160,19 +160,25 @@ class UserStore:
         return token
 
     def revoke_token(self, name: str) -> int:
-        """Revoke a wall user's tokens; how many there were."""
+        """Revoke a wall user's tokens and end the sessions they opened; how many there were."""
         gone = [d for d, n in self.client.hgetall(self.tokens_key).items() if n.decode() == name]
-        return self.client.hdel(self.tokens_key, *gone) if gone else 0
+        if not gone:
+            return 0
+        revoked = self.client.hdel(self.tokens_key, *gone)
+        for digest in gone:
+            self.sessions.end_token(digest.decode())
+        return revoked
 
     def token_sign_in(self, token: str, hours: float) -> tuple[User, str] | None:
         """The wall user a valid token belongs to, and a new session id."""
         if not token or len(token) > 200:
             return None
-        name = self.client.hget(self.tokens_key, _digest(token))
+        digest = _digest(token)
+        name = self.client.hget(self.tokens_key, digest)
         account = self._account(name.decode()) if name else None
         if account is None:
             return None
-        sid = self.sessions.open(account[0], hours, account[1])
+        sid = self.sessions.open(account[0], hours, account[1], digest)
         return (account[0], sid) if sid else None
 
 
