@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
+import requests
 
 from dashboard.app import create_app
+from dashboard.auth.throttle import FAILURES_ALLOWED
 from dashboard.auth.users import UserError, UserStore
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings, SettingsError
+from tests.browser import live_server
 from tests.events import PUDONG_POINT, incident
 
 SECRET = "test-secret-" + "x" * 40
@@ -284,3 +290,21 @@ def test_acc018_a_revoked_or_replaced_wall_token_ends_the_sessions_it_opened(app
     assert replay(app, second) == 401
     assert app.test_client().get(f"/api/v1/summary?token={second_token}").status_code == 401
     assert replay(app, official) == 200  # other sessions stay
+
+
+def test_acc019_simultaneous_wrong_passwords_get_at_most_five_checks(app):
+    http = app.test_client()
+    for _ in range(FAILURES_ALLOWED + 2):  # signing in does not use up the address's tries
+        assert sign_in(http, "boss").status_code == 302
+    guesses = 20
+    ready = threading.Barrier(guesses)
+
+    def guess(base: str) -> int:
+        ready.wait(30)
+        return requests.post(f"{base}/login", data={"name": "xuhui", "password": "wrong guess!"},
+                             allow_redirects=False, timeout=120).status_code
+
+    with live_server(SimpleNamespace(server=app)) as base, ThreadPoolExecutor(guesses) as pool:
+        codes = list(pool.map(guess, [base] * guesses))
+    assert sorted(codes) == [401] * FAILURES_ALLOWED + [429] * (guesses - FAILURES_ALLOWED), codes
+    assert sign_in(http).status_code == 429  # the name stays blocked, even with its password

@@ -27,6 +27,7 @@ import redis
 from werkzeug.exceptions import Forbidden, TooManyRequests
 
 from dashboard.auth.audit import Audit
+from dashboard.auth.throttle import SignInThrottle
 from dashboard.auth.users import User, UserStore
 from layers.geography import Geography
 
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 OPEN_PREFIXES = ("/login", "/logout", "/healthz", "/assets/", "/_dash-component-suites/",
                  "/_favicon.ico", "/favicon.ico")
 DEMO_USER = User("demo", "city", "")  # scope filled with the city's id at use
-FAILURES_ALLOWED = 5
-FAILURE_WINDOW_S = 900
 USER_CACHE_S = 5.0
 
 
@@ -73,8 +72,7 @@ class Access:
     store: UserStore
     cache: UserCache
     audit: Audit
-    client: redis.Redis
-    prefix: str
+    throttle: SignInThrottle
     geography: Geography
     session_hours: float
     proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -97,26 +95,6 @@ class Access:
     def demo_user(self) -> User:
         """The user everyone is in open demo mode."""
         return User(DEMO_USER.name, DEMO_USER.role, self.geography.root_id)
-
-    def throttled(self, name: str, address: str) -> bool:
-        """Whether sign-in is blocked for this name or address after failures."""
-        counts = self.client.mget(self._fail_key("n", name), self._fail_key("a", address))
-        return any(int(c or 0) >= FAILURES_ALLOWED for c in counts)
-
-    def failed(self, name: str, address: str) -> None:
-        """Count a failed sign-in against the name and the address."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in (self._fail_key("n", name), self._fail_key("a", address)):
-            pipe.incr(key)
-            pipe.expire(key, FAILURE_WINDOW_S)
-        pipe.execute()
-
-    def succeeded(self, name: str) -> None:
-        """Forget the failures of a name that signed in."""
-        self.client.delete(self._fail_key("n", name))
-
-    def _fail_key(self, kind: str, value: str) -> str:
-        return f"{self.prefix}login_fail:{kind}:{value[:100]}"
 
 
 def access() -> Access:
@@ -251,7 +229,7 @@ def install(server: flask.Flask, acc: Access, secret_key: str | None,
     server.before_request(_guard)
 
 
-def check_throttle(name: str) -> None:
-    """429 when this name or address has failed too often."""
-    if access().throttled(name, client_address()):
+def take_sign_in_try(name: str, address: str) -> None:
+    """Count a sign-in try before it is checked; 429 when the name or address failed too often."""
+    if not access().throttle.take(name, address):
         raise TooManyRequests("too many failed sign-ins; try again in 15 minutes")

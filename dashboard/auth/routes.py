@@ -8,11 +8,11 @@ import flask
 
 from dashboard.auth.guard import (
     access,
-    check_throttle,
     client_address,
     current_user,
     end_session,
     start_session,
+    take_sign_in_try,
 )
 
 auth = flask.Blueprint("auth", __name__)
@@ -61,19 +61,20 @@ def login() -> flask.Response | str:
     if flask.request.method == "GET":
         return flask.render_template_string(_PAGE, next=next_url, name="", error="")
     name = flask.request.form.get("name", "")[:64]
-    check_throttle(name)
+    address = client_address()
+    take_sign_in_try(name, address)
     opened = acc.store.sign_in(name, flask.request.form.get("password", ""),
                                acc.session_hours)
     if opened is None:
-        acc.failed(name, client_address())
-        acc.audit.record(None, client_address(), "sign_in_failed", name)
+        acc.throttle.failed(name, address)
+        acc.audit.record(None, address, "sign_in_failed", name)
         page = flask.render_template_string(_PAGE, next=next_url, name=name,
                                             error="用户名或密码错误 · Wrong user or password")
         return flask.Response(page, status=401)
     user, sid = opened
-    acc.succeeded(name)
+    acc.throttle.passed(name, address)
     start_session(sid)
-    acc.audit.record(user, client_address(), "sign_in", user.scope)
+    acc.audit.record(user, address, "sign_in", user.scope)
     return flask.redirect(next_url)
 
 
