@@ -16,6 +16,7 @@ from dashboard.app import create_app
 from dashboard.auth.throttle import FAILURES_ALLOWED
 from dashboard.auth.users import UserError, UserStore
 from dashboard.pipeline.worker import Worker
+from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings, SettingsError
 from tests.browser import live_server
 from tests.events import PUDONG_POINT, incident
@@ -308,3 +309,25 @@ def test_acc019_simultaneous_wrong_passwords_get_at_most_five_checks(app):
         codes = list(pool.map(guess, [base] * guesses))
     assert sorted(codes) == [401] * FAILURES_ALLOWED + [429] * (guesses - FAILURES_ALLOWED), codes
     assert sign_in(http).status_code == 429  # the name stays blocked, even with its password
+
+
+def test_acc020_redis_outage_answers_503_and_never_lets_a_request_in(tmp_path, geography):
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    try:
+        settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_CACHE_TTL_S": "0.001"})
+        UserStore(connect(url), settings.state_prefix, geography).add(
+            "xuhui", "district", PASSWORD, "310104")
+        app = create_app(settings.replace(secret_key=SECRET)).server
+        fresh = create_app(settings.replace(secret_key=SECRET)).server  # no request yet
+        _, cookie = signed_in_cookie(app)
+        server.stop()
+        for http in (app, fresh):
+            down = http.test_client()
+            down.set_cookie("citybrain_session", cookie)
+            answer = down.get("/api/v1/summary?area_id=310104")
+            assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+        server.start()
+        assert replay(app, cookie) == 200  # the outage ended no session
+    finally:
+        server.stop()

@@ -45,19 +45,21 @@ class UserCache:
     def __init__(self, store: UserStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._users: dict[str, User] = {}
+        self._users: dict[str, User] | None = None
         self._read_at = -1e9
 
     def users(self) -> dict[str, User]:
-        """Every account by name."""
+        """Every account by name (Redis errors raise until the first read succeeded)."""
         with self._lock:
             if time.monotonic() - self._read_at > USER_CACHE_S:
                 try:
                     self._users = {u.name: u for u in self.store.all()}
                 except (redis.ConnectionError, redis.TimeoutError):
+                    if self._users is None:  # never read: not knowing is not "no accounts"
+                        raise
                     log.warning("Redis unreachable: keeping the accounts read before")
                 self._read_at = time.monotonic()
-            return self._users
+            return self._users or {}
 
     def invalidate(self) -> None:
         """Read the accounts again at the next request."""
@@ -212,6 +214,15 @@ def _unauthorised(path: str) -> flask.Response:
     return flask.redirect(flask.url_for("auth.login", next=flask.request.full_path))
 
 
+def _redis_unreachable(exc: Exception) -> flask.Response:
+    """503 when Redis cannot say whether a session lives: never let a request in unchecked."""
+    log.warning("Redis unreachable while checking access to %s: %s", flask.request.path, exc)
+    response = flask.jsonify({"error": "redis_unreachable", "retry_after_s": 5})
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def install(server: flask.Flask, acc: Access, secret_key: str | None,
             secure_cookies: bool) -> None:
     """Hook the guard and the session settings into the Flask app."""
@@ -227,6 +238,8 @@ def install(server: flask.Flask, acc: Access, secret_key: str | None,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=acc.session_hours),
     )
     server.before_request(_guard)
+    server.register_error_handler(redis.ConnectionError, _redis_unreachable)
+    server.register_error_handler(redis.TimeoutError, _redis_unreachable)
 
 
 def take_sign_in_try(name: str, address: str) -> None:
