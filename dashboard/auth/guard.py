@@ -157,10 +157,12 @@ def start_session(sid: str) -> None:
 def end_session() -> str | None:
     """End this request's session on the server and in the browser; whose it was."""
     sid = flask.session.get("sid")
-    user = access().store.sessions.user(sid) if isinstance(sid, str) else None
-    if isinstance(sid, str):
-        access().store.sessions.close(sid)
     flask.session.clear()
+    if not isinstance(sid, str):
+        return None
+    sessions = access().store.sessions
+    user = sessions.user(sid)
+    sessions.close(sid)
     return user.name if user else None
 
 
