@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    """Manage accounts: add, remove, list, passwd, token, revoke."""
+    """Manage accounts: add, remove, list, passwd, set (role/scope), token, revoke."""
     from dashboard.auth.users import UserError, UserStore
 
     settings, geography = _settings_and_geography()
@@ -152,7 +152,8 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     try:
         if args.action == "add":
-            user = store.add(args.name, args.role, None if args.role == "wall" else password(),
+            role = args.role or "city"
+            user = store.add(args.name, role, None if role == "wall" else password(),
                              args.scope)
             print(f"added {user.name} ({user.role}, scope {user.scope})")
             if user.role == "wall":
@@ -162,7 +163,13 @@ def cmd_users(args: argparse.Namespace) -> int:
             print(f"removed {args.name}")
         elif args.action == "passwd":
             store.passwd(args.name, password())
-            print(f"password of {args.name} changed")
+            print(f"password of {args.name} changed; their sessions ended")
+        elif args.action == "set":
+            current = store.get(args.name)
+            if current is None:
+                raise UserError(f"no user {args.name!r}")
+            user = store.change(args.name, args.role or current.role, args.scope)
+            print(f"{user.name} is now {user.role}, scope {user.scope}; their sessions ended")
         elif args.action == "token":
             print(f"wall screen URL: /?token={store.issue_token(args.name)}")
         elif args.action == "revoke":
@@ -196,9 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
     sub.add_parser("check", help=cmd_check.__doc__).set_defaults(func=cmd_check)
     users = sub.add_parser("users", help=cmd_users.__doc__)
-    users.add_argument("action", choices=["add", "remove", "list", "passwd", "token", "revoke"])
+    users.add_argument("action",
+                       choices=["add", "remove", "list", "passwd", "set", "token", "revoke"])
     users.add_argument("name", nargs="?", default="")
-    users.add_argument("--role", choices=["city", "district", "street", "wall"], default="city")
+    users.add_argument("--role", choices=["city", "district", "street", "wall"],
+                       help="add: the role (default city); set: the new role")
     users.add_argument("--scope", help="district code or street id (district/street users)")
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input (for scripts)")

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
+import requests
 
 from dashboard.app import create_app
+from dashboard.auth.throttle import FAILURES_ALLOWED
 from dashboard.auth.users import UserError, UserStore
 from dashboard.pipeline.worker import Worker
+from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings, SettingsError
+from tests.browser import live_server
 from tests.events import PUDONG_POINT, incident
 
 SECRET = "test-secret-" + "x" * 40
@@ -201,3 +210,124 @@ def test_acc014_single_sign_on_is_off_by_default_and_needs_a_proxy(app, settings
         create_app(settings.replace(secret_key=SECRET, sso_header="X-Remote-User"))
     with pytest.raises(SettingsError, match="CITYBRAIN_TRUSTED_PROXIES"):
         Settings.load(env={"CITYBRAIN_TRUSTED_PROXIES": "the-proxy"})
+
+
+def replay(app, cookie: str) -> int:
+    """The status of the district summary asked with a copied session cookie."""
+    http = app.test_client()
+    http.set_cookie("citybrain_session", cookie)
+    return http.get("/api/v1/summary?area_id=310104").status_code
+
+
+def signed_in_cookie(app, name: str = "xuhui"):
+    """A fresh sign-in: its client and a copy of its session cookie (checked to work)."""
+    http = app.test_client()
+    assert sign_in(http, name).status_code == 302
+    cookie = http.get_cookie("citybrain_session").value
+    assert replay(app, cookie) == 200
+    return http, cookie
+
+
+def test_acc015_sign_out_ends_the_session_on_the_server(app):
+    http, cookie = signed_in_cookie(app)
+    _, other = signed_in_cookie(app)  # the same user on another PC
+    http.get("/logout")
+    assert replay(app, cookie) == 401
+    assert replay(app, other) == 200
+
+
+ACCOUNT_CHANGES = {
+    "remove": lambda store: store.remove("xuhui"),
+    "passwd": lambda store: store.passwd("xuhui", "another long password"),
+    "role": lambda store: store.change("xuhui", role="city"),
+    "scope": lambda store: store.change("xuhui", role="district", scope="310101"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(ACCOUNT_CHANGES))
+def test_acc016_account_changes_end_all_sessions_of_the_user_at_once(app, store, change):
+    _, first = signed_in_cookie(app)
+    _, second = signed_in_cookie(app)
+    _, boss = signed_in_cookie(app, "boss")
+    ACCOUNT_CHANGES[change](store)  # no cache invalidation: the next request must see it
+    assert replay(app, first) == 401 and replay(app, second) == 401
+    assert replay(app, boss) == 200  # other users keep theirs
+
+
+def test_acc017_users_command_ends_the_sessions(app, redis_url):
+    from tests.test_cli import ROOT, clean_env
+
+    def users(*args: str, stdin: str = "") -> None:
+        done = subprocess.run([sys.executable, "-m", "dashboard.cli", "users", *args],
+                              cwd=ROOT, env=clean_env(REDIS_URL=redis_url), input=stdin,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    _, cookie = signed_in_cookie(app)
+    users("set", "xuhui", "--role", "city")
+    assert replay(app, cookie) == 401
+    http, cookie = signed_in_cookie(app)
+    assert http.get("/api/v1/me").get_json()["role"] == "city"
+    users("passwd", "xuhui", "--password-stdin", stdin="a new long password\n")
+    assert replay(app, cookie) == 401
+
+
+def wall_cookie(app, token: str) -> str:
+    """The session cookie a wall screen gets by opening `/?token=` (checked to work)."""
+    wall = app.test_client()
+    assert wall.get(f"/?token={token}").status_code == 200
+    cookie = wall.get_cookie("citybrain_session").value
+    assert replay(app, cookie) == 200
+    return cookie
+
+
+def test_acc018_a_revoked_or_replaced_wall_token_ends_the_sessions_it_opened(app, store):
+    first = wall_cookie(app, store.issue_token("wall1"))
+    second_token = store.issue_token("wall1")  # a new token revokes the old one
+    assert replay(app, first) == 401
+    second = wall_cookie(app, second_token)
+    _, official = signed_in_cookie(app)
+    store.revoke_token("wall1")
+    assert replay(app, second) == 401
+    assert app.test_client().get(f"/api/v1/summary?token={second_token}").status_code == 401
+    assert replay(app, official) == 200  # other sessions stay
+
+
+def test_acc019_simultaneous_wrong_passwords_get_at_most_five_checks(app):
+    http = app.test_client()
+    for _ in range(FAILURES_ALLOWED + 2):  # signing in does not use up the address's tries
+        assert sign_in(http, "boss").status_code == 302
+    guesses = 20
+    ready = threading.Barrier(guesses)
+
+    def guess(base: str) -> int:
+        ready.wait(30)
+        return requests.post(f"{base}/login", data={"name": "xuhui", "password": "wrong guess!"},
+                             allow_redirects=False, timeout=120).status_code
+
+    with live_server(SimpleNamespace(server=app)) as base, ThreadPoolExecutor(guesses) as pool:
+        codes = list(pool.map(guess, [base] * guesses))
+    assert sorted(codes) == [401] * FAILURES_ALLOWED + [429] * (guesses - FAILURES_ALLOWED), codes
+    assert sign_in(http).status_code == 429  # the name stays blocked, even with its password
+
+
+def test_acc020_redis_outage_answers_503_and_never_lets_a_request_in(tmp_path, geography):
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    try:
+        settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_CACHE_TTL_S": "0.001"})
+        UserStore(connect(url), settings.state_prefix, geography).add(
+            "xuhui", "district", PASSWORD, "310104")
+        app = create_app(settings.replace(secret_key=SECRET)).server
+        fresh = create_app(settings.replace(secret_key=SECRET)).server  # no request yet
+        _, cookie = signed_in_cookie(app)
+        server.stop()
+        for http in (app, fresh):
+            down = http.test_client()
+            down.set_cookie("citybrain_session", cookie)
+            answer = down.get("/api/v1/summary?area_id=310104")
+            assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+        server.start()
+        assert replay(app, cookie) == 200  # the outage ended no session
+    finally:
+        server.stop()

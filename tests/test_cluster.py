@@ -113,3 +113,26 @@ def test_clu001_end_to_end_on_a_cluster(cluster_url, geography, stream):
     report = health(client, settings)
     assert report["applied"] == 5 and report["dead_lettered"] == {"unknown_kind": 1}
     assert report["pending"] == 0
+
+
+def test_clu002_sessions_and_sign_in_throttle_on_a_cluster(cluster_url, geography):
+    from dashboard.auth.throttle import FAILURES_ALLOWED, SignInThrottle
+    from dashboard.auth.users import UserStore
+
+    settings = Settings.load(env={"REDIS_URL": cluster_url, "CITYBRAIN_REDIS_CLUSTER": "1"})
+    client = connect(cluster_url, cluster=True)
+    for node_client in client.get_nodes():
+        client.flushdb(target_nodes=node_client)
+    store = UserStore(client, settings.state_prefix, geography)
+    store.add("xuhui", "district", "a long enough password", "310104")
+    store.add("wall1", "wall", None)
+    _, sid = store.sign_in("xuhui", "a long enough password", 1)
+    assert store.sessions.user(sid).scope == "310104"
+    _, wall_sid = store.token_sign_in(store.issue_token("wall1"), 1)
+    assert store.sessions.user(wall_sid).role == "wall"
+    store.change("xuhui", "street", "310104-S01")
+    store.revoke_token("wall1")
+    assert store.sessions.user(sid) is None and store.sessions.user(wall_sid) is None
+    throttle = SignInThrottle(client, settings.state_prefix)
+    taken = [throttle.take("xuhui", "203.0.113.7") for _ in range(FAILURES_ALLOWED + 2)]
+    assert taken == [True] * FAILURES_ALLOWED + [False, False]

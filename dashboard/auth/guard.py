@@ -2,7 +2,9 @@
 
 Every request passes `before_request`: static files, `/login` and `/healthz`
 are open; everything else needs a session (a signed, HttpOnly, SameSite
-cookie) or, for a wall screen, a valid `?token=`. With no accounts at all the
+cookie holding only a session id, looked up in Redis on every request, so that
+ending a session takes effect at the next request) or, for a wall screen, a
+valid `?token=`. With no accounts at all the
 cockpit runs in an open demo mode, and says so on the screen. Behind the
 city's single-sign-on proxy (`CITYBRAIN_SSO_HEADER`, off by default) the
 header names the account, believed only from `CITYBRAIN_TRUSTED_PROXIES`. Data handlers
@@ -25,6 +27,7 @@ import redis
 from werkzeug.exceptions import Forbidden, TooManyRequests
 
 from dashboard.auth.audit import Audit
+from dashboard.auth.throttle import SignInThrottle
 from dashboard.auth.users import User, UserStore
 from layers.geography import Geography
 
@@ -33,8 +36,6 @@ log = logging.getLogger(__name__)
 OPEN_PREFIXES = ("/login", "/logout", "/healthz", "/assets/", "/_dash-component-suites/",
                  "/_favicon.ico", "/favicon.ico")
 DEMO_USER = User("demo", "city", "")  # scope filled with the city's id at use
-FAILURES_ALLOWED = 5
-FAILURE_WINDOW_S = 900
 USER_CACHE_S = 5.0
 
 
@@ -44,19 +45,21 @@ class UserCache:
     def __init__(self, store: UserStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._users: dict[str, User] = {}
+        self._users: dict[str, User] | None = None
         self._read_at = -1e9
 
     def users(self) -> dict[str, User]:
-        """Every account by name."""
+        """Every account by name (Redis errors raise until the first read succeeded)."""
         with self._lock:
             if time.monotonic() - self._read_at > USER_CACHE_S:
                 try:
                     self._users = {u.name: u for u in self.store.all()}
                 except (redis.ConnectionError, redis.TimeoutError):
+                    if self._users is None:  # never read: not knowing is not "no accounts"
+                        raise
                     log.warning("Redis unreachable: keeping the accounts read before")
                 self._read_at = time.monotonic()
-            return self._users
+            return self._users or {}
 
     def invalidate(self) -> None:
         """Read the accounts again at the next request."""
@@ -71,8 +74,7 @@ class Access:
     store: UserStore
     cache: UserCache
     audit: Audit
-    client: redis.Redis
-    prefix: str
+    throttle: SignInThrottle
     geography: Geography
     session_hours: float
     proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -95,26 +97,6 @@ class Access:
     def demo_user(self) -> User:
         """The user everyone is in open demo mode."""
         return User(DEMO_USER.name, DEMO_USER.role, self.geography.root_id)
-
-    def throttled(self, name: str, address: str) -> bool:
-        """Whether sign-in is blocked for this name or address after failures."""
-        counts = self.client.mget(self._fail_key("n", name), self._fail_key("a", address))
-        return any(int(c or 0) >= FAILURES_ALLOWED for c in counts)
-
-    def failed(self, name: str, address: str) -> None:
-        """Count a failed sign-in against the name and the address."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in (self._fail_key("n", name), self._fail_key("a", address)):
-            pipe.incr(key)
-            pipe.expire(key, FAILURE_WINDOW_S)
-        pipe.execute()
-
-    def succeeded(self, name: str) -> None:
-        """Forget the failures of a name that signed in."""
-        self.client.delete(self._fail_key("n", name))
-
-    def _fail_key(self, kind: str, value: str) -> str:
-        return f"{self.prefix}login_fail:{kind}:{value[:100]}"
 
 
 def access() -> Access:
@@ -155,24 +137,33 @@ def require_area(area_id: str) -> str:
 
 
 def _session_user(acc: Access) -> User | None:
-    session = flask.session
-    name = session.get("u")
-    if not name:
+    """The user of the session named in the cookie, if it lives (one Redis read, no cache)."""
+    sid = flask.session.get("sid")
+    if not isinstance(sid, str):
         return None
-    user = acc.cache.users().get(name)
-    issued = float(session.get("iat", 0))
-    if (user is None or user.role != session.get("r") or user.scope != session.get("s")
-            or time.time() - issued > acc.session_hours * 3600):
-        session.clear()
-        return None
+    user = acc.store.sessions.user(sid)
+    if user is None:
+        flask.session.clear()
     return user
 
 
-def start_session(user: User) -> None:
-    """Sign a user in (a fresh signed cookie)."""
+def start_session(sid: str) -> None:
+    """Put a new session's id in a fresh signed cookie."""
     flask.session.clear()
     flask.session.permanent = True
-    flask.session.update({"u": user.name, "r": user.role, "s": user.scope, "iat": time.time()})
+    flask.session["sid"] = sid
+
+
+def end_session() -> str | None:
+    """End this request's session on the server and in the browser; whose it was."""
+    sid = flask.session.get("sid")
+    flask.session.clear()
+    if not isinstance(sid, str):
+        return None
+    sessions = access().store.sessions
+    user = sessions.user(sid)
+    sessions.close(sid)
+    return user.name if user else None
 
 
 def _guard() -> Any:
@@ -198,12 +189,12 @@ def _guard() -> Any:
                     flask.request.remote_addr)
     token = flask.request.args.get("token")
     if token:
-        user = acc.store.user_for_token(token)
-        if user is None:
+        opened = acc.store.token_sign_in(token, acc.session_hours)
+        if opened is None:
             acc.audit.record(None, client_address(), "bad_token", "", path)
             return _unauthorised(path)
-        start_session(user)
-        flask.g.user = user
+        start_session(opened[1])
+        flask.g.user = opened[0]
         return None
     user = _session_user(acc)
     if user is None:
@@ -225,6 +216,15 @@ def _unauthorised(path: str) -> flask.Response:
     return flask.redirect(flask.url_for("auth.login", next=flask.request.full_path))
 
 
+def _redis_unreachable(exc: Exception) -> flask.Response:
+    """503 when Redis cannot say whether a session lives: never let a request in unchecked."""
+    log.warning("Redis unreachable while checking access to %s: %s", flask.request.path, exc)
+    response = flask.jsonify({"error": "redis_unreachable", "retry_after_s": 5})
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def install(server: flask.Flask, acc: Access, secret_key: str | None,
             secure_cookies: bool) -> None:
     """Hook the guard and the session settings into the Flask app."""
@@ -240,9 +240,11 @@ def install(server: flask.Flask, acc: Access, secret_key: str | None,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=acc.session_hours),
     )
     server.before_request(_guard)
+    server.register_error_handler(redis.ConnectionError, _redis_unreachable)
+    server.register_error_handler(redis.TimeoutError, _redis_unreachable)
 
 
-def check_throttle(name: str) -> None:
-    """429 when this name or address has failed too often."""
-    if access().throttled(name, client_address()):
+def take_sign_in_try(name: str, address: str) -> None:
+    """Count a sign-in try before it is checked; 429 when the name or address failed too often."""
+    if not access().throttle.take(name, address):
         raise TooManyRequests("too many failed sign-ins; try again in 15 minutes")

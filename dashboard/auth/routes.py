@@ -8,10 +8,11 @@ import flask
 
 from dashboard.auth.guard import (
     access,
-    check_throttle,
     client_address,
     current_user,
+    end_session,
     start_session,
+    take_sign_in_try,
 )
 
 auth = flask.Blueprint("auth", __name__)
@@ -60,26 +61,29 @@ def login() -> flask.Response | str:
     if flask.request.method == "GET":
         return flask.render_template_string(_PAGE, next=next_url, name="", error="")
     name = flask.request.form.get("name", "")[:64]
-    check_throttle(name)
-    user = acc.store.verify(name, flask.request.form.get("password", ""))
-    if user is None:
-        acc.failed(name, client_address())
-        acc.audit.record(None, client_address(), "sign_in_failed", name)
+    address = client_address()
+    take_sign_in_try(name, address)
+    opened = acc.store.sign_in(name, flask.request.form.get("password", ""),
+                               acc.session_hours)
+    if opened is None:
+        acc.throttle.failed(name, address)
+        acc.audit.record(None, address, "sign_in_failed", name)
         page = flask.render_template_string(_PAGE, next=next_url, name=name,
                                             error="用户名或密码错误 · Wrong user or password")
         return flask.Response(page, status=401)
-    acc.succeeded(name)
-    start_session(user)
-    acc.audit.record(user, client_address(), "sign_in", user.scope)
+    user, sid = opened
+    acc.throttle.passed(name, address)
+    start_session(sid)
+    acc.audit.record(user, address, "sign_in", user.scope)
     return flask.redirect(next_url)
 
 
 @auth.route("/logout", methods=["GET", "POST"])
 def logout() -> flask.Response:
-    """End the session."""
-    if flask.session.get("u"):
-        access().audit.record(None, client_address(), "sign_out", flask.session.get("u", ""))
-    flask.session.clear()
+    """End the session, on the server too (a copied cookie stops working)."""
+    name = end_session()
+    if name:
+        access().audit.record(None, client_address(), "sign_out", name)
     return flask.redirect(flask.url_for("auth.login"))
 
 

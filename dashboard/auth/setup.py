@@ -7,6 +7,7 @@ import flask
 from dashboard.auth.audit import Audit
 from dashboard.auth.guard import Access, UserCache, install
 from dashboard.auth.routes import auth
+from dashboard.auth.throttle import SignInThrottle
 from dashboard.auth.users import UserStore
 from dashboard.services import Services
 from dashboard.settings import SettingsError
@@ -29,8 +30,9 @@ def install_access(server: flask.Flask, services: Services) -> Access:
                             "empty: name the single-sign-on proxy's address, or anyone could "
                             "send the header")
     acc = Access(store=store, cache=UserCache(store),
-                 audit=Audit(services.client, settings.state_prefix), client=services.client,
-                 prefix=settings.state_prefix, geography=services.geography,
+                 audit=Audit(services.client, settings.state_prefix),
+                 throttle=SignInThrottle(services.client, settings.state_prefix),
+                 geography=services.geography,
                  session_hours=settings.session_hours, proxies=settings.trusted_proxies,
                  sso_header=settings.sso_header)
     install(server, acc, settings.secret_key, settings.secure_cookies)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import orjson
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from dashboard.auth.identity import User
+from dashboard.auth.sessions import Sessions
 from layers.geography import Geography
 
 ROLES = ("city", "district", "street", "wall")
@@ -24,22 +26,11 @@ class UserError(ValueError):
     """A user command cannot be done; the message says why."""
 
 
-@dataclass(frozen=True)
-class User:
-    """Who is signed in: a name, a role and the area they may see."""
-
-    name: str
-    role: str
-    scope: str  # area id: the city for `city` and `wall`, a district or a street otherwise
-
-    @property
-    def can_act(self) -> bool:
-        """Whether the user may change incidents (every role but the wall screen)."""
-        return self.role != "wall"
-
-
 class UserStore:
-    """The accounts of one city, in two Redis hashes (users, wall-token digests)."""
+    """The accounts of one city, in two Redis hashes (users, wall-token digests).
+
+    Every change to an account (password, role, scope, removal) ends its sessions.
+    """
 
     def __init__(self, client: redis.Redis, prefix: str, geography: Geography) -> None:
         self.client = client
@@ -47,6 +38,7 @@ class UserStore:
         self.tokens_key = prefix + "wall_tokens"
         self.geography = geography
         self.hasher = PasswordHasher()
+        self.sessions = Sessions(client, prefix, self.key, self.tokens_key)
 
     def _scope_for(self, role: str, scope: str | None) -> str:
         if role not in ROLES:
@@ -84,12 +76,26 @@ class UserStore:
             raise UserError(f"no password user {name!r}")
         record["hash"] = self._hash(password)
         self.client.hset(self.key, name, orjson.dumps(record))
+        self.sessions.end_user(name)
+
+    def change(self, name: str, role: str, scope: str | None = None) -> User:
+        """Give a user another role or scope (a wall screen stays a wall screen)."""
+        record = self._record(name)
+        if record is None:
+            raise UserError(f"no user {name!r}")
+        if (role == "wall") != (record["role"] == "wall"):
+            raise UserError("a wall screen cannot become a person or back: remove and add")
+        user = User(name, role, self._scope_for(role, scope))
+        self.client.hset(self.key, name, orjson.dumps({**record, **asdict(user)}))
+        self.sessions.end_user(name)
+        return user
 
     def remove(self, name: str) -> None:
-        """Delete a user and any wall token of theirs."""
+        """Delete a user, any wall token of theirs and their sessions."""
         if not self.client.hdel(self.key, name):
             raise UserError(f"no user {name!r}")
         self.revoke_token(name)
+        self.sessions.end_user(name)
 
     def all(self) -> list[User]:
         """Every user, by name."""
@@ -103,25 +109,45 @@ class UserStore:
         return bool(self.client.hlen(self.key))
 
     def _record(self, name: str) -> dict | None:
+        account = self._account(name)
+        return account[2] if account else None
+
+    def _account(self, name: str) -> tuple[User, bytes, dict] | None:
+        """The user, their raw record (what a session is opened against) and its fields."""
         raw = self.client.hget(self.key, name)
-        return orjson.loads(raw) if raw else None
+        if not raw:
+            return None
+        record = orjson.loads(raw)
+        return User(record["name"], record["role"], record["scope"]), raw, record
 
     def get(self, name: str) -> User | None:
         """The user of that name, if it still exists."""
-        record = self._record(name)
-        return User(record["name"], record["role"], record["scope"]) if record else None
+        account = self._account(name)
+        return account[0] if account else None
 
     def verify(self, name: str, password: str) -> User | None:
         """The user if the password is right, else None (same work either way)."""
-        record = self._record(name) if _NAME.fullmatch(name or "") else None
-        stored = (record or {}).get("hash") or _DUMMY_HASH
+        checked = self._check(name, password)
+        return checked[0] if checked else None
+
+    def _check(self, name: str, password: str) -> tuple[User, bytes] | None:
+        account = self._account(name) if _NAME.fullmatch(name or "") else None
+        stored = (account[2] if account else {}).get("hash") or _DUMMY_HASH
         try:
             self.hasher.verify(stored, password or "")
         except (VerificationError, InvalidHashError):
             return None
-        if record is None or "hash" not in record:
+        if account is None or "hash" not in account[2]:
             return None
-        return User(record["name"], record["role"], record["scope"])
+        return account[0], account[1]
+
+    def sign_in(self, name: str, password: str, hours: float) -> tuple[User, str] | None:
+        """The user and a new session id if the password is right (and still is)."""
+        checked = self._check(name, password)
+        if checked is None:
+            return None
+        sid = self.sessions.open(checked[0], hours, checked[1])
+        return (checked[0], sid) if sid else None
 
     def issue_token(self, name: str) -> str:
         """A new long random token for a wall user (replacing any old one)."""
@@ -134,16 +160,26 @@ class UserStore:
         return token
 
     def revoke_token(self, name: str) -> int:
-        """Revoke a wall user's tokens; how many there were."""
+        """Revoke a wall user's tokens and end the sessions they opened; how many there were."""
         gone = [d for d, n in self.client.hgetall(self.tokens_key).items() if n.decode() == name]
-        return self.client.hdel(self.tokens_key, *gone) if gone else 0
+        if not gone:
+            return 0
+        revoked = self.client.hdel(self.tokens_key, *gone)
+        for digest in gone:
+            self.sessions.end_token(digest.decode())
+        return revoked
 
-    def user_for_token(self, token: str) -> User | None:
-        """The wall user a token belongs to, if it is valid."""
+    def token_sign_in(self, token: str, hours: float) -> tuple[User, str] | None:
+        """The wall user a valid token belongs to, and a new session id."""
         if not token or len(token) > 200:
             return None
-        name = self.client.hget(self.tokens_key, _digest(token))
-        return self.get(name.decode()) if name else None
+        digest = _digest(token)
+        name = self.client.hget(self.tokens_key, digest)
+        account = self._account(name.decode()) if name else None
+        if account is None:
+            return None
+        sid = self.sessions.open(account[0], hours, account[1], digest)
+        return (account[0], sid) if sid else None
 
 
 def _digest(token: str) -> str:
