@@ -5,10 +5,11 @@ map) puts its id in `incident-sel`. The panel is read with the REST route's
 own `incident_record` (404 unknown, 403 outside the user's scope, whatever id
 the browser sent), and actions go through `perform_action`, the route's own
 checks. While open, the panel checks on its own timer whether the stored
-incident or its history changed and only then reads and sends it again; after
-an action the acting browser's panel waits (briefly) for the worker to apply
-it and shows the result at once. While looking back the panel shows the
-incident as it was at that moment, and no actions.
+incident or its history changed and only then reads and sends it again. An
+action answers as soon as its command is written ("sent"); no request thread
+waits for the worker: the panel's own timer shows the applied result, on
+every screen that has the incident open. While looking back the panel shows
+the incident as it was at that moment, and no actions.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from dashboard.actions import (
     decode_incident,
-    incident_record,
     perform_action,
     stored_incident,
 )
@@ -40,7 +40,6 @@ from dashboard.settings import Settings
 from layers.incidents import SEVERITY_COLORS, age_text
 
 REFRESH_MS = 800  # how often an open panel checks whether its incident changed
-APPLY_WAIT_S = 2.0  # how long an action waits for the worker to apply it
 ACTION_IDS = {f"act-{name}": name for name in ("acknowledge", "dispatch", "note", "close")}
 
 
@@ -251,21 +250,9 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
             False if opening else no_update, _actions_class(user, moment is not None))
 
 
-def _applied(services: Any, incident_id: str, before: dict[str, Any]) -> dict[str, Any]:
-    """The incident once the worker has applied one more action (or as it is after a wait)."""
-    deadline = time.monotonic() + APPLY_WAIT_S
-    while True:
-        record = incident_record(services, incident_id)
-        if (len(record["history"]) > len(before["history"])
-                or record["status"] != before["status"] or time.monotonic() > deadline):
-            return record
-        time.sleep(0.05)
-
-
 @callback(
     Output("act-msg", "children"),
     Output("act-msg", "className"),
-    Output("incident-body", "children", allow_duplicate=True),
     Output("act-note-text", "value"),
     Output("act-result", "value"),
     Input("act-acknowledge", "n_clicks"),
@@ -281,31 +268,30 @@ def _applied(services: Any, incident_id: str, before: dict[str, Any]) -> dict[st
     prevent_initial_call=True,
 )
 def act(*args: Any) -> Any:
-    """Acknowledge, dispatch, note or close through the REST route's own checks."""
+    """Acknowledge, dispatch, note or close through the REST route's own checks.
+
+    Answers once the command is written: the panel's timer shows the worker's result.
+    """
     chosen, department, note, result, search, replay = args[-6:]
     action = ACTION_IDS.get(str(dash.ctx.triggered_id))
     if action is None or not chosen or not dash.ctx.triggered[0].get("value"):
-        return (no_update,) * 5
+        return (no_update,) * 4
     services = current()
     user = current_user()
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
     if source.replay_moment(replay, search, services.settings) is not None:
-        return f"✗ {t('go_live', lang)}", "act-msg is-error", no_update, no_update, no_update
+        return f"✗ {t('go_live', lang)}", "act-msg is-error", no_update, no_update
     text = result if action == "close" else note if action == "note" else ""
-    try:
-        before = incident_record(services, str(chosen))  # 403 outside the scope: not caught
+    try:  # 403 outside the scope: not caught
         perform_action(services, user, str(chosen), action,
                        department if action == "dispatch" else "", text or "",
                        client_address())
     except (BadRequest, NotFound) as refused:
         return (f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error",
-                no_update, no_update, no_update)
-    record = _applied(services, str(chosen), before)
-    live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
+                no_update, no_update)
     done = label("action", action, lang)
     if action == "dispatch":
         done += f" → {department}"
     stamp = datetime.now(services.settings.zone).strftime("%H:%M:%S")
     return (f"✓ {t('sent', lang)}: {done} ({stamp})", "act-msg is-ok",
-            body(record, live, lang, services.settings),
             "" if action == "note" else no_update, "" if action == "close" else no_update)
