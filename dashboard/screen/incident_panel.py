@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import dash
+import orjson
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 from werkzeug.exceptions import BadRequest, NotFound
 
@@ -37,6 +38,8 @@ from dashboard.screen.frame import digest
 from dashboard.screen.layout import selection
 from dashboard.services import current
 from dashboard.settings import Settings
+from dashboard.state.replay import ReplayBusy
+from dashboard.viewer import viewer_id
 from layers.incidents import SEVERITY_COLORS, age_text
 
 REFRESH_MS = 800  # how often an open panel checks whether its incident changed
@@ -128,7 +131,10 @@ def choose(_rows: list[int | None], click: dict[str, Any] | None, _close: int | 
     if fired.get("incident-close.n_clicks"):
         return None
     if fired.get("map-graph.clickData"):
-        view, area, _, _ = source.view(search, replay)
+        try:
+            view, area, _, _ = source.view(search, replay)
+        except ReplayBusy:  # the moment is not ready: the map still shows another one
+            return no_update
         points = (click or {}).get("points") or []
         found = next((i for i in (_at_point(view, area, p) for p in points) if i), None)
         return found or no_update
@@ -213,27 +219,39 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
     """Show the chosen incident, live or as it was at the moment looked back at.
 
     On its timer the panel is sent again only if the stored record or its action
-    history changed (two HGETs in one round trip); while looking back it reads the
-    viewer's replay state, which the screen's tick keeps at the chosen moment.
+    history changed (two HGETs in one round trip). While looking back it brings the
+    viewer's replay to the moment and reads the incident under the replay's lock; a
+    replay not ready yet shows "being prepared" until a later timer tick.
     """
     if not chosen:
         return ([], "incident-panel hidden", None, True, no_update) if sig else (no_update,) * 5
     services = current()
     user = current_user()
     moment = source.replay_moment(replay, search, services.settings)
-    prefix = (services.settings.state_prefix if moment is None
-              else services.replayer.scratch(user.name).state_prefix)
-    stored = stored_incident(services.client, prefix, str(chosen))
+    timer = dash.ctx.triggered_id == "incident-tick"
+    # Only a choice opens the panel and starts its timer: a timer's answer still on its way
+    # when ✕ is clicked must not open the panel again.
+    opening = dash.ctx.triggered_id == "incident-sel"
+    _, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    live: dict[str, Any] | None = None
+    if moment is None:
+        stored = stored_incident(services.client, services.settings.state_prefix, str(chosen))
+    else:
+        try:
+            stored, live = _past(services, moment, str(chosen))
+        except ReplayBusy:
+            mark = {"id": chosen, "replay": True, "rec": "busy"}
+            if timer and sig == mark:
+                return (no_update,) * 5
+            waiting = [html.Div(t("replay_busy", lang), id="incident-busy",
+                                className="ip-replay ip-busy")]
+            return (waiting, "incident-panel" if opening else no_update, mark,
+                    False if opening else no_update, _actions_class(user, True))
     mark = {"id": chosen, "replay": moment is not None, "rec": digest(repr(stored))}
-    if dash.ctx.triggered_id == "incident-tick" and sig == mark:
+    if timer and sig == mark:
         return (no_update,) * 5
     if moment is None:
         live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
-    else:  # the view brings the replay to the moment: read the record again after it
-        past, _, _, moment = source.view(search, replay)
-        live = past.raw.open_incidents.get(str(chosen))
-        stored = stored_incident(services.client, prefix, str(chosen))
-    _, lang = selection(search, services.geography, services.settings.lang, user.scope)
     try:  # 403 outside the scope (not caught); 404 unknown
         record = decode_incident(services, str(chosen), *stored)
     except NotFound:
@@ -243,11 +261,23 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
                                        className="ip-replay")]
     else:
         content = body(record, live, lang, services.settings, moment)
-    # Only a choice opens the panel and starts its timer: a timer's answer still on its way
-    # when ✕ is clicked must not open the panel again.
-    opening = dash.ctx.triggered_id == "incident-sel"
     return (content, "incident-panel" if opening else no_update, mark,
             False if opening else no_update, _actions_class(user, moment is not None))
+
+
+def _past(services: Any, moment: int, incident_id: str
+          ) -> tuple[tuple[bytes | None, bytes | None], dict[str, Any] | None]:
+    """The incident's stored record and history, and its open entry, at the moment.
+
+    Read under the viewer's replay lock once the replay is there (`ReplayBusy` if not yet).
+    """
+    def read(past: Settings) -> tuple[tuple[bytes | None, bytes | None], dict[str, Any] | None]:
+        stored = stored_incident(services.client, past.state_prefix, incident_id)
+        entry = services.client.hget(past.state_prefix + "open", incident_id)
+        return stored, orjson.loads(entry) if entry else None
+
+    at = datetime.fromtimestamp(moment / 1000, services.settings.zone)
+    return services.replayer.read_at(viewer_id(), at, read)
 
 
 @callback(
