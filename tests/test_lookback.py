@@ -303,3 +303,23 @@ def test_lbk008_four_replays_do_not_starve_a_live_viewer(settings, client, geogr
         assert summary_k["incidents"]["open"] == k + 1, k  # its own moment
     assert max(done for done, _ in answers.values()) > live_done, "replays ran meanwhile"
     print(f"live event seen after {', '.join(f'{d:.2f}' for d in delays)} s")
+
+
+def test_lbk009_scratch_keys_are_listed_and_expire_without_a_keyspace_scan(
+        settings, client, timeline):
+    from dashboard.state.replay import REGISTRY, REPLAY_TTL_S
+
+    app = create_app(settings)
+    http = app.server.test_client()
+    scratch = app.server.extensions["citybrain"].replayer.scratch(viewer_of(http)).state_prefix
+    client.config_resetstat()
+    summary(http, at=timeline + 150 * 60_000)
+    summary(http, at=timeline + 30 * 60_000)  # backward: wiped and rebuilt
+    assert int(client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0)) == 0
+    written = set(client.scan_iter(scratch.replace("{", "\\{").replace("}", "\\}") + "*"))
+    listed = client.smembers(scratch + REGISTRY)
+    assert {scratch + k for k in ("inc", "open", "seg", "feed", "stats")} <= {
+        k.decode() for k in listed}
+    assert any(k.startswith(scratch.encode() + b"seen:") for k in listed)
+    assert written - listed == {(scratch + k).encode() for k in (REGISTRY, "replay")}
+    assert all(0 < client.ttl(k) <= REPLAY_TTL_S for k in written)
