@@ -5,7 +5,9 @@ expiry, so it ends with the browser session), given by the first response
 that finds none. A replay's namespace is the account's name and this id: a
 forged id reaches at most another replay of the same account, which sees
 nothing more than that account does. A client that keeps no cookies (curl
-without a cookie jar) shares one replay per account, as all viewers did before.
+without a cookie jar) shares one replay per account, as all viewers did before;
+two tabs of one browser share theirs (looking at two moments there, each tab's
+step sets the other's back, and both keep saying "preparing").
 """
 
 from __future__ import annotations
