@@ -22,6 +22,7 @@ from dashboard.auth.guard import access, client_address, current_user, require_a
 from dashboard.auth.users import User
 from dashboard.pipeline.contract import ACTIONS, MAX_NOTE_CHARS, MAX_TITLE_CHARS
 from dashboard.services import Services, current
+from dashboard.viewer import viewer_id
 
 actions = flask.Blueprint("actions", __name__)
 
@@ -69,8 +70,10 @@ def detail(incident_id: str) -> flask.Response:
     moment = requested_moment()
     if moment is None:
         return flask.jsonify(incident_record(services, incident_id))
-    past = services.replayer.state_at(current_user().name, moment)
-    return flask.jsonify(incident_record(services, incident_id, past.state_prefix))
+    record = services.replayer.read_at(  # read under the replay's lock
+        viewer_id(), moment,
+        lambda past: stored_incident(services.client, past.state_prefix, incident_id))
+    return flask.jsonify(decode_incident(services, incident_id, *record))
 
 
 def perform_action(services: Services, user: User, incident_id: str, action: Any,

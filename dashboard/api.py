@@ -9,9 +9,10 @@ from werkzeug.exceptions import BadRequest
 
 from dashboard.auth.guard import current_user, require_area
 from dashboard.services import current
-from dashboard.state.replay import parse_at
+from dashboard.state.replay import ReplayBusy, parse_at
 from dashboard.state.store import health
 from dashboard.state.view import CityView
+from dashboard.viewer import viewer_id
 
 api = flask.Blueprint("api", __name__)
 
@@ -28,13 +29,26 @@ def requested_moment() -> datetime | None:
 
 
 def requested_view() -> CityView:
-    """Live, or as it was at `?at=` (a replay of the kept stream for this user)."""
+    """Live, or as it was at `?at=` (this viewer's replay of the kept stream)."""
     services = current()
     scope = current_user().scope
     moment = requested_moment()
     if moment is None:
         return services.cache.view_for(scope)
-    return services.replayer.view_at(current_user().name, moment).restricted_to(scope)
+    return services.replayer.view_at(viewer_id(), moment).restricted_to(scope)
+
+
+def replay_busy(busy: ReplayBusy) -> flask.Response:
+    """503 with `Retry-After`: the viewer's replay is in use or still being prepared."""
+    body: dict[str, object] = {"error": "replay_busy" if busy.progress is None
+                               else "replay_preparing", "retry_after_s": busy.retry_after_s}
+    if busy.progress is not None:
+        body["progress"] = round(busy.progress, 2)
+    response = flask.jsonify(body)
+    response.status_code = 503
+    response.headers["Retry-After"] = str(busy.retry_after_s)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def unknown_area(area_id: str) -> flask.Response:

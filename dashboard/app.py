@@ -7,8 +7,9 @@ from pathlib import Path
 
 import dash
 
+from dashboard import viewer
 from dashboard.actions import actions
-from dashboard.api import api
+from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
 from dashboard.export import exports
 from dashboard.screen import callbacks
@@ -16,6 +17,7 @@ from dashboard.screen.geo import geo
 from dashboard.screen.layout import skeleton
 from dashboard.services import Services
 from dashboard.settings import Settings
+from dashboard.state.replay import ReplayBusy
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -37,6 +39,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.json.ensure_ascii = False  # type: ignore[attr-defined]
     server.json.sort_keys = False  # type: ignore[attr-defined]
     install_access(server, services)
+    viewer.install(server)
+    server.register_error_handler(ReplayBusy, replay_busy)
     server.register_blueprint(api)
     server.register_blueprint(actions)
     server.register_blueprint(exports)

@@ -77,6 +77,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "read_only": ("只读账号，不能处置", "Read-only account: no actions"),
     "replay_panel": ("回看：此为 {time} 时的状态；处置请回到实时",
                      "Look-back: as it was at {time}; go live to act"),
+    "replay_busy": ("回看准备中，稍后自动刷新", "Look-back is being prepared; this refreshes by "
+                    "itself"),
     "not_yet": ("此时尚无此事件的记录", "Not known to the cockpit at this moment"),
     "export_csv": ("导出在办事件 (CSV)", "Export the open incidents (CSV)"),
     "go_live": ("回看中不能处置，请回到实时", "Looking back: go live to act"),

@@ -271,6 +271,13 @@ SETTINGS: tuple[Setting, ...] = (
             "request of a web process: shorter is fresher on the screen, longer reads Redis "
             "and builds views less often (the number of clients does not matter).",
             _positive_float),
+    Setting("CITYBRAIN_REPLAY_WAIT_S", "3", "The longest one look-back request (the time "
+            "control, `?at=`) waits for the viewer's replay and works on it; then it answers "
+            "\"busy, try again\" (HTTP 503 with `Retry-After`; the screen says so) and the "
+            "next request continues where it stopped.", _positive_float),
+    Setting("CITYBRAIN_REPLAY_SLOTS", "2", "Look-back requests one web process works on at "
+            "once (of its 4 request threads); another answers busy at once, so that the live "
+            "screen always finds a free thread.", _positive_int),
     Setting("CITYBRAIN_SECRET_KEY", "", "Key that signs session cookies; required once "
             "accounts exist (`python -c 'import secrets; print(secrets.token_hex(32))'`).",
             _optional, secret=True),

@@ -123,3 +123,42 @@ def test_act004_overdue_list_and_escalation(settings, client, worker, geography)
     city = http.get("/api/v1/overdue").get_json()
     assert [i["incident_id"] for i in city["escalated_here"]] == ["PD"]
     assert city["overdue"][0]["incident_id"] == "PD" and city["overdue"][0]["minutes_late"] > 239
+
+
+def _hget_calls(client) -> int:
+    return int(client.info("commandstats").get("cmdstat_hget", {}).get("calls", 0))
+
+
+def test_act005_panel_action_answers_at_once_and_the_panel_timer_shows_it(
+        settings, client, worker):
+    """No request thread waits for the worker: the next panel tick shows the result."""
+    from tests import dashcb
+
+    client.xadd(settings.stream, incident("X1", ts=now_ms(-600)))
+    worker.work(burst=True)
+    http = create_app(settings).server.test_client()  # open demo mode
+    state = {"incident-sel.data": "X1", "url.search": "?area=310104"}
+    opened = dashcb.outputs(dashcb.post(http, "incident-body.children", state,
+                                        ["incident-sel.data"]))
+    sig = opened["incident-sig.data"]
+    assert "受理" not in str(opened["incident-body.children"])
+    client.config_resetstat()
+    answer = dashcb.post(http, "act-msg.children",
+                         {**state, "act-acknowledge.n_clicks": 1}, ["act-acknowledge.n_clicks"])
+    sent = dashcb.outputs(answer)
+    assert sent["act-msg.className"] == "act-msg is-ok"
+    # The command is written, the worker has not run: one read of the incident (the
+    # route's own checks), no polling for the worker's result.
+    assert client.xlen(settings.command_stream) == 1
+    assert _hget_calls(client) <= 2
+    assert "incident-body.children" not in sent
+    # The panel's own timer: nothing new until the worker applies it, then the result.
+    tick = {**state, "incident-sig.data": sig, "incident-tick.n_intervals": 1}
+    assert dashcb.outputs(dashcb.post(http, "incident-body.children", tick,
+                                      ["incident-tick.n_intervals"])) == {}
+    worker.work(burst=True)
+    shown = dashcb.outputs(dashcb.post(http, "incident-body.children", tick,
+                                       ["incident-tick.n_intervals"]))
+    assert "incident-body.children" in shown
+    assert shown["incident-sig.data"] != sig
+    assert "受理" in str(shown["incident-body.children"])  # the action in its history

@@ -7,7 +7,8 @@
 -- ARGV[2]  JSON: {p: key prefix, ttl: dedup seconds, keep: closed-incident
 --          seconds, dayttl: day-hash seconds, sla: {category: minutes},
 --          fb: fallback minutes, root: city area id, feed: feed size,
---          now: wall ms, ev: [[...event...], ...]}
+--          now: wall ms, ev: [[...event...], ...], reg: (a replay only) name of the
+--          set, under the prefix, that lists every key this script writes}
 -- ARGV[3..] stream entry ids to acknowledge
 --
 -- Every piece of state is a register decided by event time (a key
@@ -274,6 +275,15 @@ if #feed > 0 then
   redis.call('INCR', P .. 'version')
 end
 if dups > 0 then redis.call('HINCRBY', P .. 'stats', 'duplicates', dups) end
+-- 5. A replay's scratch namespace lists every key written, so that it is expired and
+--    wiped by name, without a SCAN of the keyspace (keep this list with the writes above)
+if batch.reg then
+  local written = {P .. 'inc', P .. 'open', P .. 'seg', P .. 'risk', P .. 'notes',
+                   P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version'}
+  for day, _ in pairs(days) do written[#written + 1] = P .. 'day:' .. day end
+  for b, _ in pairs(new_seen) do written[#written + 1] = P .. 'seen:' .. b end
+  redis.call('SADD', P .. batch.reg, unpack(written))
+end
 if #ARGV > 2 then
   redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
 end

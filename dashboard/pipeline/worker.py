@@ -70,9 +70,11 @@ class Worker:
 
     def __init__(
         self, settings: Settings, client: redis.Redis, geography: Geography,
-        name: str | None = None,
+        name: str | None = None, registry: str | None = None,
     ) -> None:
         self.settings = settings
+        # A replay's scratch namespace: the script lists every key it writes in this set.
+        self.registry = registry
         self.client = client
         self.geography = geography
         self.consumer = StreamConsumer(
@@ -268,6 +270,7 @@ class Worker:
             "feed": self.settings.feed_size,
             "now": now_ms,
             "ev": rows,
+            **({"reg": self.registry} if self.registry else {}),
         })
         try:
             if self.atomic:

@@ -24,8 +24,10 @@ from dashboard.screen.frame import Frame
 from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
 from dashboard.screen.mapfig import figure, patch, same_shape, visibility
 from dashboard.services import current
+from dashboard.state.replay import ReplayBusy
 from layers import LAYERS
 
+LIVE = {"at": None}  # the time control's choice "live"
 _BEFORE_MAP = set(dash_callbacks.GLOBAL_CALLBACK_MAP)
 _BEFORE_LIST = len(dash_callbacks.GLOBAL_CALLBACK_LIST)
 
@@ -47,15 +49,24 @@ def _signature(frame: Frame, key: str) -> dict[str, Any]:
 
 @callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"))
 def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
-    """Draw the whole screen for the area and language in the URL (and the chosen moment)."""
-    frame, key, moment = source.frame(search, replay)
+    """Draw the whole screen for the area and language in the URL (and the chosen moment).
+
+    While the chosen moment's replay is not ready the screen is drawn live, its marker
+    saying that the moment is being prepared; a tick shows the moment once it is.
+    """
     services = current()
+    busy: ReplayBusy | None = None
+    try:
+        frame, key, moment = source.frame(search, replay)
+    except ReplayBusy as exc:
+        busy, moment = exc, source.replay_moment(replay, search, services.settings)
+        frame, key, _ = source.frame(search, LIVE)
     user = current_user()
     lang = frame.lang
     return screen(
         frame, services.geography, services.settings, _signature(frame, key), user.scope,
         user_box=officials.user_box(user, access().open_mode(), services.geography, lang),
-        timebar=timecontrol.timebar(lang, moment, replay, services.settings),
+        timebar=timecontrol.timebar(lang, moment, replay, services.settings, busy),
         incident_panel=incident_panel.panel(lang, user, services.settings),
         overlays=[officials.audit_modal(lang)] if user.role == "city" else [],
         replaying=moment is not None,
@@ -107,10 +118,17 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
     """Send what changed since the browser's signature; everything if it is behind.
 
     While looking back the frame is the replay at the chosen moment (moving forward
-    while playing); the same signature logic sends only what differs.
+    while playing); the same signature logic sends only what differs. A replay not
+    ready yet (`ReplayBusy`) changes only the marker: the next tick continues it.
     """
-    frame, key, moment = source.frame(search, replay)
     services = current()
+    try:
+        frame, key, moment = source.frame(search, replay)
+    except ReplayBusy as busy:  # keep what is shown; the marker says why it has not moved
+        moment = source.replay_moment(replay, search, services.settings)
+        text, css = timecontrol.marker(moment, replay, services.settings, busy)
+        return (*(no_update,) * 13, text, css, "timebar replaying", no_update,
+                {**(sig or {}), "replay": text})
     new = _signature(frame, key)
     marker, marker_class = timecontrol.marker(moment, replay, services.settings)
     new["replay"] = marker

@@ -5,10 +5,11 @@ map) puts its id in `incident-sel`. The panel is read with the REST route's
 own `incident_record` (404 unknown, 403 outside the user's scope, whatever id
 the browser sent), and actions go through `perform_action`, the route's own
 checks. While open, the panel checks on its own timer whether the stored
-incident or its history changed and only then reads and sends it again; after
-an action the acting browser's panel waits (briefly) for the worker to apply
-it and shows the result at once. While looking back the panel shows the
-incident as it was at that moment, and no actions.
+incident or its history changed and only then reads and sends it again. An
+action answers as soon as its command is written ("sent"); no request thread
+waits for the worker: the panel's own timer shows the applied result, on
+every screen that has the incident open. While looking back the panel shows
+the incident as it was at that moment, and no actions.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from datetime import datetime
 from typing import Any
 
 import dash
+import orjson
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 from werkzeug.exceptions import BadRequest, NotFound
 
 from dashboard.actions import (
     decode_incident,
-    incident_record,
     perform_action,
     stored_incident,
 )
@@ -37,10 +38,11 @@ from dashboard.screen.frame import digest
 from dashboard.screen.layout import selection
 from dashboard.services import current
 from dashboard.settings import Settings
+from dashboard.state.replay import ReplayBusy
+from dashboard.viewer import viewer_id
 from layers.incidents import SEVERITY_COLORS, age_text
 
 REFRESH_MS = 800  # how often an open panel checks whether its incident changed
-APPLY_WAIT_S = 2.0  # how long an action waits for the worker to apply it
 ACTION_IDS = {f"act-{name}": name for name in ("acknowledge", "dispatch", "note", "close")}
 
 
@@ -129,7 +131,10 @@ def choose(_rows: list[int | None], click: dict[str, Any] | None, _close: int | 
     if fired.get("incident-close.n_clicks"):
         return None
     if fired.get("map-graph.clickData"):
-        view, area, _, _ = source.view(search, replay)
+        try:
+            view, area, _, _ = source.view(search, replay)
+        except ReplayBusy:  # the moment is not ready: the map still shows another one
+            return no_update
         points = (click or {}).get("points") or []
         found = next((i for i in (_at_point(view, area, p) for p in points) if i), None)
         return found or no_update
@@ -214,27 +219,39 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
     """Show the chosen incident, live or as it was at the moment looked back at.
 
     On its timer the panel is sent again only if the stored record or its action
-    history changed (two HGETs in one round trip); while looking back it reads the
-    viewer's replay state, which the screen's tick keeps at the chosen moment.
+    history changed (two HGETs in one round trip). While looking back it brings the
+    viewer's replay to the moment and reads the incident under the replay's lock; a
+    replay not ready yet shows "being prepared" until a later timer tick.
     """
     if not chosen:
         return ([], "incident-panel hidden", None, True, no_update) if sig else (no_update,) * 5
     services = current()
     user = current_user()
     moment = source.replay_moment(replay, search, services.settings)
-    prefix = (services.settings.state_prefix if moment is None
-              else services.replayer.scratch(user.name).state_prefix)
-    stored = stored_incident(services.client, prefix, str(chosen))
+    timer = dash.ctx.triggered_id == "incident-tick"
+    # Only a choice opens the panel and starts its timer: a timer's answer still on its way
+    # when ✕ is clicked must not open the panel again.
+    opening = dash.ctx.triggered_id == "incident-sel"
+    _, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    live: dict[str, Any] | None = None
+    if moment is None:
+        stored = stored_incident(services.client, services.settings.state_prefix, str(chosen))
+    else:
+        try:
+            stored, live = _past(services, moment, str(chosen))
+        except ReplayBusy:
+            mark = {"id": chosen, "replay": True, "rec": "busy"}
+            if timer and sig == mark:
+                return (no_update,) * 5
+            waiting = [html.Div(t("replay_busy", lang), id="incident-busy",
+                                className="ip-replay ip-busy")]
+            return (waiting, "incident-panel" if opening else no_update, mark,
+                    False if opening else no_update, _actions_class(user, True))
     mark = {"id": chosen, "replay": moment is not None, "rec": digest(repr(stored))}
-    if dash.ctx.triggered_id == "incident-tick" and sig == mark:
+    if timer and sig == mark:
         return (no_update,) * 5
     if moment is None:
         live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
-    else:  # the view brings the replay to the moment: read the record again after it
-        past, _, _, moment = source.view(search, replay)
-        live = past.raw.open_incidents.get(str(chosen))
-        stored = stored_incident(services.client, prefix, str(chosen))
-    _, lang = selection(search, services.geography, services.settings.lang, user.scope)
     try:  # 403 outside the scope (not caught); 404 unknown
         record = decode_incident(services, str(chosen), *stored)
     except NotFound:
@@ -244,28 +261,28 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
                                        className="ip-replay")]
     else:
         content = body(record, live, lang, services.settings, moment)
-    # Only a choice opens the panel and starts its timer: a timer's answer still on its way
-    # when ✕ is clicked must not open the panel again.
-    opening = dash.ctx.triggered_id == "incident-sel"
     return (content, "incident-panel" if opening else no_update, mark,
             False if opening else no_update, _actions_class(user, moment is not None))
 
 
-def _applied(services: Any, incident_id: str, before: dict[str, Any]) -> dict[str, Any]:
-    """The incident once the worker has applied one more action (or as it is after a wait)."""
-    deadline = time.monotonic() + APPLY_WAIT_S
-    while True:
-        record = incident_record(services, incident_id)
-        if (len(record["history"]) > len(before["history"])
-                or record["status"] != before["status"] or time.monotonic() > deadline):
-            return record
-        time.sleep(0.05)
+def _past(services: Any, moment: int, incident_id: str
+          ) -> tuple[tuple[bytes | None, bytes | None], dict[str, Any] | None]:
+    """The incident's stored record and history, and its open entry, at the moment.
+
+    Read under the viewer's replay lock once the replay is there (`ReplayBusy` if not yet).
+    """
+    def read(past: Settings) -> tuple[tuple[bytes | None, bytes | None], dict[str, Any] | None]:
+        stored = stored_incident(services.client, past.state_prefix, incident_id)
+        entry = services.client.hget(past.state_prefix + "open", incident_id)
+        return stored, orjson.loads(entry) if entry else None
+
+    at = datetime.fromtimestamp(moment / 1000, services.settings.zone)
+    return services.replayer.read_at(viewer_id(), at, read)
 
 
 @callback(
     Output("act-msg", "children"),
     Output("act-msg", "className"),
-    Output("incident-body", "children", allow_duplicate=True),
     Output("act-note-text", "value"),
     Output("act-result", "value"),
     Input("act-acknowledge", "n_clicks"),
@@ -281,31 +298,30 @@ def _applied(services: Any, incident_id: str, before: dict[str, Any]) -> dict[st
     prevent_initial_call=True,
 )
 def act(*args: Any) -> Any:
-    """Acknowledge, dispatch, note or close through the REST route's own checks."""
+    """Acknowledge, dispatch, note or close through the REST route's own checks.
+
+    Answers once the command is written: the panel's timer shows the worker's result.
+    """
     chosen, department, note, result, search, replay = args[-6:]
     action = ACTION_IDS.get(str(dash.ctx.triggered_id))
     if action is None or not chosen or not dash.ctx.triggered[0].get("value"):
-        return (no_update,) * 5
+        return (no_update,) * 4
     services = current()
     user = current_user()
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
     if source.replay_moment(replay, search, services.settings) is not None:
-        return f"✗ {t('go_live', lang)}", "act-msg is-error", no_update, no_update, no_update
+        return f"✗ {t('go_live', lang)}", "act-msg is-error", no_update, no_update
     text = result if action == "close" else note if action == "note" else ""
-    try:
-        before = incident_record(services, str(chosen))  # 403 outside the scope: not caught
+    try:  # 403 outside the scope: not caught
         perform_action(services, user, str(chosen), action,
                        department if action == "dispatch" else "", text or "",
                        client_address())
     except (BadRequest, NotFound) as refused:
         return (f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error",
-                no_update, no_update, no_update)
-    record = _applied(services, str(chosen), before)
-    live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
+                no_update, no_update)
     done = label("action", action, lang)
     if action == "dispatch":
         done += f" → {department}"
     stamp = datetime.now(services.settings.zone).strftime("%H:%M:%S")
     return (f"✓ {t('sent', lang)}: {done} ({stamp})", "act-msg is-ok",
-            body(record, live, lang, services.settings),
             "" if action == "note" else no_update, "" if action == "close" else no_update)

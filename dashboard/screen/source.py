@@ -21,6 +21,7 @@ from dashboard.services import current
 from dashboard.settings import Settings
 from dashboard.state.replay import parse_at
 from dashboard.state.view import CityView
+from dashboard.viewer import viewer_id
 
 LIVE_MARGIN_MS = 1500  # a replay this close to now is the live view
 
@@ -69,7 +70,10 @@ def replay_moment(replay: dict[str, Any] | None, search: str | None, settings: S
 
 def view(search: str | None, replay: dict[str, Any] | None = None
          ) -> tuple[CityView, str, str, int | None]:
-    """The view (live or replayed), the area (in scope, else 403), the language, the moment."""
+    """The view (live or replayed), the area (in scope, else 403), the language, the moment.
+
+    Raises `ReplayBusy` when the viewer's replay is not ready (in use, or being prepared).
+    """
     services = current()
     user = current_user()
     area, lang = selection(search, services.geography, services.settings.lang, user.scope)
@@ -78,13 +82,16 @@ def view(search: str | None, replay: dict[str, Any] | None = None
     if moment is None:
         return services.cache.view_for(user.scope), area, lang, None
     at = datetime.fromtimestamp(moment / 1000, services.settings.zone)
-    past = services.replayer.view_at(user.name, at).restricted_to(user.scope)
+    past = services.replayer.view_at(viewer_id(), at).restricted_to(user.scope)
     return past, area, lang, moment
 
 
 def frame(search: str | None, replay: dict[str, Any] | None = None
           ) -> tuple[Frame, str, int | None]:
-    """The frame for the URL's area and moment, its signature key, and the moment."""
+    """The frame for the URL's area and moment, its signature key, and the moment.
+
+    Raises `ReplayBusy` as `view` does.
+    """
     past_or_live, area, lang, moment = view(search, replay)
     factor = current().settings.escalate_factor
     return frame_for(past_or_live, area, lang, factor), f"{area}|{lang}", moment

@@ -20,17 +20,26 @@ from dashboard.i18n import t
 from dashboard.screen.source import replay_moment, speed, window_ms
 from dashboard.services import current
 from dashboard.settings import Settings
+from dashboard.state.replay import ReplayBusy
 
 SPEEDS = (60, 600)
 FOLLOW_S = 3  # how late a slider moved by the play may report its value back
 
 
-def marker(moment: int | None, replay: dict[str, Any] | None, settings: Settings
-           ) -> tuple[str, str]:
-    """The label saying live or which moment is shown (in both languages), and its class."""
+def marker(moment: int | None, replay: dict[str, Any] | None, settings: Settings,
+           busy: ReplayBusy | None = None) -> tuple[str, str]:
+    """The label saying live or which moment is shown (in both languages), and its class.
+
+    With `busy` the moment is not ready yet: the label says it is being prepared (how far)
+    or busy, and that the screen keeps trying by itself.
+    """
     if moment is None:
         return "● 实时 / Live", "replay-marker is-live"
     clock = datetime.fromtimestamp(moment / 1000, settings.zone).strftime("%m-%d %H:%M")
+    if busy is not None:
+        state = ("繁忙，稍后重试 / busy, retrying" if busy.progress is None else
+                 f"准备中 / preparing {int(busy.progress * 100)}%")
+        return f"⏳ 回看 / Replay {clock} · {state}", "replay-marker is-busy"
     times = int(speed(replay))
     playing = f" ▶ {times}×" if times else ""
     return f"⏪ 回看 / Replay {clock}{playing}", "replay-marker is-replay"
@@ -42,7 +51,7 @@ def slider_value(moment: int | None, now_ms: int) -> int:
 
 
 def timebar(lang: str, moment: int | None, replay: dict[str, Any] | None,
-            settings: Settings) -> html.Div:
+            settings: Settings, busy: ReplayBusy | None = None) -> html.Div:
     """The time control: what is shown, a slider over the window, play, pause, live."""
     window_min = window_ms(settings) // 60000
     now_ms = int(time.time() * 1000)
@@ -50,7 +59,7 @@ def timebar(lang: str, moment: int | None, replay: dict[str, Any] | None,
     step_h = 6 if window_min >= 24 * 60 else max(1, window_min // 240)
     marks = {-h * 60: f"-{h}h" for h in range(step_h, window_min // 60 + 1, step_h)}
     marks[0] = t("now", lang)
-    text, css = marker(moment, replay, settings)
+    text, css = marker(moment, replay, settings, busy)
     return html.Div([
         html.Div(text, id="replay-marker", className=css, role="status"),
         dcc.Slider(id="replay-slider", min=-window_min, max=0, step=1, value=value,

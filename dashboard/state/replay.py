@@ -6,19 +6,42 @@ entries up to T make. A replay applies them with the worker's own code (the
 same validation and the same Lua script) into a scratch namespace of the
 viewer (`<prefix>:replay:<viewer>:{city}:`), then builds the view from it.
 Officials' actions (the command stream) are replayed too, after the events up
-to the same moment.
-Moving forward (the play button) applies only the entries since the last
-step; moving backward starts again. Scratch state expires after
-`REPLAY_TTL_S`. What is older than the stream's retention is not in a replay.
+to the same moment. Moving forward (the play button) applies only the entries
+since the last step; moving backward starts again. What is older than the
+stream's retention is not in a replay.
+
+It runs inside web request threads, so it is bounded:
+
+- **One namespace per viewer**, a browser session (`dashboard/viewer.py`), so
+  two viewers of one account (everyone is `demo` in open demo mode) never
+  reset each other's replay.
+- **Bounded steps, not a background pool.** A request waits at most
+  `CITYBRAIN_REPLAY_WAIT_S` for the viewer's lock, then applies the stream
+  until that time is up (at least one chunk, so every request progresses) and
+  saves its cursors. If the moment is not reached it raises `ReplayBusy` with
+  the progress: the API answers 503 with `Retry-After`, the screen says
+  "preparing" and its next tick continues from the cursors. A pool would keep
+  working for viewers who went away and would need a queue of its own; steps
+  stop when nobody asks. At most `CITYBRAIN_REPLAY_SLOTS` requests of a process
+  are in here at once; another answers busy at once, so the live screen always
+  finds a free request thread.
+- **No keyspace SCAN.** The Lua script lists every key it writes in the
+  namespace's `keys` set (`Worker(registry=...)`), so wiping and expiring are
+  DEL and EXPIRE of known names. Scratch state expires `REPLAY_TTL_S` after
+  the viewer's last step.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import redis
-from redis.lock import Lock
+from redis.exceptions import LockError
 
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings
@@ -26,10 +49,29 @@ from dashboard.state.store import read_raw
 from dashboard.state.view import CityView, RiskModel, build_view
 from layers.geography import Geography
 
+log = logging.getLogger(__name__)
+
 REPLAY_TTL_S = 900
-CHUNK = 2000
-LOCK_S = 120
-CURSORS = ("cursor", "command_cursor")  # the last entry applied of each stream
+CHUNK = 1000
+META = "replay"  # hash: the last entry applied of each stream, and where the stream began
+REGISTRY = "keys"  # set: every key the replay wrote in its namespace
+LOCK = "lock"
+RETRY_AFTER_S = 1
+T = TypeVar("T")
+
+
+class ReplayBusy(Exception):
+    """The viewer's replay is not ready: try again shortly (`retry_after_s`).
+
+    `progress` is None when another request holds it (or every slot is taken),
+    else how far the replay has come towards the moment (0 to 1).
+    """
+
+    def __init__(self, progress: float | None = None) -> None:
+        super().__init__("replay busy" if progress is None else
+                         f"replay preparing ({progress:.0%})")
+        self.progress = progress
+        self.retry_after_s = RETRY_AFTER_S
 
 
 class Replayer:
@@ -40,76 +82,107 @@ class Replayer:
         self.client = client
         self.geography = geography
         self.model = RiskModel(settings.risk_model, settings.risk_thresholds)
+        self.wait_s = float(settings.replay_wait_s)
+        self._slots = threading.BoundedSemaphore(settings.replay_slots)
 
     def scratch(self, viewer: str) -> Settings:
         """The settings of a viewer's replay: the same city under a scratch key prefix."""
         return self.settings.replace(key_prefix=f"{self.settings.key_prefix}:replay:{viewer}")
 
-    def state_at(self, viewer: str, at: datetime) -> Settings:
-        """Bring the viewer's scratch state to `at` (no view built); its settings."""
-        scratch = self.scratch(viewer)
-        with self._locked(scratch):
-            self._advance(scratch, int(at.timestamp() * 1000))
-        return scratch
+    def read_at(self, viewer: str, at: datetime, read: Callable[[Settings], T]) -> T:
+        """Bring the viewer's scratch state to `at`, then `read(scratch settings)` under its lock.
+
+        Raises `ReplayBusy` when no slot is free, the lock is not had within the wait,
+        or the moment is not reached within it (the next call continues).
+        """
+        if not self._slots.acquire(blocking=False):
+            raise ReplayBusy()
+        try:
+            deadline = time.monotonic() + self.wait_s
+            scratch = self.scratch(viewer)
+            lock = self.client.lock(scratch.state_prefix + LOCK,
+                                    timeout=max(10.0, 4 * self.wait_s),
+                                    blocking_timeout=self.wait_s)
+            if not lock.acquire():
+                raise ReplayBusy()
+            try:
+                progress = self._advance(scratch, int(at.timestamp() * 1000), deadline)
+                if progress < 1:
+                    raise ReplayBusy(progress)
+                return read(scratch)
+            finally:
+                try:
+                    lock.release()
+                except LockError:
+                    log.warning("replay lock of %s expired while in use", viewer)
+        finally:
+            self._slots.release()
 
     def view_at(self, viewer: str, at: datetime) -> CityView:
-        """The view at `at` for one viewer (a name of A-Za-z0-9._@-)."""
-        scratch = self.scratch(viewer)
+        """The view at `at` for one viewer (a name of A-Za-z0-9._@-); `ReplayBusy` if not ready."""
         local = at.astimezone(self.settings.zone)
-        with self._locked(scratch):
-            self._advance(scratch, int(at.timestamp() * 1000))
-            raw = read_raw(self.client, scratch, local)
+        raw = self.read_at(viewer, at, lambda scratch: read_raw(self.client, scratch, local))
         return build_view(raw, self.geography, self.model, local, float("inf"))
 
-    def _locked(self, scratch: Settings) -> Lock:
-        return self.client.lock(scratch.state_prefix + "lock", timeout=LOCK_S,
-                                blocking_timeout=LOCK_S)
-
-    def _advance(self, scratch: Settings, at_ms: int) -> None:
+    def _advance(self, scratch: Settings, at_ms: int, deadline: float) -> float:
+        """Apply the streams towards `at_ms` until the deadline; the progress (1: there)."""
         prefix = scratch.state_prefix
-        cursors = [(c or b"").decode() for c in self.client.mget(
-            [prefix + key for key in CURSORS])]
-        if any(not c or (c != "-" and int(c.split("-")[0]) > at_ms) for c in cursors):
+        meta = {k.decode(): v.decode() for k, v in self.client.hgetall(prefix + META).items()}
+        cursors = [meta.get("cursor", ""), meta.get("command_cursor", "")]
+        if any(not c or (c != "-" and _ms(c) > at_ms) for c in cursors):
             self._wipe(prefix)
+            first = self.client.xrange(self.settings.stream, count=1)
             cursors = ["-", "-"]
-        worker = Worker(scratch, self.client, self.geography, name="replay")
+            meta = {"start": str(_ms(first[0][0].decode()) if first else at_ms)}
+        worker = Worker(scratch, self.client, self.geography, name="replay", registry=REGISTRY)
         # Events first, then officials' commands up to the same moment: a command always
         # follows the report of its incident, which is then known to the scratch state.
-        cursors = [self._apply_until(worker, cursors[0], at_ms, commands=False),
-                   self._apply_until(worker, cursors[1], at_ms, commands=True)]
-        self.client.mset({prefix + key: c for key, c in zip(CURSORS, cursors, strict=True)})
+        cursors[0], there = self._apply_until(worker, cursors[0], at_ms, False, deadline)
+        if there:
+            cursors[1], there = self._apply_until(worker, cursors[1], at_ms, True, deadline)
+        self.client.hset(prefix + META, mapping={
+            "cursor": cursors[0], "command_cursor": cursors[1], "start": meta["start"]})
         self._expire(prefix)
+        if there:
+            return 1.0
+        start = int(meta["start"])
+        done = 0 if cursors[0] == "-" else _ms(cursors[0]) - start
+        return min(0.99, max(0.0, done / max(1, at_ms - start)))
 
-    def _apply_until(self, worker: Worker, cursor: str, at_ms: int, commands: bool) -> str:
+    def _apply_until(self, worker: Worker, cursor: str, at_ms: int, commands: bool,
+                     deadline: float) -> tuple[str, bool]:
+        """Apply chunks up to `at_ms` (at least one) until the deadline; cursor, whether there."""
         stream = self.settings.command_stream if commands else self.settings.stream
-        start = cursor if cursor == "-" else f"({cursor}"
         while True:
+            start = cursor if cursor == "-" else f"({cursor}"
             entries = self.client.xrange(stream, min=start, max=str(at_ms), count=CHUNK)
             if not entries:
-                return cursor
+                return cursor, True
             prepared = worker.prepare_commands(entries) if commands else worker.prepare(entries)
             if prepared.rows:
                 worker._apply(prepared.rows, [], at_ms, stream)
             cursor = entries[-1][0].decode()
-            start = f"({cursor}"
             if len(entries) < CHUNK:
-                return cursor
+                return cursor, True
+            if time.monotonic() >= deadline:
+                return cursor, False
 
-    def _keys(self, prefix: str) -> list[bytes]:
-        pattern = prefix.replace("[", "\\[").replace("?", "\\?").replace("*", "\\*") + "*"
-        return list(self.client.scan_iter(match=pattern, count=1000))
+    def _known(self, prefix: str) -> list[bytes | str]:
+        """Every key of the namespace but its lock: no SCAN, the registry names them."""
+        return [*self.client.smembers(prefix + REGISTRY), prefix + REGISTRY, prefix + META]
 
     def _wipe(self, prefix: str) -> None:
-        keys = [k for k in self._keys(prefix) if not k.endswith(b"lock")]
-        if keys:
-            self.client.delete(*keys)
+        self.client.delete(*self._known(prefix))
 
     def _expire(self, prefix: str) -> None:
         pipe = self.client.pipeline(transaction=False)
-        for key in self._keys(prefix):
-            if not key.endswith(b"lock"):
-                pipe.expire(key, REPLAY_TTL_S)
+        for key in self._known(prefix):
+            pipe.expire(key, REPLAY_TTL_S)
         pipe.execute()
+
+
+def _ms(entry_id: str) -> int:
+    return int(entry_id.split("-")[0])
 
 
 def parse_at(value: str, settings: Settings) -> datetime:
