@@ -82,7 +82,8 @@ def stack(tmp_path_factory):
     server.start()
     settings = Settings.load(env={
         "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "1.0", "CITYBRAIN_UPDATE_MS": "1000",
-        "CITYBRAIN_STALE_AFTER_S": "600", "CITYBRAIN_BLOCK_MS": "200"}).replace(
+        "CITYBRAIN_STALE_AFTER_S": "600", "CITYBRAIN_BLOCK_MS": "200",
+        "CITYBRAIN_AUDIT_DIR": str(tmp_path_factory.mktemp("officials-audit"))}).replace(
         secret_key=SECRET)
     client = connect(server.url)
     geography = load_geography(None, "shanghai")

@@ -28,8 +28,8 @@ def install_access(server: flask.Flask, services: Services) -> Access:
         raise SettingsError("CITYBRAIN_SSO_HEADER is set but CITYBRAIN_TRUSTED_PROXIES is "
                             "empty: name the single-sign-on proxy's address, or anyone could "
                             "send the header")
-    acc = Access(store=store, cache=UserCache(store),
-                 audit=Audit(services.client, settings.state_prefix), client=services.client,
+    audit = Audit.build(settings, services.client, services.geography)
+    acc = Access(store=store, cache=UserCache(store), audit=audit, client=services.client,
                  prefix=settings.state_prefix, geography=services.geography,
                  session_hours=settings.session_hours, proxies=settings.trusted_proxies,
                  sso_header=settings.sso_header)
