@@ -298,9 +298,10 @@ SETTINGS: tuple[Setting, ...] = (
             "`REDIS_URL` is empty.", _text),
     Setting("CITYBRAIN_AUDIT_DIR", "", "Folder of the durable audit files (one hash-chained "
             "file per process and day, see \"Audit\"). Empty: `audit` in "
-            "`CITYBRAIN_DATA_DIR`. Give every process on a host the same folder.", _text),
+            "`CITYBRAIN_DATA_DIR`. Give every process the same folder (a shared one across hosts, "
+            "or each host's web shows only its own host's entries).", _text),
     Setting("CITYBRAIN_AUDIT_KEEP_DAYS", "400", "Days of audit files kept; older files are "
-            "deleted (China's Cybersecurity Law asks for at least 180).", _positive_int),
+            "deleted (China's Cybersecurity Law, art. 21, asks for at least six months).", _positive_int),
     Setting("CITYBRAIN_AUDIT_STREAM_MAXLEN", "100000", "The Redis audit stream (a recent "
             "view for other systems) keeps about this many entries; the files keep everything "
             "for `CITYBRAIN_AUDIT_KEEP_DAYS`.", _positive_int),

@@ -14,7 +14,6 @@ import pytest
 
 from dashboard.app import create_app
 from dashboard.audit.chain import check_file, genesis, line_hash
-from dashboard.audit.reader import AuditQuery
 from dashboard.audit.writer import AuditWriter
 from dashboard.auth.audit import Audit
 from dashboard.auth.users import User, UserStore
@@ -247,7 +246,7 @@ def test_aud007_api_pages_through_more_than_redis_holds_with_filters(
     assert pages == 6
     details = [e["detail"] for e in seen]
     assert details == [f"#{i}" for i in reversed(range(260))]  # all, newest first, once
-    assert len(set(f"{e['file']}:{e['n']}" for e in seen)) == 260
+    assert len({f"{e['file']}:{e['n']}" for e in seen}) == 260
     only = boss.get("/api/v1/audit?user=xuhui&action=note&area=310104&limit=1000"
                     "&from=2031-03-05&to=2031-03-05").get_json()
     day5 = [e for e in seen if e["user"] == "xuhui" and e["action"] == "note"

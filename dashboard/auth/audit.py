@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,3 @@ class Audit:
         """The newest entries, newest first."""
         return self.page(AuditQuery(limit=count))[0]
 
-
-def when(ms: int, settings: Settings) -> str:
-    """An entry's time as ISO-8601 in the city's time zone."""
-    return datetime.fromtimestamp(ms / 1000, settings.zone).isoformat(timespec="milliseconds")
