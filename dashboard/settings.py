@@ -301,7 +301,8 @@ SETTINGS: tuple[Setting, ...] = (
             "`CITYBRAIN_DATA_DIR`. Give every process the same folder (a shared one across hosts, "
             "or each host's web shows only its own host's entries).", _text),
     Setting("CITYBRAIN_AUDIT_KEEP_DAYS", "400", "Days of audit files kept; older files are "
-            "deleted (China's Cybersecurity Law, art. 21, asks for at least six months).", _positive_int),
+            "deleted (China's Cybersecurity Law, art. 21, asks for at least six months).",
+            _positive_int),
     Setting("CITYBRAIN_AUDIT_STREAM_MAXLEN", "100000", "The Redis audit stream (a recent "
             "view for other systems) keeps about this many entries; the files keep everything "
             "for `CITYBRAIN_AUDIT_KEEP_DAYS`.", _positive_int),
