@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -295,3 +296,15 @@ def test_aud009_a_torn_last_line_after_a_crash_is_a_note_not_a_change(
     writer.close()  # a later entry, or a seal, after a torn line: the chain is broken there
     assert not check_file(path).ok
 
+
+
+def test_aud010_a_deleted_folder_is_made_again_not_written_into_the_void(
+        audit, settings, clock, caplog):
+    write_day(audit, clock, 2)
+    shutil.rmtree(folder(settings))
+    with caplog.at_level(logging.ERROR, logger="dashboard.audit.writer"):
+        audit.record(BOSS, "10.0.0.8", "sign_in", "310000", "after")
+    (path,) = folder(settings).iterdir()
+    assert [orjson.loads(raw)["detail"] for raw in lines_of(path)] == ["after"]
+    assert check_file(path).ok
+    assert any("was deleted while open" in r.getMessage() for r in caplog.records)

@@ -105,7 +105,8 @@ class AuditWriter:
         with self._lock:
             now = self.clock()
             day = datetime.fromtimestamp(now, self.zone).date()
-            if self._fd is None or day != self._day or os.getpid() != self._pid:
+            if self._fd is None or day != self._day or os.getpid() != self._pid \
+                    or self._gone():
                 self._rotate(day, int(now * 1000))
             assert self._fd is not None
             line = encode_line(fields, self._n + 1, self._prev)
@@ -123,6 +124,15 @@ class AuditWriter:
         """Seal the open file (at exit, or when the day ends)."""
         with self._lock:
             self._seal(int(self.clock() * 1000))
+
+    def _gone(self) -> bool:
+        """Whether the open file was deleted (lines written to it would be lost)."""
+        assert self._fd is not None
+        if os.fstat(self._fd).st_nlink > 0:
+            return False
+        log.error("audit: %s was deleted while open; starting a new file", self._name)
+        self._drop()
+        return True
 
     def _rotate(self, day: date, now_ms: int) -> None:
         self._seal(now_ms)
