@@ -189,22 +189,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
     settings, geography = _settings_and_geography()
     folder = Path(settings.audit_path)
     if args.action == "verify":
-        client = connect(settings.redis_url, settings.redis_cluster) \
-            if settings.redis_url else None
-
-        def heads(day: date) -> dict:
+        heads = {}
+        if not settings.redis_url:
+            log.warning("REDIS_URL is not set: the ends of files are checked by their seals "
+                        "only")
+        else:
             try:
-                return redis_heads(client, settings.state_prefix, day)
+                heads = redis_heads(connect(settings.redis_url, settings.redis_cluster),
+                                    settings.state_prefix)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("Redis unreachable (%s): the ends of open files are not checked",
-                            exc)
-                return {}
-
+                log.warning("Redis unreachable (%s): the ends of files are checked by their "
+                            "seals only", exc)
         try:
             since = date.fromisoformat(args.since) if args.since else None
         except ValueError as exc:
             raise SettingsError(f"--from: {exc}") from exc
-        return verify(folder, since, today_in(settings), heads, sys.stdout)
+        return verify(folder, since, today_in(settings), settings.audit_keep_days, heads,
+                      sys.stdout)
     try:
         query = query_from({"from": args.since, "to": args.until, "user": args.user,
                             "action": args.act, "area": args.area}, settings.zone)

@@ -308,3 +308,18 @@ def test_aud010_a_deleted_folder_is_made_again_not_written_into_the_void(
     assert [orjson.loads(raw)["detail"] for raw in lines_of(path)] == ["after"]
     assert check_file(path).ok
     assert any("was deleted while open" in r.getMessage() for r in caplog.records)
+
+
+def test_aud011_a_whole_file_removed_is_named_from_the_redis_heads(
+        audit, settings, clock, capsys, monkeypatch):
+    write_day(audit, clock, 4)
+    clock.now += DAY_S
+    write_day(audit, clock, 1)
+    first, _ = sorted(folder(settings).iterdir())
+    first.unlink()
+    monkeypatch.setenv("CITYBRAIN_AUDIT_DIR", str(folder(settings)))
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("CITYBRAIN_AUDIT_KEEP_DAYS", "100000")
+    assert main(["audit", "verify"]) == 1
+    assert f"{first}:1: removed (the whole file; Redis recorded 4 lines)" in \
+        capsys.readouterr().out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -22,28 +22,42 @@ CSV_COLUMNS = ("time", "user", "role", "address", "action", "target", "area", "d
                "file", "line")
 
 
-def redis_heads(client: redis.Redis | None, prefix: str, day: date) -> dict[str, Head]:
-    """The last line Redis saw written to each file of a day (empty without Redis)."""
-    if client is None:
-        return {}
-    raw = client.hgetall(heads_key(prefix, day.isoformat()))
-    heads = {}
-    for name, value in raw.items():
-        n, digest = value.decode().split(" ", 1)
-        heads[name.decode()] = Head(int(n), digest)
-    return heads
+def redis_heads(client: redis.Redis, prefix: str) -> dict[date, dict[str, Head]]:
+    """The last line Redis saw written to each file, by day."""
+    found: dict[date, dict[str, Head]] = {}
+    marker = heads_key(prefix, "")
+    for key in client.scan_iter(match=marker + "*", count=1000):
+        name = key.decode() if isinstance(key, bytes) else key
+        try:
+            day = date.fromisoformat(name[len(marker):])
+        except ValueError:
+            continue
+        for file, value in client.hgetall(key).items():
+            n, digest = value.decode().split(" ", 1)
+            found.setdefault(day, {})[file.decode()] = Head(int(n), digest)
+    return found
 
 
-def verify(folder: Path, since: date | None, today: date,
-           heads: Callable[[date], dict[str, Head]], out: IO[str]) -> int:
-    """Check every file from `since`; print the first bad line of each; 1 if any, else 0."""
+def verify(folder: Path, since: date | None, today: date, keep_days: int,
+           heads: dict[date, dict[str, Head]], out: IO[str]) -> int:
+    """Check every file from `since`; print the first bad line of each; 1 if any, else 0.
+
+    `heads` (from Redis) gives each file's last line: a file cut at its end, or gone
+    altogether (within `keep_days`), counts as removed.
+    """
     days = audit_files(folder)
+    oldest_kept = today - timedelta(days=keep_days)
     files = lines = bad = 0
-    for day in sorted(days):
+    for day in sorted(set(days) | {d for d in heads if d >= oldest_kept}):
         if since and day < since:
             continue
-        known = heads(day)
-        for path in days[day]:
+        known = heads.get(day, {})
+        present = {path.name for path in days.get(day, [])}
+        for name in sorted(set(known) - present):
+            bad += 1
+            print(f"{folder / name}:1: removed (the whole file; Redis recorded "
+                  f"{known[name].n} lines)", file=out)
+        for path in days.get(day, []):
             result = check_file(path, known.get(path.name))
             files, lines = files + 1, lines + result.lines
             if not result.ok:
@@ -57,7 +71,7 @@ def verify(folder: Path, since: date | None, today: date,
                 print(f"{path}: note: not sealed (its process stopped without sealing it, "
                       "or has written nothing since that day)", file=out)
     print(f"audit verify: {files} files, {lines} lines, "
-          f"{'OK' if not bad else f'{bad} file(s) changed'}", file=out)
+          f"{'OK' if not bad else f'{bad} file(s) changed or removed'}", file=out)
     return 1 if bad else 0
 
 
