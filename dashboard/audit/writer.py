@@ -101,9 +101,12 @@ class AuditWriter:
         atexit.register(self.close)
 
     def append(self, fields: dict[str, Any]) -> Written:
-        """Write one entry and fsync it (raises OSError when that is not possible)."""
+        """Write one entry and fsync it (raises OSError when that is not possible).
+
+        The entry's `ts` (epoch ms), when it has one, decides its day's file.
+        """
         with self._lock:
-            now = self.clock()
+            now = fields["ts"] / 1000 if isinstance(fields.get("ts"), int) else self.clock()
             day = datetime.fromtimestamp(now, self.zone).date()
             if self._fd is None or day != self._day or os.getpid() != self._pid \
                     or self._gone():
