@@ -86,7 +86,7 @@ def perform_action(services: Services, user: User, incident_id: str, action: Any
     """
     if not user.can_act:
         raise Forbidden("this account may only look")
-    incident_record(services, incident_id)  # exists, and in scope
+    area = incident_record(services, incident_id)["area"]  # exists, and in scope
     if action not in ACTIONS:
         raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
     department, note = str(department or ""), str(note or "")
@@ -104,8 +104,10 @@ def perform_action(services: Services, user: User, incident_id: str, action: Any
         command["department"] = department
     if note:
         command["note" if action != "close" else "result"] = note
+    # Audited first: when the audit cannot be written the action is refused (503).
+    access().audit.record(user, address, action, incident_id, f"{department} {note}".strip(),
+                          area=area, required=True)
     entry_id = services.client.xadd(services.settings.command_stream, command)
-    access().audit.record(user, address, action, incident_id, f"{department} {note}".strip())
     return {**command, "entry_id": entry_id.decode()}
 
 

@@ -1,4 +1,4 @@
-"""The `citybrain` command: run, web, worker, simulate, check."""
+"""The `citybrain` command: run, web, worker, simulate, check, users, audit."""
 
 from __future__ import annotations
 
@@ -183,6 +183,51 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Check the audit files' hash chains (verify) or write them as CSV (export)."""
+    from datetime import date
+    from pathlib import Path
+
+    import redis
+
+    from dashboard.audit.commands import export_csv, redis_heads, today_in, verify
+    from dashboard.audit.reader import AuditReader, query_from
+
+    settings, geography = _settings_and_geography()
+    folder = Path(settings.audit_path)
+    if args.action == "verify":
+        heads = {}
+        if not settings.redis_url:
+            log.warning("REDIS_URL is not set: the ends of files are checked by their seals "
+                        "only")
+        else:
+            try:
+                heads = redis_heads(connect(settings.redis_url, settings.redis_cluster),
+                                    settings.state_prefix)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("Redis unreachable (%s): the ends of files are checked by their "
+                            "seals only", exc)
+        try:
+            since = date.fromisoformat(args.since) if args.since else None
+        except ValueError as exc:
+            raise SettingsError(f"--from: {exc}") from exc
+        return verify(folder, since, today_in(settings), settings.audit_keep_days, heads,
+                      sys.stdout)
+    try:
+        query = query_from({"from": args.since, "to": args.until, "user": args.user,
+                            "action": args.act, "area": args.area}, settings.zone)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+    reader = AuditReader(folder, settings.zone, geography)
+    if args.out in (None, "-"):
+        count = export_csv(reader, query, settings, sys.stdout)
+    else:
+        with open(args.out, "w", encoding="utf-8", newline="") as out:
+            count = export_csv(reader, query, settings, out)
+    log.info("exported %d audit entries", count)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="citybrain", description=__doc__)
@@ -212,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input (for scripts)")
     users.set_defaults(func=cmd_users)
+    audit = sub.add_parser("audit", help=cmd_audit.__doc__)
+    audit.add_argument("action", choices=["verify", "export"])
+    audit.add_argument("--from", dest="since", help="first day (YYYY-MM-DD; export also "
+                       "takes ISO-8601 times)")
+    audit.add_argument("--to", dest="until", help="last day or moment (export)")
+    audit.add_argument("--user", help="only this user's entries (export)")
+    audit.add_argument("--action", dest="act", help="only this action (export)")
+    audit.add_argument("--area", help="only entries inside this area (export)")
+    audit.add_argument("--out", help="CSV file to write (export; default: standard output)")
+    audit.set_defaults(func=cmd_audit)
     return parser
 
 

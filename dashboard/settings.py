@@ -303,6 +303,16 @@ SETTINGS: tuple[Setting, ...] = (
             _positive_int),
     Setting("CITYBRAIN_DATA_DIR", ".citybrain", "Folder of the embedded Redis's data when "
             "`REDIS_URL` is empty.", _text),
+    Setting("CITYBRAIN_AUDIT_DIR", "", "Folder of the durable audit files (one hash-chained "
+            "file per process and day, see \"Audit\"). Empty: `audit` in "
+            "`CITYBRAIN_DATA_DIR`. Give every process the same folder (a shared one across hosts, "
+            "or each host's web shows only its own host's entries).", _text),
+    Setting("CITYBRAIN_AUDIT_KEEP_DAYS", "400", "Days of audit files kept; older files are "
+            "deleted (China's Cybersecurity Law, art. 21, asks for at least six months).",
+            _positive_int),
+    Setting("CITYBRAIN_AUDIT_STREAM_MAXLEN", "100000", "The Redis audit stream (a recent "
+            "view for other systems) keeps about this many entries; the files keep everything "
+            "for `CITYBRAIN_AUDIT_KEEP_DAYS`.", _positive_int),
     Setting("CITYBRAIN_LANG", "zh-CN", "Language of the screen: `zh-CN` or `en` "
             "(`?lang=` overrides it per page).", _lang),
     Setting("CITYBRAIN_UPDATE_MODE", "poll", "How the screen gets updates: `poll` "
@@ -366,6 +376,11 @@ class Settings:
         """Prefix of every state key, with the city as a Redis Cluster hash tag."""
         city = (self.values["boundaries"] and "custom") or self.values["city"]
         return f"{self.values['key_prefix']}:{{{city}}}:"
+
+    @property
+    def audit_path(self) -> str:
+        """The folder of the audit files."""
+        return self.values["audit_dir"] or os.path.join(self.values["data_dir"], "audit")
 
     @property
     def zone(self) -> ZoneInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -39,6 +40,10 @@ def geography() -> Geography:
 
 
 @pytest.fixture
-def settings(redis_url: str) -> Settings:
-    """Default settings on the test Redis, with a short cache so tests see fresh state."""
-    return Settings.load(env={"REDIS_URL": redis_url, "CITYBRAIN_CACHE_TTL_S": "0.001"})
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    """Default settings on the test Redis, with a short cache so tests see fresh state.
+
+    The audit files go to the test's own folder.
+    """
+    return Settings.load(env={"REDIS_URL": redis_url, "CITYBRAIN_CACHE_TTL_S": "0.001",
+                              "CITYBRAIN_AUDIT_DIR": str(tmp_path / "audit")})

@@ -15,6 +15,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,7 +23,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.app import create_app
-from dashboard.auth.users import UserStore
+from dashboard.auth.audit import Audit
+from dashboard.auth.users import User, UserStore
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
 from layers.geography import load_geography
@@ -82,7 +84,9 @@ def stack(tmp_path_factory):
     server.start()
     settings = Settings.load(env={
         "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "1.0", "CITYBRAIN_UPDATE_MS": "1000",
-        "CITYBRAIN_STALE_AFTER_S": "600", "CITYBRAIN_BLOCK_MS": "200"}).replace(
+        "CITYBRAIN_STALE_AFTER_S": "600", "CITYBRAIN_BLOCK_MS": "200",
+        "CITYBRAIN_AUDIT_DIR": str(tmp_path_factory.mktemp("officials-audit")),
+        "CITYBRAIN_AUDIT_KEEP_DAYS": "100000"}).replace(
         secret_key=SECRET)
     client = connect(server.url)
     geography = load_geography(None, "shanghai")
@@ -444,3 +448,52 @@ def test_off007_export_link_downloads_the_areas_open_incidents(official, stack):
     table = list(csv.DictReader(io.StringIO(text)))
     assert table and all(row["area_id"].startswith("310104") for row in table)
     assert len(table) == summary(stack, "310104")["incidents"]["open"]
+
+
+def test_off008_audit_view_filters_and_pages_through_the_whole_history(boss, stack):
+    moment = [datetime(2031, 3, 4, 9, 0, tzinfo=stack.settings.zone).timestamp()]
+    other = Audit.build(stack.settings, stack.client, stack.geography, lambda: moment[0])
+    for i in range(130):  # another process's file, on a day of its own (injected clock)
+        moment[0] += 60
+        other.record(User("auditor7", "district", "310104"), "10.1.1.1", "note", f"AU-{i}",
+                     f"#{i}", area="310104")
+        other.record(User("someone", "city", "310000"), "10.1.1.2", "note", "AU-x", "x")
+    errors: list[str] = []
+    boss.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    boss.on("pageerror", lambda e: errors.append(str(e)))
+
+    def first_cells() -> list[str]:
+        return boss.eval_on_selector_all("#audit-table tbody tr td:nth-child(5)",
+                                         "tds => tds.map(td => td.innerText)")
+
+    def wait_first(detail: str, rows: int) -> None:
+        boss.wait_for_function(
+            "([d, n]) => { const r = document.querySelectorAll('#audit-table tbody tr');"
+            " return r.length === n && r[0].children[4].innerText === d; }",
+            arg=[detail, rows], timeout=30_000)  # a busy machine: callbacks queue
+
+    boss.click("#audit-open")
+    boss.wait_for_selector("#audit-modal:not(.hidden) #audit-table", timeout=30_000)
+    boss.fill("#audit-from", "2031-03-04")
+    boss.press("#audit-from", "Enter")
+    boss.fill("#audit-user", "auditor7")
+    boss.press("#audit-user", "Enter")
+    wait_first("#129", 100)
+    assert first_cells() == [f"#{i}" for i in range(129, 29, -1)]
+    assert boss.is_enabled("#audit-older")
+    boss.click("#audit-older")
+    wait_first("#29", 30)
+    assert first_cells() == [f"#{i}" for i in range(29, -1, -1)]
+    assert boss.is_disabled("#audit-older")  # the last page
+    boss.click("#audit-newest")
+    wait_first("#129", 100)
+    boss.fill("#audit-to", "someday")
+    boss.press("#audit-to", "Enter")
+    boss.wait_for_selector("#audit-error", timeout=30_000)
+    boss.fill("#audit-to", "")
+    boss.press("#audit-to", "Enter")
+    wait_first("#129", 100)
+    boss.click("#audit-close")
+    boss.wait_for_selector("#audit-modal.hidden", state="attached", timeout=30_000)
+    assert errors == []
+    assert 500 not in boss.statuses

@@ -38,7 +38,8 @@ def stack(tmp_path_factory):
     server.start()
     settings = Settings.load(env={
         "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "0.2", "CITYBRAIN_UPDATE_MS": "400",
-        "CITYBRAIN_STALE_AFTER_S": "600", "CITYBRAIN_BLOCK_MS": "200"})
+        "CITYBRAIN_STALE_AFTER_S": "600", "CITYBRAIN_BLOCK_MS": "200",
+        "CITYBRAIN_AUDIT_DIR": str(tmp_path_factory.mktemp("screen-audit"))})
     client = connect(server.url)
     app = create_app(settings)
     geography = app.server.extensions["citybrain"].geography

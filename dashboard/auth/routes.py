@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 import flask
+from werkzeug.exceptions import BadRequest
 
+from dashboard.audit.reader import query_from
 from dashboard.auth.guard import (
     access,
     client_address,
@@ -14,6 +16,7 @@ from dashboard.auth.guard import (
     start_session,
     take_sign_in_try,
 )
+from dashboard.services import current
 
 auth = flask.Blueprint("auth", __name__)
 
@@ -97,8 +100,22 @@ def me() -> flask.Response:
 
 @auth.get("/api/v1/audit")
 def audit_log() -> flask.Response:
-    """The newest audit entries (city operators only)."""
+    """A page of the audit log, newest first (city operators only).
+
+    Filters `from`, `to`, `user`, `action`, `area`; `limit` (default 200); the next
+    page's URL is in the `Link` header (rel="next"), absent on the last page.
+    """
     user = current_user()
     if user.role != "city":
         flask.abort(403)
-    return flask.jsonify(access().audit.latest())
+    args = flask.request.args
+    try:
+        query = query_from(args, current().settings.zone, limit=200)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    entries, cursor = access().audit.page(query)
+    response = flask.jsonify(entries)
+    if cursor:
+        params = urlencode({**args.to_dict(), "before": cursor})
+        response.headers["Link"] = f'<{flask.request.path}?{params}>; rel="next"'
+    return response

@@ -30,7 +30,7 @@ def install_access(server: flask.Flask, services: Services) -> Access:
                             "empty: name the single-sign-on proxy's address, or anyone could "
                             "send the header")
     acc = Access(store=store, cache=UserCache(store),
-                 audit=Audit(services.client, settings.state_prefix),
+                 audit=Audit.build(settings, services.client, services.geography),
                  throttle=SignInThrottle(services.client, settings.state_prefix),
                  geography=services.geography,
                  session_hours=settings.session_hours, proxies=settings.trusted_proxies,

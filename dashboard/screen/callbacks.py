@@ -68,7 +68,7 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
         user_box=officials.user_box(user, access().open_mode(), services.geography, lang),
         timebar=timecontrol.timebar(lang, moment, replay, services.settings, busy),
         incident_panel=incident_panel.panel(lang, user, services.settings),
-        overlays=[officials.audit_modal(lang)] if user.role == "city" else [],
+        overlays=[audit_view.audit_modal(lang)] if user.role == "city" else [],
         replaying=moment is not None,
         export_href=None if user.role == "wall" else
         f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")
@@ -235,7 +235,7 @@ clientside_callback(
 
 # The officials' parts register their callbacks when imported, here, so that they are
 # taken out of Dash's global registry with this module's own (below).
-from dashboard.screen import incident_panel, officials, timecontrol  # noqa: E402
+from dashboard.screen import audit_view, incident_panel, officials, timecontrol  # noqa: E402
 
 # `dash.callback` puts callbacks into Dash's global registry, which the first app
 # that serves a request takes and empties. `create_app` builds one app per call

@@ -22,7 +22,7 @@ from typing import Any
 import dash
 import orjson
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest, NotFound, ServiceUnavailable
 
 from dashboard.actions import (
     decode_incident,
@@ -316,7 +316,7 @@ def act(*args: Any) -> Any:
         perform_action(services, user, str(chosen), action,
                        department if action == "dispatch" else "", text or "",
                        client_address())
-    except (BadRequest, NotFound) as refused:
+    except (BadRequest, NotFound, ServiceUnavailable) as refused:
         return (f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error",
                 no_update, no_update)
     done = label("action", action, lang)

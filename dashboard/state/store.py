@@ -131,6 +131,7 @@ def health(client: redis.Redis, settings: Settings) -> dict[str, Any]:
             round(time.time() - last_ms / 1000, 1) if last_ms else None),
         "applied": int(stats.get("applied", 0)),
         "duplicates": int(stats.get("duplicates", 0)),
+        "audit_write_failures": int(stats.get("audit_write_failures", 0)),
         "dead_lettered": {k[5:]: int(v) for k, v in sorted(stats.items())
                           if k.startswith("dead:")},
     })
