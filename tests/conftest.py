@@ -12,6 +12,7 @@ import redis
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
 from layers.geography import Geography, load_geography
+from tests.events import MIDDAY_TZ
 
 
 @pytest.fixture(scope="session")
@@ -46,4 +47,5 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
     The audit files go to the test's own folder.
     """
     return Settings.load(env={"REDIS_URL": redis_url, "CITYBRAIN_CACHE_TTL_S": "0.001",
-                              "CITYBRAIN_AUDIT_DIR": str(tmp_path / "audit")})
+                              "CITYBRAIN_AUDIT_DIR": str(tmp_path / "audit"),
+                              "CITYBRAIN_TZ": MIDDAY_TZ})

@@ -12,6 +12,20 @@ PUDONG_POINT = (121.5440, 31.2210)  # inside Pudong (310115)
 SEA_POINT = (123.0, 30.5)  # East China Sea
 
 
+def midday_zone(now: float | None = None) -> str:
+    """A fixed-offset zone in which `now` falls near local noon.
+
+    Tests that stamp events relative to the real clock and count "today" use it
+    as the city's zone, so they pass at any hour of any day.
+    """
+    utc_hour = time.gmtime(time.time() if now is None else now).tm_hour
+    offset = 12 - utc_hour  # -11 .. +12; Etc/GMT names carry the opposite sign
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+
+
+MIDDAY_TZ = midday_zone()
+
+
 def now_ms(offset_s: float = 0) -> int:
     """Epoch milliseconds, optionally shifted."""
     return int((time.time() + offset_s) * 1000)

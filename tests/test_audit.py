@@ -42,6 +42,12 @@ class Clock:
 
 
 @pytest.fixture
+def settings(settings):
+    """The suite's settings in Shanghai's zone: the fixed moments above are Shanghai's."""
+    return settings.replace(tz="Asia/Shanghai")
+
+
+@pytest.fixture
 def clock():
     return Clock(T0)
 

@@ -17,7 +17,7 @@ from dashboard.redis_conn import connect, redis_server_binary
 from dashboard.settings import Settings
 from dashboard.state.store import health, read_raw
 from dashboard.state.view import RiskModel, build_view
-from tests.events import PUDONG_POINT, incident, now_ms, risk, traffic
+from tests.events import MIDDAY_TZ, PUDONG_POINT, incident, now_ms, risk, traffic
 
 
 def _free(port: int) -> bool:
@@ -85,7 +85,7 @@ def cluster_url(tmp_path_factory):
                          ids=["stream-in-other-slot", "stream-in-state-slot"])
 def test_clu001_end_to_end_on_a_cluster(cluster_url, geography, stream):
     settings = Settings.load(env={"REDIS_URL": cluster_url, "CITYBRAIN_REDIS_CLUSTER": "1",
-                                  "CITYBRAIN_STREAM": stream,
+                                  "CITYBRAIN_STREAM": stream, "CITYBRAIN_TZ": MIDDAY_TZ,
                                   "CITYBRAIN_COMMAND_STREAM": stream.replace("events",
                                                                              "commands")})
     client = connect(cluster_url, cluster=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from dashboard.pipeline.simulate import (
     risk_points,
     run_simulation,
 )
+from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import DEFAULT_RISK_MODEL, DEFAULT_SLA_MINUTES, Settings
 from layers.geography import Geography, load_geography
 
@@ -34,6 +36,14 @@ def ticking(start: float, step_s: float) -> Callable[[], float]:
     """A clock that moves `step_s` seconds forward each time it is read."""
     counter = itertools.count()
     return lambda: start + next(counter) * step_s
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Wait until `condition()` holds; fail naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def box(x0: float, y0: float, x1: float, y1: float) -> list[list[list[float]]]:
@@ -256,11 +266,13 @@ def test_sim010_flood_commands_are_valid_xadds(boxes: Geography) -> None:
 
 
 def test_sim011_flood_writes_to_redis(client: redis.Redis, boxes: Geography) -> None:
-    assert flood(client, "sim:flood", boxes, 5000, seed=1, batch=1500) == 5000
+    now = T0 + 10 * 3600
+    assert flood(client, "sim:flood", boxes, 5000, seed=1, batch=1500, clock=lambda: now) == 5000
     assert client.xlen("sim:flood") == 5000
     entries = client.xrange("sim:flood", count=500)
-    assert all(isinstance(parse_entry(f, int(T0 * 1000), 10 * DAY_MS), Event)
-               for _, f in entries)
+    parsed = [parse_entry(f, int(now * 1000), DAY_MS) for _, f in entries]
+    assert all(isinstance(p, Event) for p in parsed)
+    assert max(p.ts for p in parsed) <= now * 1000  # type: ignore[union-attr]
 
 
 def test_sim012_run_writes_at_its_rate_and_stops(client: redis.Redis, boxes: Geography) -> None:
@@ -280,38 +292,31 @@ def test_sim012_run_writes_at_its_rate_and_stops(client: redis.Redis, boxes: Geo
     assert not worker.is_alive()
 
 
-class FlakyClient:
-    """Stands in for redis.Redis: its pipelines fail `failures` times, then record."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.written: list[dict[str, str]] = []
-
-    def pipeline(self, transaction: bool = True) -> FlakyClient:
-        assert transaction is False  # plain pipelining, no MULTI
-        self.batch: list[dict[str, str]] = []
-        return self
-
-    def xadd(self, name: str, fields: dict[str, str], **options: object) -> None:
-        self.batch.append(fields)
-
-    def execute(self) -> list[bytes]:
-        if self.failures:
-            self.failures -= 1
-            raise redis.ConnectionError("Connection refused")
-        self.written.extend(self.batch)
-        return [b"0-1"] * len(self.batch)
-
-
 def test_sim013_run_survives_a_redis_outage(
-    boxes: Geography, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, boxes: Geography, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake = FlakyClient(failures=2)
-    sim = Simulator(fake, "s", boxes)  # type: ignore[arg-type]
-    monkeypatch.setattr(sim, "retry_delay_s", 0.01)
-    assert sim.run(rate=200, duration_s=0.1, initial_risk=False) == 20
-    assert len(fake.written) == 20
-    assert "Redis unavailable" in caplog.text
+    """A real Redis stops under a running producer and comes back: writing resumes."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    client = connect(server.start())
+    sim = Simulator(client, "s", boxes)
+    sim.retry_delay_s = 0.05
+    stop = threading.Event()
+    producer = threading.Thread(target=sim.run, args=(200,), kwargs={"stop": stop,
+                                                                     "initial_risk": False})
+    producer.start()
+    try:
+        wait_for(lambda: client.xlen("s") > 0, "the first events")
+        server.stop()
+        wait_for(lambda: "Redis unavailable" in caplog.text, "the producer to notice the outage")
+        server.start()
+        before = client.xlen("s")
+        wait_for(lambda: client.xlen("s") > before, "writing to resume after the outage")
+        assert producer.is_alive()
+    finally:
+        stop.set()
+        producer.join(10)
+        server.stop()
+    assert not producer.is_alive()
 
 
 def test_sim014_run_simulation_uses_the_settings(client: redis.Redis, boxes: Geography) -> None:

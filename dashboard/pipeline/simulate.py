@@ -892,10 +892,10 @@ class Simulator:
 
 def flood(
     client: redis.Redis, stream: str, geography: GeographyLike, n: int, seed: int = 0,
-    batch: int = 2000,
+    batch: int = 2000, clock: Callable[[], float] = time.time,
 ) -> int:
     """Write `n` valid events as fast as possible (pipelined XADD, no MULTI); the count."""
-    simulator = Simulator(client, stream, geography, seed)
+    simulator = Simulator(client, stream, geography, seed, clock=clock)
     pool = client.connection_pool
     connection = pool.get_connection()
     written = pending = 0
@@ -922,12 +922,13 @@ def run_simulation(
     settings: Any, client: redis.Redis, geography: GeographyLike, rate: float,
     duration_s: float | None = None, seed: int | None = None,
     stop: threading.Event | None = None, time_scale: float = DEFAULT_TIME_SCALE,
+    clock: Callable[[], float] = time.time,
 ) -> int:
     """Run the demo producer with the configuration's stream, SLA table and risk model."""
     if seed is None:
-        seed = int(time.time()) % 100_000  # a fresh seed: incident ids differ from earlier runs
+        seed = int(clock()) % 100_000  # a fresh seed: incident ids differ from earlier runs
     simulator = Simulator(
-        client, settings.stream, geography, seed, time_scale=time_scale,
+        client, settings.stream, geography, seed, clock=clock, time_scale=time_scale,
         sla_minutes=settings.sla_minutes, risk_model=settings.risk_model,
     )
     log.info("simulate: %d districts, %d segments, %d risk areas, seed %d, %.1f events/s",
