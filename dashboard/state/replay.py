@@ -181,6 +181,10 @@ class Replayer:
         pipe.execute()
 
 
+# Moments come from stream ids, which are Redis's clock; this host's may lag it a little.
+CLOCK_SKEW_S = 5.0
+
+
 def _ms(entry_id: str) -> int:
     return int(entry_id.split("-")[0])
 
@@ -193,6 +197,6 @@ def parse_at(value: str, settings: Settings) -> datetime:
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=settings.zone)
-    if moment.timestamp() > time.time():
+    if moment.timestamp() > time.time() + CLOCK_SKEW_S:
         raise ValueError("that moment is in the future")
     return moment
