@@ -13,9 +13,9 @@ import threading
 import time
 from collections.abc import Sequence
 
+from dashboard.geography import BoundaryError, Geography, load_geography
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings, SettingsError
-from layers.geography import BoundaryError, Geography, load_geography
 
 log = logging.getLogger("citybrain")
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import flask
 import redis
 
+from dashboard.geography import Geography, load_geography
 from dashboard.redis_conn import connect
 from dashboard.settings import Settings
 from dashboard.state.replay import Replayer
 from dashboard.state.store import StateCache
-from layers.geography import Geography, load_geography
 
 
 @dataclass(frozen=True)

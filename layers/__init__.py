@@ -1,4 +1,4 @@
-"""Geography and map layers of the cockpit.
+"""Map layers of the cockpit (the geography is `dashboard.geography`).
 
 `LAYERS` is the registry of map layers, drawn in this order (later on top).
 A city adds its own layer by writing a module with a `layers.base.Layer`

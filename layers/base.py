@@ -14,11 +14,9 @@ import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from dashboard.state.view import CityView
-    from layers.geography import Geography
+from dashboard.state.view import CityView, Geography
 
 Trace = dict[str, Any]
 

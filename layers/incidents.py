@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dashboard.i18n import label, t
+from dashboard.state.view import CityView
 from layers.base import OKABE_ITO, Layer, Legend, Trace, stepped_scale, text
-
-if TYPE_CHECKING:
-    from dashboard.state.view import CityView
 
 SEVERITY_COLORS = (OKABE_ITO["grey"], OKABE_ITO["sky"], OKABE_ITO["orange"],
                    OKABE_ITO["vermillion"])

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dashboard.i18n import label, t
+from dashboard.state.view import CityView
 from layers.base import (
     OUTLINE,
     WARNING_COLORS,
@@ -16,9 +15,6 @@ from layers.base import (
     stepped_scale,
     text,
 )
-
-if TYPE_CHECKING:
-    from dashboard.state.view import CityView
 
 LEVEL_CODES = ("normal", "blue", "yellow", "orange", "red")
 SCALE = stepped_scale([WARNING_COLORS[level] for level in LEVEL_CODES])

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dashboard.i18n import label, t
+from dashboard.state.view import CityView, traffic_level
 from layers.base import (
     OKABE_ITO,
     Layer,
@@ -16,9 +15,6 @@ from layers.base import (
     text,
 )
 
-if TYPE_CHECKING:
-    from dashboard.state.view import CityView
-
 LEVEL_CODES = ("none", "smooth", "slow", "congested", "severe")
 LEVEL_COLORS = ("#3b4456", OKABE_ITO["green"], OKABE_ITO["yellow"], OKABE_ITO["orange"],
                 OKABE_ITO["purple"])
@@ -27,8 +23,6 @@ SCALE = stepped_scale(LEVEL_COLORS)
 
 def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:
     """Areas filled by their mean index; segments as points coloured by their own index."""
-    from dashboard.state.view import traffic_level  # here: layers is imported by the state package
-
     geography = view.geography
     f = focus(geography, area_id)
     if f.outline_level:

@@ -14,12 +14,12 @@ import orjson
 import pytest
 from shapely.geometry import box
 
+from dashboard.geography import Geography, load_geography
 from dashboard.i18n import LANGS
 from dashboard.settings import DEFAULT_RISK_MODEL
 from dashboard.state.view import RawState, RiskModel, build_view
 from layers import LAYERS, risk
 from layers.base import Layer, center_zoom, focus, geojson_url, stepped_scale, text
-from layers.geography import Geography, load_geography
 from layers.incidents import age_text
 
 ZONE = ZoneInfo("Asia/Shanghai")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import redis
 
+from dashboard.geography import Geography, load_geography
 from dashboard.pipeline.contract import Event, parse_entry, parse_ts
 from dashboard.pipeline.simulate import (
     Simulator,
@@ -23,7 +24,6 @@ from dashboard.pipeline.simulate import (
     run_simulation,
 )
 from dashboard.settings import DEFAULT_RISK_MODEL, DEFAULT_SLA_MINUTES, Settings
-from layers.geography import Geography, load_geography
 
 T0 = 1795305600.0  # 2026-11-22T00:00:00+08:00
 DAY_MS = 86_400_000

@@ -29,7 +29,7 @@ from werkzeug.exceptions import Forbidden, TooManyRequests
 from dashboard.auth.audit import Audit
 from dashboard.auth.throttle import SignInThrottle
 from dashboard.auth.users import User, UserStore
-from layers.geography import Geography
+from dashboard.geography import Geography
 
 log = logging.getLogger(__name__)
 

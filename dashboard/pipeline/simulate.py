@@ -127,7 +127,7 @@ _LEAF_POOL = 3  # points per finest area, for risk events sent by lon/lat
 
 
 class GeographyLike(Protocol):
-    """The part of `layers.geography.Geography` the simulator uses."""
+    """The part of `dashboard.geography.Geography` the simulator uses."""
 
     root_id: str
     areas: Mapping[str, Any]

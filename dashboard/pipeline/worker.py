@@ -26,12 +26,12 @@ import numpy as np
 import orjson
 import redis
 
+from dashboard.geography import Geography
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import STATUSES, Event, Rejection, parse_command, parse_entry
 from dashboard.pipeline.coords import to_wgs84_many
 from dashboard.redis_conn import same_slot
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
-from layers.geography import Geography
 
 log = logging.getLogger(__name__)
 

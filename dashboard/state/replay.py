@@ -43,11 +43,11 @@ from typing import TypeVar
 import redis
 from redis.exceptions import LockError
 
+from dashboard.geography import Geography
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings
 from dashboard.state.store import read_raw
 from dashboard.state.view import CityView, RiskModel, build_view
-from layers.geography import Geography
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import redis
 
+from dashboard.geography import Geography
 from dashboard.settings import Settings
 from dashboard.state.view import CityView, RawState, RiskModel, build_view, day_names, decode_raw
-from layers.geography import Geography
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from layers.geography import Geography
+from dashboard.geography import Geography
 
 TRAFFIC_LEVELS = ((2.0, "severe"), (1.8, "congested"), (1.5, "slow"), (0.0, "smooth"))
 RISK_LEVELS = ("normal", "blue", "yellow", "orange", "red")

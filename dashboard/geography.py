@@ -3,7 +3,7 @@
 A boundary file holds one polygon per area with the columns ``area_id``, ``name``,
 ``name_en`` (optional), ``level`` and ``parent_id``. Levels go from coarse to fine as in
 :data:`LEVELS`; every area but the single root (normally the city) names its parent,
-which must be of a coarser level. The shipped demo cities live in ``layers/data/``.
+which must be of a coarser level. The shipped demo cities live in ``dashboard/data/``.
 
 Everything is validated and computed in :func:`load_geography`; a :class:`Geography`
 never changes afterwards, so one instance can be shared by every request and worker.
