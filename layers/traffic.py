@@ -39,17 +39,17 @@ def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:
         hover.append([text(geography.name(aid, lang)), index,
                       label("traffic_level", traffic["level"] or "none", lang)])
     lon, lat, seg_codes, seg_hover = [], [], [], []
-    for seg_id, (area, s_lon, s_lat, speed, free_flow, _) in sorted(view.raw.segments.items()):
-        if area not in geography.areas or area_id not in geography.chain(area):
+    for seg_id, seg in sorted(view.raw.segments.items()):
+        if seg.area not in geography.areas or area_id not in geography.chain(seg.area):
             continue
-        if s_lon != s_lon or s_lat != s_lat:  # NaN: no position
+        if seg.lon is None or seg.lat is None:
             continue
-        index = free_flow / max(speed, 1.0)
+        index = seg.index
         lvl = traffic_level(index) or "none"
-        lon.append(s_lon)
-        lat.append(s_lat)
+        lon.append(seg.lon)
+        lat.append(seg.lat)
         seg_codes.append(LEVEL_CODES.index(lvl))
-        seg_hover.append([text(seg_id), f"{speed:.0f}", f"{index:.2f}",
+        seg_hover.append([text(seg_id), f"{seg.speed_kmh:.0f}", f"{index:.2f}",
                           label("traffic_level", lvl, lang)])
     return [
         {"type": "choroplethmap", "uid": "traffic-fill", "name": t("traffic", lang),

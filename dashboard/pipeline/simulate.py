@@ -31,6 +31,7 @@ import numpy as np
 import redis
 import shapely
 
+from dashboard.kinds import KINDS
 from dashboard.pipeline.coords import gcj02_to_bd09, wgs84_to_gcj02
 from dashboard.settings import DEFAULT_RISK_MODEL, DEFAULT_SLA_MINUTES, FALLBACK_SLA_MINUTES
 
@@ -136,6 +137,22 @@ class GeographyLike(Protocol):
     def children(self, area_id: str) -> tuple[str, ...]:
         """Ids of the areas directly inside `area_id`."""
         ...
+
+
+@dataclass(frozen=True)
+class DemoOf:
+    """A kind's demo generator made of two functions (see `dashboard.kinds.base.Demo`)."""
+
+    weigh: Callable[[float], float]
+    maker: Callable[[float], Fields]
+
+    def weight(self, now: float) -> float:
+        """Relative share of the demo's events at this moment."""
+        return self.weigh(now)
+
+    def make(self, now: float) -> Fields:
+        """The next event."""
+        return self.maker(now)
 
 
 class Point(NamedTuple):
@@ -404,6 +421,7 @@ class Simulator:
         self._build_places()
         self._build_segments()
         self._build_risk()
+        self._demos = [demo for kind in KINDS if (demo := kind.demo(self)) is not None]
 
     # ---- set-up ----------------------------------------------------------
 
@@ -659,22 +677,25 @@ class Simulator:
         if self._recent and rnd.random() < _DUPLICATE_SHARE:
             return dict(rnd.choice(self._recent))  # a producer's retry: same event_id
         event = self._next_update(now)
-        if event is None:
-            has_risk = bool(self.risk.leaf_ids and self.risk.indicators)
-            weights = (
-                _TRAFFIC_WEIGHT,
-                _NEW_INCIDENT_WEIGHT * incident_activity(local_hour(now)),
-                _RISK_WEIGHT if has_risk else 0.0,
-            )
-            kind = rnd.choices((0, 1, 2), weights)[0]
-            if kind == 0:
-                event = self._traffic(now)
-            elif kind == 1:
-                event = self._new_incident(now)
-            else:
-                event = self._risk_drift(now)
+        if event is None:  # one kind of the registry, by its demo's weight now
+            weights = [demo.weight(now) for demo in self._demos]
+            event = rnd.choices(self._demos, weights)[0].make(now)
         self._recent.append(event)
         return dict(event)
+
+    def incident_demo(self) -> DemoOf:
+        """New incidents, more by day (their updates come due on simulated time)."""
+        return DemoOf(lambda now: _NEW_INCIDENT_WEIGHT * incident_activity(local_hour(now)),
+                      self._new_incident)
+
+    def traffic_demo(self) -> DemoOf:
+        """Speed readings of the fixed segments."""
+        return DemoOf(lambda now: _TRAFFIC_WEIGHT, self._traffic)
+
+    def risk_demo(self) -> DemoOf:
+        """Risk indicators drifting around each finest area's level."""
+        has_risk = bool(self.risk.leaf_ids and self.risk.indicators)
+        return DemoOf(lambda now: _RISK_WEIGHT if has_risk else 0.0, self._risk_drift)
 
     def step(self, n: int) -> list[Fields]:
         """Make the next `n` events; deterministic for a seed and clock."""

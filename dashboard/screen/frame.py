@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from dashboard.i18n import label, t
+from dashboard.kinds import BY_NAME
 from dashboard.state.view import CityView
 from layers import LAYERS
 from layers.base import Trace
@@ -70,13 +71,6 @@ def _clock(ms: int | float, view: CityView) -> str:
     return datetime.fromtimestamp(ms / 1000, zone).strftime("%H:%M:%S")
 
 
-def _value(value: Any) -> str:
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return str(value or "")
-
-
 def _district(view: CityView, area_id: str, lang: str) -> str:
     geography = view.geography
     if area_id not in geography.areas:
@@ -107,19 +101,11 @@ def feed_rows(view: CityView, area_id: str, lang: str, limit: int = FEED_ROWS) -
         row = {"id": str(item.get("id", "")), "time": _clock(item.get("ts", 0), view),
                "kind": kind, "where": _district(view, item.get("area") or "", lang),
                "sev": str(item.get("severity") or "")}
-        if kind == "incident":
-            row["what"] = label("category", item.get("category") or "unknown", lang)
-            row["status"] = label("status", item.get("status"), lang)
-            row["title"] = str(item.get("title") or "")
-        elif kind == "traffic":
-            speed = float(item.get("speed_kmh") or 0)
-            row["what"] = label("kind", "traffic", lang)
-            row["status"] = f"{speed:.0f} km/h"
-            row["title"] = str(item.get("segment_id") or "")
+        spec = BY_NAME.get("incident" if kind == "command" else kind)
+        if spec is None:  # a kind this version does not know: its code, as text
+            row["what"], row["status"], row["title"] = str(kind), "", ""
         else:
-            row["what"] = label("kind", kind, lang) if kind == "risk" else str(kind)
-            row["status"] = _value(item.get("value"))
-            row["title"] = label("indicator", item.get("indicator"), lang)
+            row["what"], row["status"], row["title"] = spec.feed_text(item, lang)
         rows.append(row)
     return rows
 

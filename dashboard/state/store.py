@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from dashboard.geography import Geography
+from dashboard.kinds import REGISTERS
 from dashboard.settings import Settings
 from dashboard.state.view import CityView, RawState, RiskModel, build_view, day_names, decode_raw
 
@@ -34,12 +35,15 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime) -> RawState
     pipe.hgetall(prefix + "open")
     pipe.hgetall(prefix + "day:" + today)
     pipe.hgetall(prefix + "day:" + yesterday)
-    pipe.hgetall(prefix + "seg")
-    pipe.hgetall(prefix + "risk")
+    for kind in REGISTERS:
+        pipe.hgetall(prefix + str(kind.register))
     pipe.lrange(prefix + "feed", 0, FEED_READ - 1)
     pipe.hgetall(prefix + "stats")
     pipe.get(prefix + "version")
-    return decode_raw(*pipe.execute())
+    replies = pipe.execute()
+    n = len(REGISTERS)
+    registers = {kind.name: replies[3 + i] for i, kind in enumerate(REGISTERS)}
+    return decode_raw(*replies[:3], registers, *replies[3 + n:], settings=settings)
 
 
 class StateCache:
