@@ -192,6 +192,21 @@ def _risk_model(value: str) -> dict[str, tuple[float, float]]:
     return model
 
 
+def _number_table(value: str) -> dict[str, float]:
+    """A JSON object of names to non-negative numbers (overrides of a kind's defaults)."""
+    table: dict[str, float] = {}
+    if value:
+        parsed = json.loads(value)
+        if not isinstance(parsed, dict):
+            raise ValueError('must be a JSON object like {"name": 30}')
+        for name, number in parsed.items():
+            if (not isinstance(number, int | float) or isinstance(number, bool)
+                    or not math.isfinite(number) or number < 0):
+                raise ValueError(f"{name!r} must be a number of at least 0")
+            table[str(name)] = float(number)
+    return table
+
+
 def _thresholds(value: str) -> tuple[float, float, float, float]:
     parts = [float(x) for x in value.split(",")]
     if len(parts) != 4 or parts != sorted(parts) or not all(0 < p <= 100 for p in parts):

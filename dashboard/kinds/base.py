@@ -130,6 +130,7 @@ class Kind:
     register: ClassVar[str | None] = None  # the state hash of its latest-by-time records
     record: ClassVar[type | None] = None  # the typed record `decode` makes
     block: ClassVar[str | None] = None  # its key in the area summary
+    kpi_label: ClassVar[str | None] = None  # i18n text key of its KPI tile, if it has one
 
     def parse(self, fields: Fields) -> tuple[Fields, bool]:
         """The kind's fields validated (as strings), and whether a point is required."""
@@ -160,8 +161,8 @@ class Kind:
         """The kind's block of an area summary, from `roll_up`'s value (None: nothing)."""
         return {}
 
-    def kpi(self, block: Mapping[str, Any]) -> Any:
-        """The value of the kind's KPI tile, from its block; None when it has no tile."""
+    def kpi(self, block: Mapping[str, Any]) -> int | float | None:
+        """The number on the kind's KPI tile (`kpi_label`), from its summary block."""
         return None
 
     def demo(self, sim: Any) -> Demo | None:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from dashboard.i18n import label, t
-from dashboard.kinds import BY_NAME
+from dashboard.kinds import BY_NAME, KINDS
 from dashboard.state.view import CityView
 from layers import LAYERS
 from layers.base import Trace
@@ -90,6 +90,8 @@ def kpis(summary: dict[str, Any]) -> dict[str, Any]:
         "mttc": inc["mean_minutes_to_close"],
         "traffic": summary["traffic"]["index"], "traffic_level": summary["traffic"]["level"],
         "levels": {k: v for k, v in summary["risk"]["areas_by_level"].items() if k != "normal"},
+        "kinds": {kind.name: kind.kpi(summary[kind.block]) for kind in KINDS
+                  if kind.kpi_label and kind.block},
     }
 
 
