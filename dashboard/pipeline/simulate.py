@@ -683,6 +683,23 @@ class Simulator:
         self._recent.append(event)
         return dict(event)
 
+    # ---- what a kind's demo generator builds on (dashboard/kinds) ----------
+
+    @property
+    def rand(self) -> random.Random:
+        """The simulator's seeded random source (a demo draws from it: deterministic)."""
+        return self._rand
+
+    def new_event(self, kind: str, now: float, producer: str) -> Fields:
+        """The fields every event has: a fresh event_id, the kind, `ts` as a producer sends it."""
+        ts = self._ts(now, producer if producer in _MS_SHARE else "update")
+        return {"event_id": self._new_id(), "kind": kind, "ts": ts}
+
+    def places(self, per_district: int) -> list[tuple[str, Fields]]:
+        """Up to `per_district` fixed places of every district: (district, location fields)."""
+        return [(district, _location(pool[i])) for district, pool in self.pools.items()
+                for i in range(min(per_district, len(pool)))]
+
     def incident_demo(self) -> DemoOf:
         """New incidents, more by day (their updates come due on simulated time)."""
         return DemoOf(lambda now: _NEW_INCIDENT_WEIGHT * incident_activity(local_hour(now)),
