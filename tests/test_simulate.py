@@ -134,7 +134,8 @@ def test_sim003_incidents_live_through_their_lifecycle(boxes: Geography) -> None
             reopened += 1
             at = statuses.index("reopened")
             assert statuses[at - 1] == "resolved"
-            assert statuses[at + 1:at + 4] == ["dispatched", "in_progress", "resolved"]
+            after = statuses[at + 1:at + 4]  # (the run may end before they all come)
+            assert after == ["dispatched", "in_progress", "resolved"][:len(after)]
             statuses = statuses[:at] + statuses[at + 4:]
         assert tuple(statuses) == LIFECYCLE[:len(statuses)]
         if statuses[-1] == "closed":
