@@ -278,6 +278,9 @@ SETTINGS: tuple[Setting, ...] = (
             _risk_model),
     Setting("CITYBRAIN_RISK_THRESHOLDS", "25,50,70,85", "Scores at which the warning level "
             "becomes blue, yellow, orange and red.", _thresholds),
+    Setting("CITYBRAIN_SENSOR_THRESHOLDS", "", "JSON object overriding the alarm threshold "
+            "per device type (defaults: `water_level` 30 cm, `smoke` 1, `manhole_tilt` 15°, "
+            "`pm25` 150 µg/m³; `dashboard/kinds/sensor.py`).", _number_table),
     Setting("CITYBRAIN_MAX_FUTURE_S", "86400", "An event whose `ts` is further in the future "
             "than this is dead-lettered as `bad_value`.", _positive_int),
     Setting("CITYBRAIN_STALE_AFTER_S", "30", "With no event applied for this long the data "

@@ -16,6 +16,7 @@ from layers.base import Layer
 LAYER_MODULES: tuple[str, ...] = (
     "layers.risk",
     "layers.traffic",
+    "layers.sensors",
     "layers.incidents",
 )
 

@@ -16,6 +16,7 @@ from shapely.geometry import box
 
 from dashboard.geography import Geography, load_geography
 from dashboard.i18n import LANGS
+from dashboard.kinds.sensor import SensorReading
 from dashboard.settings import DEFAULT_RISK_MODEL
 from dashboard.state.view import RawState, RiskModel, RiskReading, Segment, build_view
 from layers import LAYERS, risk
@@ -70,6 +71,10 @@ def sample_raw() -> dict:
             "risk": {f"{a}|{i}": RiskReading(a, i, v, NOW_MS) for a, i, v in (
                 ("900001-R0001", "fire_hazards", 5.0), ("900001-R0002", "flood_points", 3.0),
                 ("900001-R0002", "fever_reports", 10.0))},
+            "sensor": {"D1": SensorReading("D1", "smoke", 1.0, "", "900001-R0001", 0.4, 0.4,
+                                           NOW_MS, alarm=True),
+                       "D2": SensorReading("D2", "pm25", 20.0, "µg/m³", "900002", 2.4, 0.4,
+                                           NOW_MS)},
         },
         "stats": {"last_applied_ms": str(NOW_MS)},
     }

@@ -16,6 +16,7 @@ KIND_MODULES: tuple[str, ...] = (
     "dashboard.kinds.incident",
     "dashboard.kinds.traffic",
     "dashboard.kinds.risk",
+    "dashboard.kinds.sensor",
 )
 
 KINDS: tuple[Kind, ...] = tuple(import_module(name).KIND for name in KIND_MODULES)
