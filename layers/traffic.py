@@ -35,8 +35,8 @@ def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:
     for aid in ids:
         traffic = view.summary(aid)["traffic"]
         codes.append(LEVEL_CODES.index(traffic["level"] or "none"))
-        index = "-" if traffic["index"] is None else f"{traffic['index']:.2f}"
-        hover.append([text(geography.name(aid, lang)), index,
+        shown = "-" if traffic["index"] is None else f"{traffic['index']:.2f}"
+        hover.append([text(geography.name(aid, lang)), shown,
                       label("traffic_level", traffic["level"] or "none", lang)])
     lon, lat, seg_codes, seg_hover = [], [], [], []
     for seg_id, seg in sorted(view.raw.segments.items()):

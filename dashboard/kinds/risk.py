@@ -48,7 +48,7 @@ class RiskModel:
 
     def factors(self, indicators: Mapping[str, float]) -> list[dict[str, Any]]:
         """Each indicator's value and the points it adds, largest first."""
-        out = []
+        out: list[dict[str, Any]] = []
         for name, value in indicators.items():
             weight, saturation = self.weights.get(name, (0.0, 1.0))
             points = weight * min(max(value, 0.0) / saturation, 1.0)

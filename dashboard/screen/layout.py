@@ -15,7 +15,7 @@ from dashboard.screen.mapfig import figure
 from dashboard.settings import Settings
 from layers import LAYERS
 
-GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": True, "doubleClick": False}
+GRAPH_CONFIG: Any = {"displayModeBar": False, "scrollZoom": True, "doubleClick": False}
 
 
 def skeleton(settings: Settings) -> html.Div:

@@ -43,7 +43,10 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime) -> RawState
     replies = pipe.execute()
     n = len(REGISTERS)
     registers = {kind.name: replies[3 + i] for i, kind in enumerate(REGISTERS)}
-    return decode_raw(*replies[:3], registers, *replies[3 + n:], settings=settings)
+    open_incidents, today_fields, yesterday_fields = replies[:3]
+    feed, stats, version = replies[3 + n:]
+    return decode_raw(open_incidents, today_fields, yesterday_fields, registers, feed, stats,
+                      version, settings=settings)
 
 
 class StateCache:

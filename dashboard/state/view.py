@@ -106,7 +106,7 @@ class CityView:
         own = self.own_risk.get(area_id)
         if t.risk_count and not (own and t.risk_count == 1):
             score: float | None = round(t.risk_sum / t.risk_count, 1)
-            factors = sorted(
+            factors: list[dict[str, Any]] = sorted(
                 ({"indicator": name,
                   "value": round(t.risk_value_sum[name] / t.risk_value_count[name], 3),
                   "contribution": round(points / t.risk_count, 2)}
