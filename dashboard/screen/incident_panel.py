@@ -21,7 +21,7 @@ from typing import Any
 
 import dash
 import orjson
-from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update
 from werkzeug.exceptions import BadRequest, NotFound, ServiceUnavailable
 
 from dashboard.actions import (
@@ -36,6 +36,7 @@ from dashboard.pipeline.contract import MAX_NOTE_CHARS
 from dashboard.screen import source
 from dashboard.screen.frame import digest
 from dashboard.screen.layout import selection
+from dashboard.screen.registry import SCREEN
 from dashboard.services import current
 from dashboard.settings import Settings
 from dashboard.state.replay import ReplayBusy
@@ -110,7 +111,7 @@ def _at_point(view: Any, area: str, point: dict[str, Any]) -> str | None:
     return None
 
 
-@callback(
+@SCREEN.callback(
     Output("incident-sel", "data"),
     Input({"type": "inc-open", "id": ALL, "src": ALL}, "n_clicks"),
     Input("map-graph", "clickData"),
@@ -201,7 +202,7 @@ def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
     ]
 
 
-@callback(
+@SCREEN.callback(
     Output("incident-body", "children"),
     Output("incident-panel", "className"),
     Output("incident-sig", "data"),
@@ -280,29 +281,25 @@ def _past(services: Any, moment: int, incident_id: str
     return services.replayer.read_at(viewer_id(), at, read)
 
 
-@callback(
-    Output("act-msg", "children"),
-    Output("act-msg", "className"),
-    Output("act-note-text", "value"),
-    Output("act-result", "value"),
-    Input("act-acknowledge", "n_clicks"),
-    Input("act-dispatch", "n_clicks"),
-    Input("act-note", "n_clicks"),
-    Input("act-close", "n_clicks"),
-    State("incident-sel", "data"),
-    State("act-dept", "value"),
-    State("act-note-text", "value"),
-    State("act-result", "value"),
-    State("url", "search"),
-    State("replay", "data"),
+@SCREEN.callback(
+    output=[Output("act-msg", "children"), Output("act-msg", "className"),
+            Output("act-note-text", "value"), Output("act-result", "value")],
+    inputs={"_clicks": [Input(button, "n_clicks") for button in ACTION_IDS],
+            "chosen": State("incident-sel", "data"),
+            "department": State("act-dept", "value"),
+            "note": State("act-note-text", "value"),
+            "result": State("act-result", "value"),
+            "search": State("url", "search"),
+            "replay": State("replay", "data")},
     prevent_initial_call=True,
 )
-def act(*args: Any) -> Any:
+def act(_clicks: list[int | None], chosen: str | None, department: str | None,
+        note: str | None, result: str | None, search: str | None,
+        replay: dict[str, Any] | None) -> Any:
     """Acknowledge, dispatch, note or close through the REST route's own checks.
 
     Answers once the command is written: the panel's timer shows the worker's result.
     """
-    chosen, department, note, result, search, replay = args[-6:]
     action = ACTION_IDS.get(str(dash.ctx.triggered_id))
     if action is None or not chosen or not dash.ctx.triggered[0].get("value"):
         return (no_update,) * 4
@@ -314,7 +311,7 @@ def act(*args: Any) -> Any:
     text = result if action == "close" else note if action == "note" else ""
     try:  # 403 outside the scope: not caught
         perform_action(services, user, str(chosen), action,
-                       department if action == "dispatch" else "", text or "",
+                       (department or "") if action == "dispatch" else "", text or "",
                        client_address())
     except (BadRequest, NotFound, ServiceUnavailable) as refused:
         return (f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error",
