@@ -22,8 +22,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dashboard.demo import flood
 from dashboard.geography import load_geography
-from dashboard.pipeline.simulate import flood
 from dashboard.pipeline.worker import Worker
 from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings

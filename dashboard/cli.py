@@ -47,12 +47,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write demo events to the stream."""
-    from dashboard.pipeline.simulate import flood, run_simulation
+    from dashboard.demo import flood, run_simulation
 
     settings, geography = _settings_and_geography()
     client = connect(_require_redis(settings), settings.redis_cluster)
     if args.count:
-        written = flood(client, settings.stream, geography, args.count, seed=args.seed or 0)
+        written = flood(client, settings.stream, geography, args.count, seed=args.seed or 0,
+                        zone=settings.zone)
     else:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

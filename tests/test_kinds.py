@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from dashboard.demo import Simulator
 from dashboard.geography import Geography
 from dashboard.i18n import LABELS, LANGS, label
 from dashboard.kinds import KINDS, REGISTERS, Kind
 from dashboard.pipeline.contract import Event, parse_entry
-from dashboard.pipeline.simulate import Simulator
 from dashboard.settings import DEFAULT_RISK_MODEL, Settings
 from dashboard.state.view import RawState, RiskModel, RiskReading, build_view
 
