@@ -54,6 +54,7 @@ from dashboard.demo.places import (
     sample_points,
 )
 from dashboard.kinds import KINDS
+from dashboard.kinds.risk import RiskModel
 from dashboard.settings import DEFAULT_RISK_MODEL, DEFAULT_SLA_MINUTES, FALLBACK_SLA_MINUTES
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,7 @@ class _Risk:
 
 def risk_points(model: Mapping[str, tuple[float, float]], values: Mapping[str, float]) -> float:
     """Score (0-100) that the dashboard's model gives these indicator values."""
-    total = 0.0
-    for indicator, (weight, saturation) in model.items():
-        total += weight * min(max(values.get(indicator, 0.0), 0.0) / saturation, 1.0)
-    return total
+    return RiskModel(model, (25.0, 50.0, 70.0, 85.0)).score(values)
 
 
 class Simulator:

@@ -37,6 +37,15 @@ class RiskModel:
     weights: Mapping[str, tuple[float, float]]
     thresholds: tuple[float, float, float, float]
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> RiskModel:
+        """The model of the configuration (`CITYBRAIN_RISK_MODEL`, `..._RISK_THRESHOLDS`)."""
+        return cls(settings.risk_model, settings.risk_thresholds)
+
+    def score(self, indicators: Mapping[str, float]) -> float:
+        """The 0-100 score of these indicator values."""
+        return min(100.0, sum(f["contribution"] for f in self.factors(indicators)))
+
     def scores(self, indicators: Mapping[str, float]) -> bool:
         """Whether these indicators make a scored area: at least one has a weight.
 

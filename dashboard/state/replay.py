@@ -81,7 +81,7 @@ class Replayer:
         self.settings = settings
         self.client = client
         self.geography = geography
-        self.model = RiskModel(settings.risk_model, settings.risk_thresholds)
+        self.model = RiskModel.from_settings(settings)
         self.wait_s = float(settings.replay_wait_s)
         self._slots = threading.BoundedSemaphore(settings.replay_slots)
 

@@ -56,7 +56,7 @@ class StateCache:
         self.settings = settings
         self.client = client
         self.geography = geography
-        self.model = RiskModel(settings.risk_model, settings.risk_thresholds)
+        self.model = RiskModel.from_settings(settings)
         self._lock = threading.Lock()
         self._view: CityView | None = None
         self._raw = RawState()

@@ -154,6 +154,17 @@ class CityView:
             "open_by_severity": {s: t.by_severity.get(s, 0) for s in SEVERITIES},
         }
 
+    def risk_of(self, area_id: str) -> tuple[float | None, str]:
+        """An area's risk score and warning level (a finest area: its own score, cheaply)."""
+        if not self.geography.children(area_id):
+            own = self.own_risk.get(area_id)
+            if own is None:
+                return None, "normal"
+            score = round(own[0], 1)
+            return score, self.model.level(score)
+        risk = self.summary(area_id)["risk"]
+        return risk["score"], risk["level"]
+
     def area_detail(self, area_id: str) -> dict[str, Any]:
         """An area's summary plus each child's."""
         detail = self.summary(area_id)
