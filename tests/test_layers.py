@@ -16,6 +16,7 @@ from shapely.geometry import box
 
 from dashboard.geography import Geography, load_geography
 from dashboard.i18n import LANGS
+from dashboard.kinds.incident import OpenIncident
 from dashboard.kinds.sensor import SensorReading
 from dashboard.settings import DEFAULT_RISK_MODEL
 from dashboard.state.view import RawState, RiskModel, RiskReading, Segment, build_view
@@ -56,7 +57,7 @@ def view_of(geography: Geography, **raw) -> object:
 
 def sample_raw() -> dict:
     return {
-        "open_incidents": {
+        "open_incidents": {i: OpenIncident.from_stored(i, d) for i, d in {
             "I1": {"area": "900001-R0001", "lon": 0.5, "lat": 0.5, "cat": "garbage",
                    "src": "hotline", "sev": 4, "st": "reported", "sts": NOW_MS,
                    "start": NOW_MS - 90 * 60_000, "due": NOW_MS - 1, "title": "<b>x</b>",
@@ -64,7 +65,7 @@ def sample_raw() -> dict:
             "I2": {"area": "900002", "lon": 2.5, "lat": 0.5, "cat": "mystery", "src": "",
                    "sev": 1, "st": "dispatched", "sts": NOW_MS, "start": NOW_MS - 60_000,
                    "due": NOW_MS + 60_000, "title": "", "dept": ""},
-        },
+        }.items()},
         "records": {
             "traffic": {"S1": Segment("S1", "900001-R0002", 1.5, 0.5, 20.0, 60.0, NOW_MS),
                         "S2": Segment("S2", "900002", 2.5, 0.2, 60.0, 60.0, NOW_MS)},

@@ -8,6 +8,7 @@ history of officials' commands; the view sums the open ones up the area tree.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
@@ -29,6 +30,64 @@ STATUSES = ("reported", "dispatched", "in_progress", "resolved", "verified", "cl
 SOURCES = ("hotline", "grid", "video_ai", "sensor", "other")
 MAX_TITLE_CHARS = 200
 _STATUS_RANK = {status: str(rank) for rank, status in enumerate(STATUSES)}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """An open incident as the read side keeps it (the script's `open` entry)."""
+
+    incident_id: str
+    area: str
+    lon: float | None
+    lat: float | None
+    category: str  # "" when never given
+    source: str
+    severity: int
+    status: str
+    status_ts: int
+    start: int  # report time (or its first event), epoch ms
+    due: int  # start + its SLA
+    title: str
+    department: str
+
+    @classmethod
+    def from_stored(cls, incident_id: str, data: Mapping[str, Any]) -> OpenIncident:
+        """From the stored JSON (short keys, written by apply.lua)."""
+        return cls(incident_id, data["area"], data.get("lon"), data.get("lat"), data["cat"],
+                   data["src"], int(data["sev"]), data["st"], data["sts"], data["start"],
+                   data["due"], data["title"], data["dept"])
+
+    def overdue(self, now_ms: float) -> bool:
+        """Past its deadline at that moment."""
+        return self.due <= now_ms
+
+    def as_json(self, now_ms: float) -> dict[str, Any]:
+        """The API's shape of it (the keys the API has always had) and whether it is overdue."""
+        out: dict[str, Any] = {"incident_id": self.incident_id, "area": self.area}
+        if self.lon is not None:
+            out["lon"] = self.lon
+        if self.lat is not None:
+            out["lat"] = self.lat
+        out.update({"cat": self.category, "src": self.source, "sev": self.severity,
+                    "st": self.status, "sts": self.status_ts, "start": self.start,
+                    "due": self.due, "title": self.title, "dept": self.department,
+                    "overdue": self.overdue(now_ms)})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueIncident:
+    """An overdue open incident, how late it is, and who answers for it."""
+
+    incident: OpenIncident
+    minutes_late: float
+    responsible: str  # its street (or district)
+    escalated_to: str | None  # one level up, when late by more than the escalation factor
+
+    def as_json(self, now_ms: float) -> dict[str, Any]:
+        """The API's shape of it."""
+        return {**self.incident.as_json(now_ms), "minutes_late": self.minutes_late,
+                "responsible": self.responsible, "escalated_to": self.escalated_to}
 
 
 class IncidentKind(Kind):

@@ -121,12 +121,12 @@ def top_rows(view: CityView, area_id: str, lang: str) -> list[dict[str, Any]]:
 
 def detail(view: CityView, summary: dict[str, Any], lang: str) -> dict[str, Any]:
     """The selected area's risk, what drives it, and its most urgent open incidents."""
-    now_ms = view.as_of.timestamp() * 1000
+    now_ms = view.now_ms
     incidents = [
-        {"id": i["incident_id"], "what": label("category", i["cat"] or "unknown", lang),
-         "status": label("status", i["st"], lang), "sev": int(i["sev"]),
-         "overdue": bool(i["overdue"]), "title": str(i.get("title") or ""),
-         "minutes": int((now_ms - i["start"]) // 60000)}
+        {"id": i.incident_id, "what": label("category", i.category or "unknown", lang),
+         "status": label("status", i.status, lang), "sev": i.severity,
+         "overdue": i.overdue(now_ms), "title": i.title,
+         "minutes": int((now_ms - i.start) // 60000)}
         for i in view.open_incidents(summary["area_id"])[:6]
     ]
     return {
@@ -145,12 +145,12 @@ def overdue_rows(view: CityView, area_id: str, lang: str,
     """
     geography = view.geography
     rows = []
-    for i in view.overdue(area_id, escalate_factor)[:OVERDUE_ROWS]:
-        up = i["escalated_to"]
-        rows.append({"id": i["incident_id"], "what": label("category", i["cat"] or "unknown", lang),
-                     "title": str(i.get("title") or ""), "sev": int(i["sev"]),
-                     "late": int(i["minutes_late"]),  # whole minutes: a new list once a minute
-                     "where": geography.name(i["responsible"], lang),
+    for late in view.overdue(area_id, escalate_factor)[:OVERDUE_ROWS]:
+        i, up = late.incident, late.escalated_to
+        rows.append({"id": i.incident_id, "what": label("category", i.category or "unknown", lang),
+                     "title": i.title, "sev": i.severity,
+                     "late": int(late.minutes_late),  # whole minutes: a new list once a minute
+                     "where": geography.name(late.responsible, lang),
                      "up": geography.name(up, lang) if up else "", "here": up == area_id})
     return rows
 

@@ -32,6 +32,7 @@ from dashboard.actions import (
 from dashboard.auth.guard import client_address, current_user
 from dashboard.auth.users import User
 from dashboard.i18n import label, t
+from dashboard.kinds.incident import OpenIncident
 from dashboard.pipeline.contract import MAX_NOTE_CHARS
 from dashboard.screen import source
 from dashboard.screen.frame import digest
@@ -105,9 +106,9 @@ def _at_point(view: Any, area: str, point: dict[str, Any]) -> str | None:
     if point.get("location") or lon is None or lat is None:
         return None
     for item in view.open_incidents(area):
-        if (item["lon"] is not None and item["lat"] is not None
-                and abs(item["lon"] - lon) < 1e-7 and abs(item["lat"] - lat) < 1e-7):
-            return item["incident_id"]
+        if (item.lon is not None and item.lat is not None
+                and abs(item.lon - lon) < 1e-7 and abs(item.lat - lat) < 1e-7):
+            return item.incident_id
     return None
 
 
@@ -157,7 +158,7 @@ def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
         return "–"
 
 
-def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
+def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
          settings: Settings, moment: int | None = None) -> list[Any]:
     """The incident's fields and history; every user-written text is a plain child.
 
@@ -165,8 +166,8 @@ def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
     """
     now_ms = time.time() * 1000 if moment is None else moment
     sev = min(max(int(record["severity"]), 1), 4)
-    late = live is not None and record["status"] != "closed" and live["due"] <= now_ms
-    reported = record.get("reported") or (live or {}).get("start")
+    late = live is not None and record["status"] != "closed" and live.overdue(now_ms)
+    reported = record.get("reported") or (live.start if live else None)
     age = age_text((now_ms - float(reported)) / 60000, lang) if reported else "–"
     fields = [
         ("category", label("category", record["category"], lang)),
@@ -234,7 +235,7 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
     # when ✕ is clicked must not open the panel again.
     opening = dash.ctx.triggered_id == "incident-sel"
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
-    live: dict[str, Any] | None = None
+    live: OpenIncident | None = None
     if moment is None:
         stored = stored_incident(services.client, services.settings.state_prefix, str(chosen))
     else:
@@ -267,15 +268,15 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
 
 
 def _past(services: Any, moment: int, incident_id: str
-          ) -> tuple[tuple[bytes | None, bytes | None], dict[str, Any] | None]:
+          ) -> tuple[tuple[bytes | None, bytes | None], OpenIncident | None]:
     """The incident's stored record and history, and its open entry, at the moment.
 
     Read under the viewer's replay lock once the replay is there (`ReplayBusy` if not yet).
     """
-    def read(past: Settings) -> tuple[tuple[bytes | None, bytes | None], dict[str, Any] | None]:
+    def read(past: Settings) -> tuple[tuple[bytes | None, bytes | None], OpenIncident | None]:
         stored = stored_incident(services.client, past.state_prefix, incident_id)
         entry = services.client.hget(past.state_prefix + "open", incident_id)
-        return stored, orjson.loads(entry) if entry else None
+        return stored, OpenIncident.from_stored(incident_id, orjson.loads(entry)) if entry else None
 
     at = datetime.fromtimestamp(moment / 1000, services.settings.zone)
     return services.replayer.read_at(viewer_id(), at, read)

@@ -27,6 +27,7 @@ import orjson
 
 from dashboard.geography import Geography
 from dashboard.kinds import KINDS, REGISTERS
+from dashboard.kinds.incident import OpenIncident, OverdueIncident
 from dashboard.kinds.risk import RISK_LEVELS, RiskModel, RiskReading
 from dashboard.kinds.traffic import Segment, traffic_level
 
@@ -35,15 +36,15 @@ if TYPE_CHECKING:
 
 SEVERITIES = ("1", "2", "3", "4")
 
-__all__ = ["RISK_LEVELS", "CityView", "Geography", "RawState", "RiskModel", "RiskReading",
-           "Segment", "build_view", "decode_raw", "traffic_level"]
+__all__ = ["RISK_LEVELS", "CityView", "Geography", "OpenIncident", "OverdueIncident", "RawState",
+           "RiskModel", "RiskReading", "Segment", "build_view", "decode_raw", "traffic_level"]
 
 
 @dataclass(frozen=True)
 class RawState:
     """The state as stored, decoded into typed records but not yet summed up."""
 
-    open_incidents: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    open_incidents: Mapping[str, OpenIncident] = field(default_factory=dict)
     today: Mapping[str, int] = field(default_factory=dict)  # day-hash fields of today
     yesterday: Mapping[str, int] = field(default_factory=dict)
     # kind name -> register field -> typed record (a `Segment`, a `RiskReading` ...)
@@ -191,38 +192,38 @@ class CityView:
                           "count": per_hour[(day_name, start.strftime("%H"))]})
         return hours
 
-    def open_incidents(self, area_id: str) -> list[dict[str, Any]]:
+    @property
+    def now_ms(self) -> int:
+        """The view's moment in epoch milliseconds."""
+        return int(self.as_of.timestamp() * 1000)
+
+    def open_incidents(self, area_id: str) -> list[OpenIncident]:
         """Open incidents inside an area, most severe and most overdue first."""
         inside = self._subtree_test(area_id)
-        now_ms = int(self.as_of.timestamp() * 1000)
-        out = []
-        for incident_id, info in self.raw.open_incidents.items():
-            if inside(info["area"]):
-                out.append({"incident_id": incident_id, **info,
-                            "overdue": info["due"] <= now_ms})
-        out.sort(key=lambda i: (-i["sev"], i["due"]))
+        out = [i for i in self.raw.open_incidents.values() if inside(i.area)]
+        out.sort(key=lambda i: (-i.severity, i.due))
         return out
 
-    def overdue(self, area_id: str, escalate_factor: float) -> list[dict[str, Any]]:
+    def overdue(self, area_id: str, escalate_factor: float) -> list[OverdueIncident]:
         """Overdue open incidents inside an area, latest first, each with its escalation.
 
         An incident is the responsibility of its street (or its district where there
         are no streets); overdue by more than `escalate_factor` times its SLA, it
         escalates one level up (street → district → city): `escalated_to`.
         """
-        now_ms = int(self.as_of.timestamp() * 1000)
+        now_ms = self.now_ms
         out = []
         for incident in self.open_incidents(area_id):
-            if not incident["overdue"]:
+            if not incident.overdue(now_ms):
                 continue
-            late_ms = now_ms - incident["due"]
-            sla_ms = max(incident["due"] - incident["start"], 1)
-            owner = self._responsible(incident["area"])
+            late_ms = now_ms - incident.due
+            sla_ms = max(incident.due - incident.start, 1)
+            owner = self._responsible(incident.area)
             escalated = late_ms > escalate_factor * sla_ms
             parent = self.geography.areas[owner].parent_id if escalated else None
-            out.append({**incident, "minutes_late": round(late_ms / 60000, 1),
-                        "responsible": owner, "escalated_to": parent or None})
-        out.sort(key=lambda i: -i["minutes_late"])
+            out.append(OverdueIncident(incident, round(late_ms / 60000, 1), owner,
+                                       parent or None))
+        out.sort(key=lambda i: -i.minutes_late)
         return out
 
     def _responsible(self, area_id: str) -> str:
@@ -263,7 +264,7 @@ class CityView:
             return {k: v for k, v in fields.items() if inside(k.rsplit("|", 1)[-1])}
 
         kept = RawState(
-            open_incidents={k: v for k, v in raw.open_incidents.items() if inside(v["area"])},
+            open_incidents={k: v for k, v in raw.open_incidents.items() if inside(v.area)},
             today=day_fields(raw.today), yesterday=day_fields(raw.yesterday),
             # every kind's records by their area: a new kind cannot forget this filter
             records={kind: {k: r for k, r in records.items() if inside(r.area)}
@@ -296,10 +297,10 @@ def build_view(
     totals: defaultdict[str, _Totals] = defaultdict(_Totals)
     now_ms = int(now.timestamp() * 1000)
     for info in raw.open_incidents.values():
-        overdue = info["due"] <= now_ms
-        category = info["cat"] or "unknown"
-        severity = str(info["sev"])
-        for area in _chain(geography, info["area"]):
+        overdue = info.overdue(now_ms)
+        category = info.category or "unknown"
+        severity = str(info.severity)
+        for area in _chain(geography, info.area):
             t = totals[area]
             t.open += 1
             t.overdue += overdue
@@ -370,7 +371,8 @@ def decode_raw(
 ) -> RawState:
     """Decode what the Redis reads returned (`registers`: kind name -> its hash)."""
     return RawState(
-        open_incidents={k.decode(): orjson.loads(v) for k, v in open_incidents.items()},
+        open_incidents={k.decode(): OpenIncident.from_stored(k.decode(), orjson.loads(v))
+                        for k, v in open_incidents.items()},
         today={k.decode(): int(v) for k, v in today.items()},
         yesterday={k.decode(): int(v) for k, v in yesterday.items()},
         records=decode_records(registers, settings),
