@@ -113,3 +113,13 @@ def test_knd004_an_unweighted_indicator_does_not_disturb_the_risk_averages(
     own = after.own_risk["310104-R0001"]  # a scored area still shows it, with 0 points
     assert {f["indicator"]: f["contribution"] for f in own[1]} == {"fire_hazards": 25.0,
                                                                    "pm25": 0.0}
+
+
+def test_knd005_a_register_value_from_before_named_records_is_skipped():
+    from dashboard.state.view import decode_records
+
+    registers = {"traffic": {b"OLD": b"000|e1\t310104\t121.4\t31.1\t20.0\t60.0\t1",
+                             b"NEW": b'000|e2\t{"area": "310104", "lon": 121.4, "lat": 31.1, '
+                                     b'"speed_kmh": 20.0, "free_flow_kmh": 60.0, "ts": 1}'}}
+    records = decode_records(registers)["traffic"]
+    assert list(records) == ["NEW"] and records["NEW"].index == 3.0

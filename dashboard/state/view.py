@@ -15,6 +15,7 @@ the score.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from dashboard.settings import Settings
 
 SEVERITIES = ("1", "2", "3", "4")
+log = logging.getLogger(__name__)
 
 __all__ = ["RISK_LEVELS", "CityView", "Geography", "OpenIncident", "OverdueIncident", "RawState",
            "RiskModel", "RiskReading", "Segment", "build_view", "decode_raw", "traffic_level"]
@@ -357,7 +359,11 @@ def decode_records(
         records: dict[str, Any] = {}
         # Sorted, so that float sums (means) do not depend on the order Redis returns fields in.
         for name, packed in sorted(registers.get(kind.name, {}).items()):
-            record = orjson.loads(packed[packed.index(b"\t") + 1:])
+            try:
+                record = orjson.loads(packed[packed.index(b"\t") + 1:])
+            except (ValueError, orjson.JSONDecodeError):  # a value written before named records
+                log.warning("skipping %s register %r: not a named record", kind.name, name)
+                continue  # the next reading of it replaces it
             records[name.decode()] = kind.decode(name.decode(), record, settings)
         out[kind.name] = records
     return out
