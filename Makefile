@@ -5,6 +5,7 @@ test:  ## install and run every test
 	scripts/test
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 serve: ## only the web server (needs REDIS_URL)
 	.venv/bin/citybrain web
 bench: ## ingest benchmark

@@ -22,11 +22,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.pipeline.simulate import flood
+from dashboard.demo import flood
+from dashboard.geography import load_geography
 from dashboard.pipeline.worker import Worker
 from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings
-from layers.geography import load_geography
 
 MB = 1024 * 1024
 

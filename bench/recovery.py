@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.pipeline.simulate import Simulator
+from dashboard.demo import Simulator
+from dashboard.geography import load_geography
 from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings
 from dashboard.state.store import health
-from layers.geography import load_geography
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -36,7 +36,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from dashboard.app import create_app
-from dashboard.pipeline.simulate import Simulator
+from dashboard.demo import Simulator
 from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings
 from tests import browser

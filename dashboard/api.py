@@ -84,7 +84,8 @@ def overdue() -> flask.Response:
     area_id = require_area(flask.request.args.get("area_id") or current_user().scope)
     view = requested_view()
     factor = services.settings.escalate_factor
-    late = view.overdue(area_id, factor)
+    now_ms = view.now_ms
+    late = [i.as_json(now_ms) for i in view.overdue(area_id, factor)]
     escalated_here = [i for i in late if i["escalated_to"] == area_id]  # all lie inside it
     return flask.jsonify({"area_id": area_id, "as_of": view.as_of.isoformat(timespec="seconds"),
                           "overdue": late, "escalated_here": escalated_here})

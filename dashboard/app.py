@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         __name__,
         title="City Operations Cockpit",
         serve_locally=True,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None: no "Updating..." title
         suppress_callback_exceptions=True,
         assets_folder=str(ASSETS),
     )

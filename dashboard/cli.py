@@ -13,9 +13,9 @@ import threading
 import time
 from collections.abc import Sequence
 
+from dashboard.geography import BoundaryError, Geography, load_geography
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings, SettingsError
-from layers.geography import BoundaryError, Geography, load_geography
 
 log = logging.getLogger("citybrain")
 
@@ -47,12 +47,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write demo events to the stream."""
-    from dashboard.pipeline.simulate import flood, run_simulation
+    from dashboard.demo import flood, run_simulation
 
     settings, geography = _settings_and_geography()
     client = connect(_require_redis(settings), settings.redis_cluster)
     if args.count:
-        written = flood(client, settings.stream, geography, args.count, seed=args.seed or 0)
+        written = flood(client, settings.stream, geography, args.count, seed=args.seed or 0,
+                        zone=settings.zone)
     else:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

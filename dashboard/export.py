@@ -20,6 +20,7 @@ import flask
 from dashboard.api import requested_view, unknown_area
 from dashboard.auth.guard import access, client_address, current_user, require_area
 from dashboard.i18n import label
+from dashboard.kinds.incident import OpenIncident
 from dashboard.services import current
 
 exports = flask.Blueprint("exports", __name__)
@@ -36,7 +37,7 @@ def cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def incident_rows(incidents: list[dict[str, Any]], now_ms: int, lang: str
+def incident_rows(incidents: list[OpenIncident], now_ms: int, lang: str
                   ) -> list[list[str]]:
     """One row per open incident, in `COLUMNS` order."""
     services = current()
@@ -47,13 +48,14 @@ def incident_rows(incidents: list[dict[str, Any]], now_ms: int, lang: str
 
     rows = []
     for item in incidents:
-        late = max(0.0, (now_ms - item["due"]) / 60000)
+        late = max(0.0, (now_ms - item.due) / 60000)
+        overdue = item.overdue(now_ms)
         rows.append([cell(v) for v in (
-            item["incident_id"], item["st"], item["cat"] or "unknown",
-            label("category", item["cat"] or "unknown", lang), item["sev"], item["src"],
-            item["title"], item["dept"], item["area"], geography.name(item["area"], lang),
-            moment(item["start"]), moment(item["due"]), "1" if item["overdue"] else "0",
-            f"{late:.1f}" if item["overdue"] else "", item["lon"], item["lat"])])
+            item.incident_id, item.status, item.category or "unknown",
+            label("category", item.category or "unknown", lang), item.severity, item.source,
+            item.title, item.department, item.area, geography.name(item.area, lang),
+            moment(item.start), moment(item.due), "1" if overdue else "0",
+            f"{late:.1f}" if overdue else "", item.lon, item.lat)])
     return rows
 
 

@@ -96,6 +96,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "target": ("对象", "Target"),
     "what_done": ("操作", "Action"),
     "detail": ("详情", "Detail"),
+    "kpi_sensor_alarms": ("感知告警", "Sensor alarms"),
+    "sensors": ("物联感知", "Sensors"),
+    "sensor_alarm": ("告警", "Alarm"),
+    "sensor_normal": ("正常", "Normal"),
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -160,6 +164,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "incident": ("事件", "Incident"),
         "traffic": ("交通", "Traffic"),
         "risk": ("风险", "Risk"),
+        "sensor": ("物联感知", "Sensor"),
+    },
+    "device_type": {
+        "water_level": ("积水水位", "Water level"),
+        "smoke": ("烟感", "Smoke alarm"),
+        "manhole_tilt": ("井盖倾斜", "Manhole tilt"),
+        "pm25": ("PM2.5", "PM2.5"),
     },
     "role": {
         "city": ("市级", "City operator"),

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import flask
 import redis
 
+from dashboard.geography import Geography, load_geography
 from dashboard.redis_conn import connect
+from dashboard.screen.frame import FrameMemo
 from dashboard.settings import Settings
 from dashboard.state.replay import Replayer
 from dashboard.state.store import StateCache
-from layers.geography import Geography, load_geography
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Services:
     geography: Geography
     cache: StateCache
     replayer: Replayer
+    frames: FrameMemo  # the frames computed this tick, shared by the process's clients
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -32,7 +34,7 @@ class Services:
         client = connect(settings.redis_url, settings.redis_cluster)
         geography = load_geography(settings.boundaries, settings.city)
         return cls(settings, client, geography, StateCache(settings, client, geography),
-                   Replayer(settings, client, geography))
+                   Replayer(settings, client, geography), FrameMemo())
 
 
 def current() -> Services:

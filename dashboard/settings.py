@@ -13,6 +13,7 @@ too (`DEFAULT_SLA_MINUTES`, `DEFAULT_RISK_MODEL`); the settings
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import math
@@ -192,6 +193,21 @@ def _risk_model(value: str) -> dict[str, tuple[float, float]]:
     return model
 
 
+def _number_table(value: str) -> dict[str, float]:
+    """A JSON object of names to non-negative numbers (overrides of a kind's defaults)."""
+    table: dict[str, float] = {}
+    if value:
+        parsed = json.loads(value)
+        if not isinstance(parsed, dict):
+            raise ValueError('must be a JSON object like {"name": 30}')
+        for name, number in parsed.items():
+            if (not isinstance(number, int | float) or isinstance(number, bool)
+                    or not math.isfinite(number) or number < 0):
+                raise ValueError(f"{name!r} must be a number of at least 0")
+            table[str(name)] = float(number)
+    return table
+
+
 def _thresholds(value: str) -> tuple[float, float, float, float]:
     parts = [float(x) for x in value.split(",")]
     if len(parts) != 4 or parts != sorted(parts) or not all(0 < p <= 100 for p in parts):
@@ -263,6 +279,9 @@ SETTINGS: tuple[Setting, ...] = (
             _risk_model),
     Setting("CITYBRAIN_RISK_THRESHOLDS", "25,50,70,85", "Scores at which the warning level "
             "becomes blue, yellow, orange and red.", _thresholds),
+    Setting("CITYBRAIN_SENSOR_THRESHOLDS", "", "JSON object overriding the alarm threshold "
+            "per device type (defaults: `water_level` 30 cm, `smoke` 1, `manhole_tilt` 15°, "
+            "`pm25` 150 µg/m³; `dashboard/kinds/sensor.py`).", _number_table),
     Setting("CITYBRAIN_MAX_FUTURE_S", "86400", "An event whose `ts` is further in the future "
             "than this is dead-lettered as `bad_value`.", _positive_int),
     Setting("CITYBRAIN_STALE_AFTER_S", "30", "With no event applied for this long the data "
@@ -331,9 +350,58 @@ _BY_ATTR = {s.attr: s for s in SETTINGS}
 
 @dataclass(frozen=True)
 class Settings:
-    """The parsed configuration; build it with `Settings.load()`."""
+    """The parsed configuration, one typed field per setting; build it with `Settings.load()`.
 
-    values: Mapping[str, Any] = field(default_factory=dict)
+    The fields match `SETTINGS` one to one (a test checks it); secrets stay out of `repr`.
+    """
+
+    redis_url: str | None = field(repr=False)
+    redis_cluster: bool
+    stream: str
+    command_stream: str
+    dead_stream: str | None
+    group: str
+    city: str
+    boundaries: str | None
+    tz: str
+    key_prefix: str
+    batch: int
+    block_ms: int
+    claim_idle_ms: int
+    dedup_ttl_s: int
+    retention_s: int
+    dead_maxlen: int
+    closed_keep_s: int
+    feed_size: int
+    free_flow_kmh: float
+    sla_minutes: Mapping[str, int]
+    risk_model: Mapping[str, tuple[float, float]]
+    risk_thresholds: tuple[float, float, float, float]
+    sensor_thresholds: Mapping[str, float]
+    max_future_s: int
+    stale_after_s: float
+    cache_ttl_s: float
+    replay_wait_s: float
+    replay_slots: int
+    secret_key: str | None = field(repr=False)
+    session_hours: float
+    secure_cookies: bool
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    sso_header: str | None
+    departments: tuple[str, ...]
+    escalate_factor: float
+    host: str
+    port: int
+    web_workers: int
+    data_dir: str
+    audit_dir: str
+    audit_keep_days: int
+    audit_stream_maxlen: int
+    lang: str
+    update_mode: str
+    update_ms: int
+    tile_url: str | None
+    sim_rate: float
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -352,37 +420,32 @@ class Settings:
                 raise SettingsError(f"{setting.name}={shown}: {exc}") from exc
         if overrides:
             raise SettingsError(f"unknown settings: {', '.join(sorted(overrides))}")
-        return cls(values)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _BY_ATTR:
-            return self.values[name]
-        raise AttributeError(name)
+        return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (already parsed)."""
         unknown = set(changes) - set(_BY_ATTR)
         if unknown:
             raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
-        return Settings({**self.values, **changes})
+        return dataclasses.replace(self, **changes)
 
     @property
     def dead_stream_key(self) -> str:
         """The dead-letter stream's key."""
-        return self.values["dead_stream"] or f"{self.values['stream']}:dead"
+        return self.dead_stream or f"{self.stream}:dead"
 
     @property
     def state_prefix(self) -> str:
         """Prefix of every state key, with the city as a Redis Cluster hash tag."""
-        city = (self.values["boundaries"] and "custom") or self.values["city"]
-        return f"{self.values['key_prefix']}:{{{city}}}:"
+        city = (self.boundaries and "custom") or self.city
+        return f"{self.key_prefix}:{{{city}}}:"
 
     @property
     def audit_path(self) -> str:
         """The folder of the audit files."""
-        return self.values["audit_dir"] or os.path.join(self.values["data_dir"], "audit")
+        return self.audit_dir or os.path.join(self.data_dir, "audit")
 
     @property
     def zone(self) -> ZoneInfo:
         """The city's time zone."""
-        return ZoneInfo(self.values["tz"])
+        return ZoneInfo(self.tz)

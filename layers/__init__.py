@@ -1,16 +1,25 @@
-"""Geography and map layers of the cockpit.
+"""Map layers of the cockpit (the geography is `dashboard.geography`).
 
 `LAYERS` is the registry of map layers, drawn in this order (later on top).
-A city adds its own layer by writing a module with a `layers.base.Layer`
-(an id, a name per language, `traces(view, area_id, lang)` and
-`legend(lang)`) and listing it here; the screen needs no change.
+A city adds its own layer by writing a module with a `LAYER`, a
+`layers.base.Layer` (an id, a name per language, `traces(view, area_id,
+lang)` and `legend(lang)`), and listing the module here; the screen needs no
+change.
 """
 
 from __future__ import annotations
 
-from layers import incidents, risk, traffic
+from importlib import import_module
+
 from layers.base import Layer
 
-LAYERS: tuple[Layer, ...] = (risk.LAYER, traffic.LAYER, incidents.LAYER)
+LAYER_MODULES: tuple[str, ...] = (
+    "layers.risk",
+    "layers.traffic",
+    "layers.sensors",
+    "layers.incidents",
+)
 
-__all__ = ["LAYERS", "Layer"]
+LAYERS: tuple[Layer, ...] = tuple(import_module(name).LAYER for name in LAYER_MODULES)
+
+__all__ = ["LAYERS", "LAYER_MODULES", "Layer"]

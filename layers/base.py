@@ -14,11 +14,9 @@ import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from dashboard.state.view import CityView
-    from layers.geography import Geography
+from dashboard.state.view import CityView, Geography
 
 Trace = dict[str, Any]
 
@@ -112,18 +110,20 @@ def focus(geography: Geography, area_id: str) -> Focus:
         return Focus(area_id, area_id, level, districts or (area_id,), None, (), bounds)  # type: ignore[arg-type]
     chain = geography.chain(area_id)
     scope = chain[-2]  # the district (or the first level below the root)
-    fill_level, fill_ids = geography.areas[scope].level, (scope,)
+    fill_level: str = geography.areas[scope].level
+    fill_ids: tuple[str, ...] = (scope,)
     for level in ("grid", "compound", "community", "street"):
         found = geography.descendants_at(scope, level)
         if found:
             fill_level, fill_ids = level, found
             break
-    outline_level, outline_ids = None, ()
+    outline_level: str | None = None
+    outline_ids: tuple[str, ...] = ()
     streets = geography.descendants_at(scope, "street")
     if streets and fill_level != "street":
         outline_level, outline_ids = "street", streets
     return Focus(area_id, scope, fill_level, fill_ids, outline_level, outline_ids,
-                 bounds)  # type: ignore[arg-type]
+                 bounds)  # type: ignore[arg-type]  # bounds: a 4-tuple from shapely
 
 
 def center_zoom(bounds: Sequence[float], width_px: float = 1000,

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dashboard.i18n import label, t
+from dashboard.state.view import CityView
 from layers.base import OKABE_ITO, Layer, Legend, Trace, stepped_scale, text
-
-if TYPE_CHECKING:
-    from dashboard.state.view import CityView
 
 SEVERITY_COLORS = (OKABE_ITO["grey"], OKABE_ITO["sky"], OKABE_ITO["orange"],
                    OKABE_ITO["vermillion"])
@@ -26,26 +22,27 @@ def age_text(minutes: float, lang: str) -> str:
 
 def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:
     """Overdue rings under the points; points coloured by severity, hover as text."""
-    now_ms = view.as_of.timestamp() * 1000
+    now_ms = view.now_ms
     lon, lat, codes, hover = [], [], [], []
     ring_lon, ring_lat = [], []
     for item in view.open_incidents(area_id):
-        if item["lon"] is None or item["lat"] is None:
+        if item.lon is None or item.lat is None:
             continue
-        lon.append(item["lon"])
-        lat.append(item["lat"])
-        codes.append(min(max(int(item["sev"]), 1), 4) - 1)
+        overdue = item.overdue(now_ms)
+        lon.append(item.lon)
+        lat.append(item.lat)
+        codes.append(min(max(item.severity, 1), 4) - 1)
         hover.append([
-            label("category", item["cat"] or "unknown", lang),
-            label("source", item["src"] or "", lang),
-            label("status", item["st"], lang),
-            age_text((now_ms - item["start"]) / 60000, lang),
-            text(item["title"]),
-            t("overdue", lang) if item["overdue"] else "",
+            label("category", item.category or "unknown", lang),
+            label("source", item.source or "", lang),
+            label("status", item.status, lang),
+            age_text((now_ms - item.start) / 60000, lang),
+            text(item.title),
+            t("overdue", lang) if overdue else "",
         ])
-        if item["overdue"]:
-            ring_lon.append(item["lon"])
-            ring_lat.append(item["lat"])
+        if overdue:
+            ring_lon.append(item.lon)
+            ring_lat.append(item.lat)
     return [
         {"type": "scattermap", "uid": "incidents-overdue", "mode": "markers",
          "lon": ring_lon, "lat": ring_lat, "hoverinfo": "skip", "name": t("overdue", lang),

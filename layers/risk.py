@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dashboard.i18n import label, t
+from dashboard.state.view import CityView
 from layers.base import (
     OUTLINE,
     WARNING_COLORS,
@@ -17,23 +16,13 @@ from layers.base import (
     text,
 )
 
-if TYPE_CHECKING:
-    from dashboard.state.view import CityView
-
 LEVEL_CODES = ("normal", "blue", "yellow", "orange", "red")
 SCALE = stepped_scale([WARNING_COLORS[level] for level in LEVEL_CODES])
 
 
 def area_risk(view: CityView, area_id: str) -> tuple[float | None, str]:
     """An area's risk score and warning level (its own score for scored areas)."""
-    if not view.geography.children(area_id):
-        own = view.own_risk.get(area_id)
-        if own is None:
-            return None, "normal"
-        score = round(own[0], 1)
-        return score, view.model.level(score)
-    risk = view.summary(area_id)["risk"]
-    return risk["score"], risk["level"]
+    return view.risk_of(area_id)
 
 
 def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dashboard.i18n import label, t
+from dashboard.state.view import CityView, traffic_level
 from layers.base import (
     OKABE_ITO,
     Layer,
@@ -16,9 +15,6 @@ from layers.base import (
     text,
 )
 
-if TYPE_CHECKING:
-    from dashboard.state.view import CityView
-
 LEVEL_CODES = ("none", "smooth", "slow", "congested", "severe")
 LEVEL_COLORS = ("#3b4456", OKABE_ITO["green"], OKABE_ITO["yellow"], OKABE_ITO["orange"],
                 OKABE_ITO["purple"])
@@ -27,8 +23,6 @@ SCALE = stepped_scale(LEVEL_COLORS)
 
 def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:
     """Areas filled by their mean index; segments as points coloured by their own index."""
-    from dashboard.state.view import traffic_level  # here: layers is imported by the state package
-
     geography = view.geography
     f = focus(geography, area_id)
     if f.outline_level:
@@ -41,21 +35,21 @@ def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:
     for aid in ids:
         traffic = view.summary(aid)["traffic"]
         codes.append(LEVEL_CODES.index(traffic["level"] or "none"))
-        index = "-" if traffic["index"] is None else f"{traffic['index']:.2f}"
-        hover.append([text(geography.name(aid, lang)), index,
+        shown = "-" if traffic["index"] is None else f"{traffic['index']:.2f}"
+        hover.append([text(geography.name(aid, lang)), shown,
                       label("traffic_level", traffic["level"] or "none", lang)])
     lon, lat, seg_codes, seg_hover = [], [], [], []
-    for seg_id, (area, s_lon, s_lat, speed, free_flow, _) in sorted(view.raw.segments.items()):
-        if area not in geography.areas or area_id not in geography.chain(area):
+    for seg_id, seg in sorted(view.raw.segments.items()):
+        if seg.area not in geography.areas or area_id not in geography.chain(seg.area):
             continue
-        if s_lon != s_lon or s_lat != s_lat:  # NaN: no position
+        if seg.lon is None or seg.lat is None:
             continue
-        index = free_flow / max(speed, 1.0)
+        index = seg.index
         lvl = traffic_level(index) or "none"
-        lon.append(s_lon)
-        lat.append(s_lat)
+        lon.append(seg.lon)
+        lat.append(seg.lat)
         seg_codes.append(LEVEL_CODES.index(lvl))
-        seg_hover.append([text(seg_id), f"{speed:.0f}", f"{index:.2f}",
+        seg_hover.append([text(seg_id), f"{seg.speed_kmh:.0f}", f"{index:.2f}",
                           label("traffic_level", lvl, lang)])
     return [
         {"type": "choroplethmap", "uid": "traffic-fill", "name": t("traffic", lang),

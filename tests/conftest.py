@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from dashboard.geography import Geography, load_geography
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
-from layers.geography import Geography, load_geography
 from tests.events import MIDDAY_TZ
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import shapely
 
-from layers.geography import LEVELS, Area, BoundaryError, Geography, load_geography
+from dashboard.geography import LEVELS, Area, BoundaryError, Geography, load_geography
 
-DATA = Path(__file__).resolve().parent.parent / "layers" / "data"
+DATA = Path(__file__).resolve().parent.parent / "dashboard" / "data"
 SHARED_CODES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "admin_codes.csv"
 XUHUI = "310104"
 EQUAL_AREA = "EPSG:32651"  # UTM 51N: Shanghai is inside its zone; area error far below 0.1%

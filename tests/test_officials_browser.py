@@ -25,9 +25,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from dashboard.app import create_app
 from dashboard.auth.audit import Audit
 from dashboard.auth.users import User, UserStore
+from dashboard.geography import load_geography
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
-from layers.geography import load_geography
 from tests import browser
 from tests.events import PUDONG_POINT, XUHUI_POINT, incident, now_ms
 

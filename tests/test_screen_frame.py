@@ -13,7 +13,6 @@ from dashboard.app import create_app
 from dashboard.i18n import LABELS, TEXT, label, pick_lang, t
 from dashboard.pipeline.worker import Worker
 from dashboard.screen import callbacks
-from dashboard.screen.frame import frame_for
 from dashboard.screen.layout import selection
 from dashboard.screen.mapfig import patch
 from tests.events import XUHUI_POINT, incident
@@ -73,12 +72,13 @@ def test_scf004_tick_sends_only_what_changed(app, settings, client, geography):
         frame, key = callbacks._frame("?area=310104")
         first = callbacks._signature(frame, key)
     out = _tick(app, "?area=310104", first)
-    kpis, feed, _top, _detail, trend, fig, *_rest, sig = out
+    assert set(out) == set(callbacks.TICK_OUTPUTS)  # grouped: one named output each
+    kpis, feed, trend, fig, sig = (out[k] for k in ("kpis", "feed", "trend", "map", "sig"))
     assert kpis is no_update and feed is no_update and fig is no_update and trend is no_update
     client.xadd(settings.stream, incident("N1", point=XUHUI_POINT, title="<script>x</script>"))
     worker.work(burst=True)
     out = _tick(app, "?area=310104", sig)
-    kpis, feed, _top, _detail, trend, fig, *_rest, sig2 = out
+    kpis, feed, trend, fig, sig2 = (out[k] for k in ("kpis", "feed", "trend", "map", "sig"))
     assert kpis is not no_update and feed is not no_update and trend is not no_update
     assert isinstance(fig, Patch)
     changed = {op["location"][1] for op in fig.to_plotly_json()["operations"]}
@@ -88,7 +88,7 @@ def test_scf004_tick_sends_only_what_changed(app, settings, client, geography):
     assert "<script>x</script>" in text  # as a plain string child, rendered as text by React
     # A browser whose signature is for another area gets the whole figure.
     out = _tick(app, "?area=310000", sig2)
-    assert isinstance(out[5], dict) and out[5]["data"][0]["uid"] == "risk-fill"
+    assert isinstance(out["map"], dict) and out["map"]["data"][0]["uid"] == "risk-fill"
     assert services.cache is not None
 
 
@@ -108,9 +108,12 @@ def test_scf005_twenty_clients_share_one_read_per_tick(settings, client):
 def test_scf006_patch_is_none_when_nothing_changed(settings, client):
     app = create_app(settings)
     with request(app, "/"):
-        view = app.server.extensions["citybrain"].cache.view()
-        frame = frame_for(view, "310000", "zh-CN")
-        assert frame_for(view, "310000", "zh-CN") is frame  # computed once per view
+        services = app.server.extensions["citybrain"]
+        view = services.cache.view()
+        frame = services.frames.frame_for(view, "310000", "zh-CN")
+        assert services.frames.frame_for(view, "310000", "zh-CN") is frame  # once per view
+        other = create_app(settings).server.extensions["citybrain"].frames
+        assert other.frame_for(view, "310000", "zh-CN") is not frame  # memo per app
         hashes = frame.hashes()["traces"]
         assert patch(frame, hashes, hashes, ["risk", "incidents"]) == (None, hashes)
         # A hidden layer's change is not sent, and keeps its old hash to send it later.
@@ -193,3 +196,17 @@ def test_scf011_replay_before_the_first_entry_twice(settings, client, geography)
     assert replayer.view_at("u", early).summary("310000")["incidents"]["open"] == 0
     later = early + timedelta(minutes=10)  # forward from an empty cursor
     assert replayer.view_at("u", later).summary("310000")["incidents"]["open"] == 0
+
+
+def test_scf012_callbacks_attach_through_dash_public_api(settings, client):
+    apps = [create_app(settings), create_app(settings)]  # each app gets every callback
+    for app in apps:
+        deps = app.server.test_client().get("/_dash-dependencies").get_json()
+        outputs = " ".join(d["output"] for d in deps)
+        for wanted in ("kpi-row.children", "tick-sig.data", "act-msg.children", "replay.data",
+                       "audit-body.children", "clock.children"):
+            assert wanted in outputs, wanted
+    dashboard = Path(__file__).resolve().parent.parent / "dashboard"
+    source = "\n".join(p.read_text() for p in dashboard.rglob("*.py"))
+    assert "dash._callback" not in source and "_callback_list" not in source
+    assert "GLOBAL_CALLBACK" not in source and "_memo" not in source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,17 @@ def test_set005_overrides_extend_defaults():
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
 def test_set006_readme_documents_every_setting(setting):
     assert f"`{setting.name}`" in README.read_text(), f"README does not document {setting.name}"
+
+
+def test_set007_typed_fields_match_the_declared_settings_and_hide_secrets():
+    names = [f.name for f in dataclasses.fields(Settings)]
+    assert names == [s.attr for s in SETTINGS]
+    settings = Settings.load(env={"REDIS_URL": "redis://:hunter2@h:6379/0",
+                                  "CITYBRAIN_SECRET_KEY": "s3cret-key"})
+    assert settings.redis_url == "redis://:hunter2@h:6379/0"
+    assert "hunter2" not in repr(settings) and "s3cret-key" not in repr(settings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.batch = 3  # type: ignore[misc]
+    assert settings.replace(batch=3).batch == 3 and settings.batch == 500
+    with pytest.raises(SettingsError, match="nope"):
+        settings.replace(nope=1)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from dashboard.audit.chain import parse_line, split_lines
 from dashboard.audit.writer import audit_files
-from layers.geography import Geography
+from dashboard.geography import Geography
 
 MAX_PAGE = 1000
 

@@ -22,8 +22,8 @@ from werkzeug.exceptions import ServiceUnavailable
 from dashboard.audit.reader import AuditQuery, AuditReader
 from dashboard.audit.writer import AuditWriter, Written
 from dashboard.auth.users import User
+from dashboard.geography import Geography
 from dashboard.settings import Settings
-from layers.geography import Geography
 
 log = logging.getLogger(__name__)
 

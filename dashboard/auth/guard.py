@@ -25,11 +25,12 @@ from typing import Any
 import flask
 import redis
 from werkzeug.exceptions import Forbidden, TooManyRequests
+from werkzeug.wrappers import Response as BaseResponse
 
 from dashboard.auth.audit import Audit
 from dashboard.auth.throttle import SignInThrottle
 from dashboard.auth.users import User, UserStore
-from layers.geography import Geography
+from dashboard.geography import Geography
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def _read_only_wall(user: User, path: str) -> None:
         raise Forbidden("the wall screen is read-only")
 
 
-def _unauthorised(path: str) -> flask.Response:
+def _unauthorised(path: str) -> BaseResponse:
     if path.startswith(("/api/", "/_dash")):
         response = flask.jsonify({"error": "sign_in_required"})
         response.status_code = 401

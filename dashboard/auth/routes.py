@@ -6,6 +6,7 @@ from urllib.parse import urlencode, urlparse
 
 import flask
 from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response as BaseResponse
 
 from dashboard.audit.reader import query_from
 from dashboard.auth.guard import (
@@ -55,7 +56,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @auth.route("/login", methods=["GET", "POST"])
-def login() -> flask.Response | str:
+def login() -> BaseResponse | str:
     """Show the form; check the password; start a session."""
     acc = access()
     next_url = _safe_next(flask.request.values.get("next"))
@@ -82,7 +83,7 @@ def login() -> flask.Response | str:
 
 
 @auth.route("/logout", methods=["GET", "POST"])
-def logout() -> flask.Response:
+def logout() -> BaseResponse:
     """End the session, on the server too (a copied cookie stops working)."""
     name = end_session()
     if name:

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from dashboard.auth.identity import User
 from dashboard.auth.sessions import Sessions
-from layers.geography import Geography
+from dashboard.geography import Geography
 
 ROLES = ("city", "district", "street", "wall")
 _SCOPE_LEVEL = {"district": "district", "street": "street"}

@@ -7,8 +7,11 @@
 -- ARGV[2]  JSON: {p: key prefix, ttl: dedup seconds, keep: closed-incident
 --          seconds, dayttl: day-hash seconds, sla: {category: minutes},
 --          fb: fallback minutes, root: city area id, feed: feed size,
---          now: wall ms, ev: [[...event...], ...], reg: (a replay only) name of the
+--          now: wall ms, ev: [{...event...}, ...], reg: (a replay only) name of the
 --          set, under the prefix, that lists every key this script writes}
+--          Each event is a named record (dashboard/kinds): id, key (its register key),
+--          ts, feed (JSON or ''), and `a`, its applier: 'inc' (an incident update) or
+--          'reg' (a register: hash `h`, field `f`, value `v`, kept when its key is newer).
 -- ARGV[3..] stream entry ids to acknowledge
 --
 -- Every piece of state is a register decided by event time (a key
@@ -29,10 +32,10 @@ local NOW = batch.now
 --    an hour, or the dedup TTL if shorter), each bucket kept until its end + `ttl`
 local by_bucket = {}
 for i, e in ipairs(events) do
-  local b = math.floor(e[4] / batch.sb)
+  local b = math.floor(e.ts / batch.sb)
   local t = by_bucket[b]
   if not t then t = {ids = {}, idx = {}}; by_bucket[b] = t end
-  t.ids[#t.ids + 1] = e[2]
+  t.ids[#t.ids + 1] = e.id
   t.idx[#t.idx + 1] = i
 end
 local skip = {}
@@ -45,33 +48,49 @@ end
 local in_batch = {}
 for i, e in ipairs(events) do
   if not skip[i] then
-    if in_batch[e[2]] then skip[i] = true else in_batch[e[2]] = true end
+    if in_batch[e.id] then skip[i] = true else in_batch[e.id] = true end
   end
 end
 
 -- 2. Read every record the batch touches, once
-local function prefetch(hash, kind, field_of)
-  local fields, seen = {}, {}
-  for i, e in ipairs(events) do
-    if e[1] == kind and not skip[i] then
-      local f = field_of(e)
-      if not seen[f] then seen[f] = true; fields[#fields + 1] = f end
-    end
-  end
-  local out = {}
+local function hmget_into(out, key, fields)
   if #fields > 0 then
-    local values = redis.call('HMGET', P .. hash, unpack(fields))
+    local values = redis.call('HMGET', key, unpack(fields))
     for j, f in ipairs(fields) do out[f] = values[j] end
   end
   return out
 end
-local inc_raw = prefetch('inc', 'i', function(e) return e[10] end)
+local inc_raw, reg_fields, reg_seen = {}, {}, {}
+do
+  local ids, seen = {}, {}
+  for i, e in ipairs(events) do
+    if skip[i] then
+    elseif e.a == 'inc' then
+      if not seen[e.iid] then seen[e.iid] = true; ids[#ids + 1] = e.iid end
+    else
+      local hk = e.h .. '\0' .. e.f
+      if not reg_seen[hk] then
+        reg_seen[hk] = true
+        local list = reg_fields[e.h]
+        if not list then list = {}; reg_fields[e.h] = list end
+        list[#list + 1] = e.f
+      end
+    end
+  end
+  hmget_into(inc_raw, P .. 'inc', ids)
+end
+-- every register (hash, field) the batch touches: its stored value, by 'hash\0field'
+local reg_old = {}
+for h, fields in pairs(reg_fields) do
+  local values = hmget_into({}, P .. h, fields)
+  for f, v in pairs(values) do reg_old[h .. '\0' .. f] = v end
+end
 local notes_raw = {}
 do
   local ids, seen = {}, {}
   for i, e in ipairs(events) do
-    if e[1] == 'i' and e[20] ~= '' and not skip[i] and not seen[e[10]] then
-      seen[e[10]] = true; ids[#ids + 1] = e[10]
+    if e.a == 'inc' and e.hist ~= '' and not skip[i] and not seen[e.iid] then
+      seen[e.iid] = true; ids[#ids + 1] = e.iid
     end
   end
   if #ids > 0 then
@@ -81,8 +100,6 @@ do
 end
 local notes_new = {}
 local NOTES_KEPT = 30
-local seg_old = prefetch('seg', 't', function(e) return e[10] end)
-local risk_old = prefetch('risk', 'r', function(e) return e[7] .. '|' .. e[10] end)
 
 local incidents, dirty_inc = {}, {}
 local counters = {}
@@ -111,13 +128,13 @@ local function count(contrib, sign)
   for k, v in pairs(contrib) do counters[k] = (counters[k] or 0) + sign * v end
 end
 
--- e = {"i", eid, key, ts, day, hour, area, lon, lat, iid, status, stkey,
---      cat, src, sev, title, dept, sla, locrank, history, feed}
+-- e = {a='inc', id, key, ts, day, hour, area, lon, lat, iid, st (status), stk (its key),
+--      cat, src, sev, title, dept, sla, loc (place rank), hist, feed}
 -- An update from the command stream may have no status ('' : a note) and carries a
--- history entry (JSON) that is appended to the incident's action history.
+-- history entry (JSON, `hist`) that is appended to the incident's action history.
 local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla'}
 local function apply_incident(e)
-  local iid, ts, key = e[10], e[4], e[3]
+  local iid, ts, key = e.iid, e.ts, e.key
   local rec = incidents[iid]
   if not rec then
     local raw = inc_raw[iid]
@@ -126,30 +143,30 @@ local function apply_incident(e)
   end
   local old = contributions(rec)
   if rec.t0 == nil or ts < rec.t0 then rec.t0 = ts end
-  if e[11] ~= '' and newer(e[12], rec.stk) then
-    rec.st, rec.stk, rec.sts, rec.sday = e[11], e[12], ts, e[5]
+  if e.st ~= '' and newer(e.stk, rec.stk) then
+    rec.st, rec.stk, rec.sts, rec.sday = e.st, e.stk, ts, e.day
   end
-  if e[20] ~= '' then
+  if e.hist ~= '' then
     local list = notes_new[iid]
     if not list then
       local raw = notes_raw[iid]
       list = raw and cjson.decode(raw) or {}
       notes_new[iid] = list
     end
-    list[#list + 1] = cjson.decode(e[20])
+    list[#list + 1] = cjson.decode(e.hist)
     if #list > NOTES_KEPT then table.remove(list, 1) end
   end
-  if e[11] == 'reported' and (rec.rts == nil or ts < rec.rts) then
-    rec.rts, rec.rday, rec.rhour = ts, e[5], e[6]
+  if e.st == 'reported' and (rec.rts == nil or ts < rec.rts) then
+    rec.rts, rec.rday, rec.rhour = ts, e.day, e.hour
   end
-  if e[7] ~= '' then
-    local lk = e[19] .. key
+  if e.area ~= '' then
+    local lk = e.loc .. key
     if newer(lk, rec.lk) then
-      rec.lk, rec.area, rec.lon, rec.lat = lk, e[7], e[8], e[9]
+      rec.lk, rec.area, rec.lon, rec.lat = lk, e.area, e.lon, e.lat
     end
   end
-  for i, name in ipairs(NAMES) do
-    local v = e[12 + i]
+  for _, name in ipairs(NAMES) do
+    local v = e[name]
     if v ~= '' and newer(key, rec['k_' .. name]) then
       rec[name] = v
       rec['k_' .. name] = key
@@ -160,28 +177,22 @@ local function apply_incident(e)
   dirty_inc[iid] = true
 end
 
-local seg_new, risk_new = {}, {}
+local reg_new = {}
 local function packed_key(packed)
   return string.sub(packed, 1, string.find(packed, '\t', 1, true) - 1)
 end
 
--- e = {"t", eid, key, ts, day, hour, area, lon, lat, segment, speed, free_flow, feed}
-local function apply_traffic(e)
-  local old = seg_new[e[10]] or seg_old[e[10]]
-  if old and not newer(e[3], packed_key(old)) then return end
-  seg_new[e[10]] = table.concat({e[3], e[7], e[8], e[9], e[11], e[12], e[4]}, '\t')
-end
-
--- e = {"r", eid, key, ts, day, hour, area, lon, lat, indicator, value, feed}
-local function apply_risk(e)
-  local field = e[7] .. '|' .. e[10]
-  local old = risk_new[field] or risk_old[field]
-  if old and not newer(e[3], packed_key(old)) then return end
-  risk_new[field] = e[3] .. '\t' .. e[11] .. '\t' .. e[4]
+-- e = {a='reg', id, key, ts, h (hash), f (field), v (the record, JSON), feed}: the latest
+-- by event time is kept, stored as "<key>\t<record>" so that the key compares cheaply
+local function apply_register(e)
+  local hk = e.h .. '\0' .. e.f
+  local old = reg_new[hk] or reg_old[hk]
+  if old and not newer(e.key, packed_key(old)) then return end
+  reg_new[hk] = e.key .. '\t' .. e.v
 end
 
 -- 3. Apply in order, in memory
-local appliers = {i = apply_incident, t = apply_traffic, r = apply_risk}
+local appliers = {inc = apply_incident, reg = apply_register}
 local applied, dups, last_ts = 0, 0, 0
 local feed = {}
 local new_seen = {}
@@ -189,13 +200,13 @@ for i, e in ipairs(events) do
   if skip[i] then
     dups = dups + 1
   else
-    appliers[e[1]](e)
+    appliers[e.a](e)
     applied = applied + 1
-    if e[#e] ~= '' then feed[#feed + 1] = e[#e] end
-    if e[4] > last_ts then last_ts = e[4] end
-    local b = math.floor(e[4] / batch.sb)
+    if e.feed ~= '' then feed[#feed + 1] = e.feed end
+    if e.ts > last_ts then last_ts = e.ts end
+    local b = math.floor(e.ts / batch.sb)
     new_seen[b] = new_seen[b] or {}
-    table.insert(new_seen[b], e[2])
+    table.insert(new_seen[b], e.id)
   end
 end
 
@@ -227,8 +238,15 @@ for iid, _ in pairs(dirty_inc) do
 end
 hset_all(P .. 'inc', inc_out)
 hset_all(P .. 'open', open_out)
-hset_all(P .. 'seg', seg_new)
-hset_all(P .. 'risk', risk_new)
+local reg_out = {}
+for hk, v in pairs(reg_new) do
+  local sep = string.find(hk, '\0', 1, true)
+  local h = string.sub(hk, 1, sep - 1)
+  local out = reg_out[h]
+  if not out then out = {}; reg_out[h] = out end
+  out[string.sub(hk, sep + 1)] = v
+end
+for h, map in pairs(reg_out) do hset_all(P .. h, map) end
 local notes_out = {}
 for iid, list in pairs(notes_new) do notes_out[iid] = cjson.encode(list) end
 hset_all(P .. 'notes', notes_out)
@@ -278,8 +296,9 @@ if dups > 0 then redis.call('HINCRBY', P .. 'stats', 'duplicates', dups) end
 -- 5. A replay's scratch namespace lists every key written, so that it is expired and
 --    wiped by name, without a SCAN of the keyspace (keep this list with the writes above)
 if batch.reg then
-  local written = {P .. 'inc', P .. 'open', P .. 'seg', P .. 'risk', P .. 'notes',
+  local written = {P .. 'inc', P .. 'open', P .. 'notes',
                    P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version'}
+  for h, _ in pairs(reg_fields) do written[#written + 1] = P .. h end
   for day, _ in pairs(days) do written[#written + 1] = P .. 'day:' .. day end
   for b, _ in pairs(new_seen) do written[#written + 1] = P .. 'seen:' .. b end
   redis.call('SADD', P .. batch.reg, unpack(written))

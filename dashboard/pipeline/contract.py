@@ -7,41 +7,31 @@ producer can send ends as one of the two.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from dashboard.kinds import BY_NAME, KINDS
+from dashboard.kinds.base import ID as _ID
+from dashboard.kinds.base import Event, Invalid
+from dashboard.kinds.base import identifier as _identifier
+from dashboard.kinds.base import number as _number
+from dashboard.kinds.base import require as _require
+from dashboard.kinds.incident import MAX_TITLE_CHARS, SOURCES, STATUSES
 from dashboard.pipeline.coords import to_wgs84
 
 MAX_FIELD_BYTES = 4096
 MAX_ENTRY_BYTES = 16384
-MAX_TITLE_CHARS = 200
 MIN_TS_MS = 946684800000  # 2000-01-01T00:00:00Z: older timestamps are producer bugs
 
-KINDS = ("incident", "traffic", "risk")
-STATUSES = ("reported", "dispatched", "in_progress", "resolved", "verified", "closed", "reopened")
-SOURCES = ("hotline", "grid", "video_ai", "sensor", "other")
 DATUMS = ("wgs84", "gcj02", "bd09")
 
-_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _EPOCH_MS = re.compile(r"-?\d{1,16}")
 _ISO_WITH_OFFSET = re.compile(r".*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)")
+_Invalid = Invalid
 
-
-@dataclass(slots=True)
-class Event:
-    """A valid event, coordinates in WGS-84, time in epoch milliseconds."""
-
-    event_id: str
-    kind: str
-    ts: int
-    lon: float | None
-    lat: float | None
-    area_id: str | None
-    data: dict[str, str]  # the kind's own fields, validated, as strings
-    datum: str = "wgs84"  # of lon/lat: wgs84 unless parsed with convert=False
+__all__ = ["KINDS", "MAX_TITLE_CHARS", "SOURCES", "STATUSES", "Event", "Rejection",
+           "parse_command", "parse_entry", "parse_ts"]
 
 
 @dataclass(slots=True)
@@ -50,41 +40,6 @@ class Rejection:
 
     reason: str
     detail: str
-
-
-class _Invalid(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-def _require(fields: dict[str, str], name: str, why: str = "") -> str:
-    value = fields.get(name)
-    if value is None or value == "":
-        raise _Invalid("missing_field", f"field {name!r} is required{why}")
-    return value
-
-
-def _identifier(fields: dict[str, str], name: str, required: bool = True) -> str | None:
-    value = _require(fields, name) if required else fields.get(name)
-    if value is None:
-        return None
-    if not _ID.fullmatch(value):
-        raise _Invalid("bad_value", f"{name} must be 1-64 characters of A-Za-z0-9._:-")
-    return value
-
-
-def _number(fields: dict[str, str], name: str) -> float | None:
-    value = fields.get(name)
-    if value is None:
-        return None
-    if not _NUMBER.fullmatch(value):
-        raise _Invalid("bad_value", f"{name} is not a finite decimal number: {value[:40]!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise _Invalid("bad_value", f"{name} is out of range: {value[:40]!r}")
-    return number
 
 
 def parse_ts(value: str) -> int:
@@ -144,70 +99,6 @@ def _where(
     return lon, lat, area_id, datum
 
 
-def _incident(fields: dict[str, str]) -> tuple[dict[str, str], bool]:
-    _identifier(fields, "incident_id")
-    status = _require(fields, "status")
-    if status not in STATUSES:
-        raise _Invalid("unknown_status", f"status {status[:40]!r} is not one of the contract's")
-    data = {"incident_id": fields["incident_id"], "status": status}
-    category = fields.get("category") or None
-    if category is None and status == "reported":
-        raise _Invalid("missing_field", "field 'category' is required on status reported")
-    if category is not None:
-        data["category"] = _identifier(fields, "category") or ""
-    source = fields.get("source") or None
-    if source is not None:
-        if source not in SOURCES:
-            raise _Invalid("bad_value", f"source must be one of {', '.join(SOURCES)}")
-        data["source"] = source
-    severity = fields.get("severity") or None
-    if severity is not None:
-        if severity not in ("1", "2", "3", "4"):
-            raise _Invalid("bad_value", "severity must be 1, 2, 3 or 4")
-        data["severity"] = severity
-    title = fields.get("title")
-    if title:
-        if len(title) > MAX_TITLE_CHARS:
-            raise _Invalid("bad_value", f"title is {len(title)} characters, over 200")
-        data["title"] = title
-    department = fields.get("department")
-    if department:
-        data["department"] = department
-    sla = _number(fields, "sla_minutes")
-    if sla is not None:
-        if sla <= 0:
-            raise _Invalid("bad_value", "sla_minutes must be positive")
-        data["sla_minutes"] = repr(sla)
-    return data, status == "reported"
-
-
-def _traffic(fields: dict[str, str]) -> tuple[dict[str, str], bool]:
-    _identifier(fields, "segment_id")
-    _require(fields, "speed_kmh")
-    speed = _number(fields, "speed_kmh")
-    assert speed is not None
-    if not 0 <= speed < 200:
-        raise _Invalid("bad_value", "speed_kmh must be at least 0 and below 200")
-    data = {"segment_id": fields["segment_id"], "speed_kmh": repr(speed)}
-    free_flow = _number(fields, "free_flow_kmh")
-    if free_flow is not None:
-        if not 0 < free_flow < 200:
-            raise _Invalid("bad_value", "free_flow_kmh must be above 0 and below 200")
-        data["free_flow_kmh"] = repr(free_flow)
-    return data, True
-
-
-def _risk(fields: dict[str, str]) -> tuple[dict[str, str], bool]:
-    _identifier(fields, "indicator")
-    _require(fields, "value")
-    value = _number(fields, "value")
-    assert value is not None
-    return {"indicator": fields["indicator"], "value": repr(value)}, False
-
-
-_KINDS = {"incident": _incident, "traffic": _traffic, "risk": _risk}
-
-
 def parse_entry(
     raw: dict[bytes, bytes], now_ms: int, max_future_ms: int, convert: bool = True
 ) -> Event | Rejection:
@@ -223,18 +114,19 @@ def parse_entry(
         version = fields.get("v", "1")
         if version != "1":
             raise _Invalid("bad_value", f"contract version {version[:10]!r} is not supported")
-        parse_kind = _KINDS.get(kind)
-        if parse_kind is None:
-            raise _Invalid("unknown_kind", f"kind {kind[:40]!r} is not one of {', '.join(KINDS)}")
+        spec = BY_NAME.get(kind)
+        if spec is None:
+            raise _Invalid("unknown_kind", f"kind {kind[:40]!r} is not one of "
+                           f"{', '.join(k.name for k in KINDS)}")
         ts = parse_ts(_require(fields, "ts"))
         if ts < MIN_TS_MS:
             raise _Invalid("bad_value", "ts is before the year 2000")
         if ts > now_ms + max_future_ms:
             raise _Invalid("bad_value", "ts is too far in the future")
-        data, location_required = parse_kind(fields)
+        data, location_required = spec.parse(fields)
         lon, lat, area_id, datum = _where(fields, location_required)
-        if lon is None and area_id is None and kind == "risk":
-            raise _Invalid("missing_field", "risk needs area_id or lon/lat")
+        if lon is None and area_id is None and spec.needs_place:
+            raise _Invalid("missing_field", f"{kind} needs area_id or lon/lat")
         assert event_id is not None
         if convert and datum != "wgs84" and lon is not None and lat is not None:
             lon, lat = to_wgs84(lon, lat, datum)

@@ -26,17 +26,17 @@ import numpy as np
 import orjson
 import redis
 
+from dashboard.geography import Geography
+from dashboard.kinds import BY_NAME
 from dashboard.pipeline.consumer import Entry, StreamConsumer
-from dashboard.pipeline.contract import STATUSES, Event, Rejection, parse_command, parse_entry
+from dashboard.pipeline.contract import Event, Rejection, parse_command, parse_entry
 from dashboard.pipeline.coords import to_wgs84_many
 from dashboard.redis_conn import same_slot
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
-from layers.geography import Geography
 
 log = logging.getLogger(__name__)
 
 DAY_HASH_TTL_S = 8 * 86400  # per-day counters: a week of history and today
-_STATUS_RANK = {status: str(rank) for rank, status in enumerate(STATUSES)}
 _TIME_BUCKET_MS = 900_000  # zone offsets are whole quarter hours
 TRIM_EVERY_S = 60.0
 
@@ -45,7 +45,7 @@ TRIM_EVERY_S = 60.0
 class PreparedBatch:
     """A validated, located batch ready to apply."""
 
-    rows: list[list[object]]
+    rows: list[dict[str, object]]  # named records, one per event, for apply.lua
     ack: list[bytes]
     dead: list[tuple[Entry, Rejection]]
     now_ms: int
@@ -118,7 +118,7 @@ class Worker:
             else:
                 events.append((entry, parsed))
         areas = self._areas(events)
-        rows: list[list[object]] = []
+        rows: list[dict[str, object]] = []
         ack: list[bytes] = []
         # Only the newest events of a batch can reach the live feed: skip the others' JSON.
         feed_from = len(events) - self.settings.feed_size - 50
@@ -217,7 +217,8 @@ class Worker:
                 areas.append("")  # an incident update without a place
         return areas
 
-    def _day_hour(self, ts: int) -> tuple[str, str]:
+    def day_hour(self, ts: int) -> tuple[str, str]:
+        """The city's day (YYYY-MM-DD) and hour (HH) of an event time."""
         bucket = ts // _TIME_BUCKET_MS
         cached = self._day_cache.get(bucket)
         if cached is None:
@@ -228,34 +229,16 @@ class Worker:
             self._day_cache[bucket] = cached
         return cached
 
-    def _row(self, event: Event, area: str, in_feed: bool = True) -> list[object]:
-        key = f"{event.ts:015d}|{event.event_id}"
-        day, hour = self._day_hour(event.ts)
-        lon = "" if event.lon is None else round(event.lon, 6)
-        lat = "" if event.lat is None else round(event.lat, 6)
-        data = event.data
+    def _row(self, event: Event, area: str, in_feed: bool = True) -> dict[str, object]:
+        """The event as a named record for the script: the common part and its kind's."""
+        kind = BY_NAME["incident" if event.kind == "command" else event.kind]
         feed = orjson.dumps({"id": event.event_id, "kind": event.kind, "ts": event.ts,
-                             "area": area, **data}).decode() if in_feed else ""
-        head = [event.kind[0], event.event_id, key, event.ts, day, hour, area, lon, lat]
-        if event.kind in ("incident", "command"):
-            status = data["status"]
-            history = "" if event.kind == "incident" else orjson.dumps({
-                "ts": event.ts, "action": data["action"], "user": data["user"],
-                "note": data["note"], "department": data.get("department", "")}).decode()
-            head[0] = "i"
-            return [*head, data["incident_id"], status,
-                    f"{event.ts:015d}|{_STATUS_RANK[status]}|{event.event_id}" if status else "",
-                    data.get("category", ""), data.get("source", ""), data.get("severity", ""),
-                    data.get("title", ""), data.get("department", ""),
-                    data.get("sla_minutes", ""), "1" if status == "reported" else "0",
-                    history, feed]
-        if event.kind == "traffic":
-            free_flow = float(data.get("free_flow_kmh", self.settings.free_flow_kmh))
-            return [*head, data["segment_id"], float(data["speed_kmh"]), free_flow,
-                    feed]
-        return [*head, data["indicator"], float(data["value"]), feed]
+                             "area": area, **event.data}).decode() if (
+            in_feed and kind.feeds(event.data, self.settings)) else ""
+        return {"id": event.event_id, "key": f"{event.ts:015d}|{event.event_id}",
+                "ts": event.ts, "feed": feed, **kind.row(event, area, feed, self)}
 
-    def _apply(self, rows: list[list[object]], ack: list[bytes], now_ms: int,
+    def _apply(self, rows: list[dict[str, object]], ack: list[bytes], now_ms: int,
                stream: str | None = None) -> tuple[int, int]:
         stream = stream or self.settings.stream
         payload = orjson.dumps({

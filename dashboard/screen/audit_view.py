@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 from werkzeug.exceptions import Forbidden
 
 from dashboard.audit.reader import query_from
 from dashboard.auth.guard import access, client_address, current_user
 from dashboard.i18n import t
 from dashboard.screen.layout import selection
+from dashboard.screen.registry import SCREEN
 from dashboard.services import current
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def audit_table(entries: list[dict[str, Any]], lang: str, zone: Any) -> html.Tab
                       className="audit-table")
 
 
-@callback(
+@SCREEN.callback(
     output={"body": Output("audit-body", "children"),
             "modal": Output("audit-modal", "className"),
             "next": Output("audit-next", "data"),

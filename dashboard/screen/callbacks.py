@@ -3,7 +3,7 @@
 Every callback reads the state through `source` (the process's shared cache,
 restricted to the user's scope, or a replay of the past when the time control
 says so), never Redis itself, and the frame computed from a view is shared by
-all clients (`frame_for`). A tick sends only what changed
+all clients (`FrameMemo`, owned by the process's services). A tick sends only what changed
 since the signature the browser holds (`tick-sig`): unchanged panels are
 `no_update`, the map gets a `Patch` of the changed traces.
 """
@@ -15,21 +15,40 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import dash
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
-from dash import _callback as dash_callbacks
+from dash import ClientsideFunction, Input, Output, State, no_update
 
 from dashboard.auth.guard import access, current_user, in_scope
-from dashboard.screen import panels, source
+from dashboard.screen import audit_view, incident_panel, officials, panels, source, timecontrol
 from dashboard.screen.frame import Frame
 from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
 from dashboard.screen.mapfig import figure, patch, same_shape, visibility
+from dashboard.screen.registry import SCREEN
 from dashboard.services import current
 from dashboard.state.replay import ReplayBusy
 from layers import LAYERS
 
 LIVE = {"at": None}  # the time control's choice "live"
-_BEFORE_MAP = set(dash_callbacks.GLOBAL_CALLBACK_MAP)
-_BEFORE_LIST = len(dash_callbacks.GLOBAL_CALLBACK_LIST)
+# What a tick updates, by name (a grouped output: the callback returns a dict).
+TICK_OUTPUTS = {
+    "kpis": Output("kpi-row", "children"),
+    "feed": Output("feed-list", "children"),
+    "top": Output("top-list", "children"),
+    "detail": Output("detail-body", "children"),
+    "trend": Output("trend-graph", "figure"),
+    "map": Output("map-graph", "figure"),
+    "as_of": Output("asof-time", "children"),
+    "last_event": Output("last-event", "children"),
+    "stale_text": Output("stale-banner", "children"),
+    "stale_class": Output("stale-banner", "className"),
+    "screen_class": Output("screen", "className"),
+    "overdue": Output("overdue-list", "children"),
+    "overdue_count": Output("overdue-count", "children"),
+    "marker": Output("replay-marker", "children"),
+    "marker_class": Output("replay-marker", "className"),
+    "timebar_class": Output("timebar", "className"),
+    "slider": Output("replay-slider", "value"),
+    "sig": Output("tick-sig", "data"),
+}
 
 
 def _frame(search: str | None, replay: dict[str, Any] | None = None) -> tuple[Frame, str]:
@@ -47,7 +66,7 @@ def _signature(frame: Frame, key: str) -> dict[str, Any]:
             "last_event": frame.last_event}
 
 
-@callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"))
+@SCREEN.callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"))
 def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
     """Draw the whole screen for the area and language in the URL (and the chosen moment).
 
@@ -74,7 +93,7 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
         f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")
 
 
-@callback(Output("url-fix", "search"), Input("url", "search"))
+@SCREEN.callback(Output("url-fix", "search"), Input("url", "search"))
 def keep_in_scope(search: str | None) -> Any:
     """Send a URL asking for an area outside the user's scope back to their own area."""
     services = current()
@@ -87,34 +106,15 @@ def keep_in_scope(search: str | None) -> Any:
     return f"?area={user.scope}{keep}"
 
 
-@callback(
-    Output("kpi-row", "children"),
-    Output("feed-list", "children"),
-    Output("top-list", "children"),
-    Output("detail-body", "children"),
-    Output("trend-graph", "figure"),
-    Output("map-graph", "figure"),
-    Output("asof-time", "children"),
-    Output("last-event", "children"),
-    Output("stale-banner", "children"),
-    Output("stale-banner", "className"),
-    Output("screen", "className"),
-    Output("overdue-list", "children"),
-    Output("overdue-count", "children"),
-    Output("replay-marker", "children"),
-    Output("replay-marker", "className"),
-    Output("timebar", "className"),
-    Output("replay-slider", "value"),
-    Output("tick-sig", "data"),
-    Input("tick", "n_intervals"),
-    State("url", "search"),
-    State("tick-sig", "data"),
-    State("map-layers", "value"),
-    Input("replay", "data"),
+@SCREEN.callback(
+    output=TICK_OUTPUTS,
+    inputs={"_": Input("tick", "n_intervals"), "search": State("url", "search"),
+            "sig": State("tick-sig", "data"), "visible": State("map-layers", "value"),
+            "replay": Input("replay", "data")},
     prevent_initial_call=True,
 )
 def tick(_: int, search: str | None, sig: dict[str, Any] | None,
-         visible: list[str] | None, replay: dict[str, Any] | None = None) -> tuple[Any, ...]:
+         visible: list[str] | None, replay: dict[str, Any] | None = None) -> dict[str, Any]:
     """Send what changed since the browser's signature; everything if it is behind.
 
     While looking back the frame is the replay at the chosen moment (moving forward
@@ -127,8 +127,8 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
     except ReplayBusy as busy:  # keep what is shown; the marker says why it has not moved
         moment = source.replay_moment(replay, search, services.settings)
         text, css = timecontrol.marker(moment, replay, services.settings, busy)
-        return (*(no_update,) * 13, text, css, "timebar replaying", no_update,
-                {**(sig or {}), "replay": text})
+        return {**dict.fromkeys(TICK_OUTPUTS, no_update), "marker": text, "marker_class": css,
+                "timebar_class": "timebar replaying", "sig": {**(sig or {}), "replay": text}}
     new = _signature(frame, key)
     marker, marker_class = timecontrol.marker(moment, replay, services.settings)
     new["replay"] = marker
@@ -157,31 +157,32 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
     playing = moment is not None and source.speed(replay) > 0
     slider = (timecontrol.slider_value(moment, int(time.time() * 1000))
               if playing and replay_changed else no_update)  # the slider follows the play
-    return (
-        changed("kpis", lambda: panels.kpi_row(frame)),
-        changed("feed", lambda: panels.feed_items(frame)),
-        changed("top", lambda: panels.top_items(frame)),
-        changed("detail", lambda: panels.detail_body(frame)),
-        trend_update,
-        map_update,
-        no_update if frame.error else frame.as_of,  # keep the time of the last good read
-        changed("last_event", lambda: frame.last_event),
-        stale_text(frame, services.settings) if stale_changed else no_update,
-        ("stale-banner" + ("" if frame.stale else " hidden")) if stale_changed else no_update,
-        screen_class(frame, moment is not None) if stale_changed or replay_changed
-        else no_update,
-        changed("overdue", lambda: panels.overdue_items(frame)),
-        changed("kpis", lambda: overdue_count(frame)),
-        marker if replay_changed else no_update,
-        marker_class if replay_changed else no_update,
-        ("timebar" + (" replaying" if moment is not None else "")) if replay_changed
-        else no_update,
-        slider,
-        new,
-    )
+    return {
+        "kpis": changed("kpis", lambda: panels.kpi_row(frame)),
+        "feed": changed("feed", lambda: panels.feed_items(frame)),
+        "top": changed("top", lambda: panels.top_items(frame)),
+        "detail": changed("detail", lambda: panels.detail_body(frame)),
+        "trend": trend_update,
+        "map": map_update,
+        "as_of": no_update if frame.error else frame.as_of,  # the time of the last good read
+        "last_event": changed("last_event", lambda: frame.last_event),
+        "stale_text": stale_text(frame, services.settings) if stale_changed else no_update,
+        "stale_class": ("stale-banner" + ("" if frame.stale else " hidden"))
+        if stale_changed else no_update,
+        "screen_class": screen_class(frame, moment is not None)
+        if stale_changed or replay_changed else no_update,
+        "overdue": changed("overdue", lambda: panels.overdue_items(frame)),
+        "overdue_count": changed("kpis", lambda: overdue_count(frame)),
+        "marker": marker if replay_changed else no_update,
+        "marker_class": marker_class if replay_changed else no_update,
+        "timebar_class": ("timebar" + (" replaying" if moment is not None else ""))
+        if replay_changed else no_update,
+        "slider": slider,
+        "sig": new,
+    }
 
 
-@callback(
+@SCREEN.callback(
     Output("map-graph", "figure", allow_duplicate=True),
     Output("map-legend", "children"),
     Input("map-layers", "value"),
@@ -200,7 +201,7 @@ def switch_layers(visible: list[str] | None, sig: dict[str, Any] | None,
     return visibility(sig["owners"], visible), legends
 
 
-@callback(
+@SCREEN.callback(
     Output("url", "search"),
     Input("map-graph", "clickData"),
     Input("area-picker", "value"),
@@ -225,7 +226,7 @@ def select(click: dict[str, Any] | None, picked: str | None, search: str | None)
     return f"?area={target}{keep}"
 
 
-clientside_callback(
+SCREEN.clientside_callback(
     ClientsideFunction(namespace="cockpit", function_name="clock"),
     Output("clock", "children"),
     Input("clock-tick", "n_intervals"),
@@ -233,22 +234,6 @@ clientside_callback(
 )
 
 
-# The officials' parts register their callbacks when imported, here, so that they are
-# taken out of Dash's global registry with this module's own (below).
-from dashboard.screen import audit_view, incident_panel, officials, timecontrol  # noqa: E402
-
-# `dash.callback` puts callbacks into Dash's global registry, which the first app
-# that serves a request takes and empties. `create_app` builds one app per call
-# (the tests build many in one process), so this module keeps its own entries,
-# takes them out of the global registry, and `attach` gives each app a copy.
-_MAP = {k: v for k, v in dash_callbacks.GLOBAL_CALLBACK_MAP.items() if k not in _BEFORE_MAP}
-_LIST = list(dash_callbacks.GLOBAL_CALLBACK_LIST[_BEFORE_LIST:])
-for _key in _MAP:
-    del dash_callbacks.GLOBAL_CALLBACK_MAP[_key]
-del dash_callbacks.GLOBAL_CALLBACK_LIST[_BEFORE_LIST:]
-
-
 def attach(app: dash.Dash) -> None:
-    """Give an app the screen's callbacks."""
-    app.callback_map.update(_MAP)
-    app._callback_list.extend(_LIST)
+    """Give an app the screen's callbacks (this module's and the officials' parts')."""
+    SCREEN.attach(app)

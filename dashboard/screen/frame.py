@@ -1,6 +1,6 @@
 """Everything the screen shows for one area and language, computed from one `CityView`.
 
-`frame_for(view, area_id, lang)` computes a `Frame` once per view: every
+`FrameMemo.frame_for(view, area_id, lang)` computes a `Frame` once per view: every
 browser polling the same process in the same tick gets the same object, so
 20 screens cost one computation. Each panel carries a short hash so that a
 tick sends only the panels and map traces whose content changed.
@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from dashboard.i18n import label, t
+from dashboard.kinds import BY_NAME, KINDS
 from dashboard.state.view import CityView
 from layers import LAYERS
 from layers.base import Trace
@@ -70,13 +71,6 @@ def _clock(ms: int | float, view: CityView) -> str:
     return datetime.fromtimestamp(ms / 1000, zone).strftime("%H:%M:%S")
 
 
-def _value(value: Any) -> str:
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return str(value or "")
-
-
 def _district(view: CityView, area_id: str, lang: str) -> str:
     geography = view.geography
     if area_id not in geography.areas:
@@ -96,6 +90,8 @@ def kpis(summary: dict[str, Any]) -> dict[str, Any]:
         "mttc": inc["mean_minutes_to_close"],
         "traffic": summary["traffic"]["index"], "traffic_level": summary["traffic"]["level"],
         "levels": {k: v for k, v in summary["risk"]["areas_by_level"].items() if k != "normal"},
+        "kinds": {kind.name: kind.kpi(summary[kind.block]) for kind in KINDS
+                  if kind.kpi_label and kind.block},
     }
 
 
@@ -107,19 +103,11 @@ def feed_rows(view: CityView, area_id: str, lang: str, limit: int = FEED_ROWS) -
         row = {"id": str(item.get("id", "")), "time": _clock(item.get("ts", 0), view),
                "kind": kind, "where": _district(view, item.get("area") or "", lang),
                "sev": str(item.get("severity") or "")}
-        if kind == "incident":
-            row["what"] = label("category", item.get("category") or "unknown", lang)
-            row["status"] = label("status", item.get("status"), lang)
-            row["title"] = str(item.get("title") or "")
-        elif kind == "traffic":
-            speed = float(item.get("speed_kmh") or 0)
-            row["what"] = label("kind", "traffic", lang)
-            row["status"] = f"{speed:.0f} km/h"
-            row["title"] = str(item.get("segment_id") or "")
+        spec = BY_NAME.get("incident" if kind == "command" else kind)
+        if spec is None:  # a kind this version does not know: its code, as text
+            row["what"], row["status"], row["title"] = str(kind), "", ""
         else:
-            row["what"] = label("kind", kind, lang) if kind == "risk" else str(kind)
-            row["status"] = _value(item.get("value"))
-            row["title"] = label("indicator", item.get("indicator"), lang)
+            row["what"], row["status"], row["title"] = spec.feed_text(item, lang)
         rows.append(row)
     return rows
 
@@ -133,12 +121,12 @@ def top_rows(view: CityView, area_id: str, lang: str) -> list[dict[str, Any]]:
 
 def detail(view: CityView, summary: dict[str, Any], lang: str) -> dict[str, Any]:
     """The selected area's risk, what drives it, and its most urgent open incidents."""
-    now_ms = view.as_of.timestamp() * 1000
+    now_ms = view.now_ms
     incidents = [
-        {"id": i["incident_id"], "what": label("category", i["cat"] or "unknown", lang),
-         "status": label("status", i["st"], lang), "sev": int(i["sev"]),
-         "overdue": bool(i["overdue"]), "title": str(i.get("title") or ""),
-         "minutes": int((now_ms - i["start"]) // 60000)}
+        {"id": i.incident_id, "what": label("category", i.category or "unknown", lang),
+         "status": label("status", i.status, lang), "sev": i.severity,
+         "overdue": i.overdue(now_ms), "title": i.title,
+         "minutes": int((now_ms - i.start) // 60000)}
         for i in view.open_incidents(summary["area_id"])[:6]
     ]
     return {
@@ -157,12 +145,12 @@ def overdue_rows(view: CityView, area_id: str, lang: str,
     """
     geography = view.geography
     rows = []
-    for i in view.overdue(area_id, escalate_factor)[:OVERDUE_ROWS]:
-        up = i["escalated_to"]
-        rows.append({"id": i["incident_id"], "what": label("category", i["cat"] or "unknown", lang),
-                     "title": str(i.get("title") or ""), "sev": int(i["sev"]),
-                     "late": int(i["minutes_late"]),  # whole minutes: a new list once a minute
-                     "where": geography.name(i["responsible"], lang),
+    for late in view.overdue(area_id, escalate_factor)[:OVERDUE_ROWS]:
+        i, up = late.incident, late.escalated_to
+        rows.append({"id": i.incident_id, "what": label("category", i.category or "unknown", lang),
+                     "title": i.title, "sev": i.severity,
+                     "late": int(late.minutes_late),  # whole minutes: a new list once a minute
+                     "where": geography.name(late.responsible, lang),
                      "up": geography.name(up, lang) if up else "", "here": up == area_id})
     return rows
 
@@ -191,21 +179,30 @@ def compute(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.
     )
 
 
-_memo: OrderedDict[tuple[int, str, str, float], tuple[CityView, Frame]] = OrderedDict()
-_memo_lock = threading.Lock()
-_MEMO_SIZE = 64
+class FrameMemo:
+    """The frames of the latest views of one process, so a tick computes each frame once.
 
+    Owned by the process's `Services` (not a module global): every client of the
+    same view, area and language in a tick gets the same `Frame`.
+    """
 
-def frame_for(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.0) -> Frame:
-    """The frame of this view, computed once for all the clients that ask in its tick."""
-    key = (id(view), area_id, lang, escalate_factor)
-    with _memo_lock:
-        hit = _memo.get(key)
-        if hit is not None and hit[0] is view:
-            return hit[1]
-    frame = compute(view, area_id, lang, escalate_factor)
-    with _memo_lock:
-        _memo[key] = (view, frame)  # keeping the view alive keeps id(view) unique
-        while len(_memo) > _MEMO_SIZE:
-            _memo.popitem(last=False)
-    return frame
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._frames: OrderedDict[tuple[int, str, str, float], tuple[CityView, Frame]] = (
+            OrderedDict())
+        self._lock = threading.Lock()
+
+    def frame_for(self, view: CityView, area_id: str, lang: str,
+                  escalate_factor: float = 2.0) -> Frame:
+        """The frame of this view, computed once for all the clients that ask in its tick."""
+        key = (id(view), area_id, lang, escalate_factor)
+        with self._lock:
+            hit = self._frames.get(key)
+            if hit is not None and hit[0] is view:
+                return hit[1]
+        frame = compute(view, area_id, lang, escalate_factor)
+        with self._lock:
+            self._frames[key] = (view, frame)  # keeping the view alive keeps id(view) unique
+            while len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+        return frame

@@ -7,8 +7,8 @@ import functools
 import flask
 import orjson
 
+from dashboard.geography import Geography
 from dashboard.services import current
-from layers.geography import Geography
 
 geo = flask.Blueprint("geo", __name__)
 

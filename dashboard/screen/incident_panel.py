@@ -21,7 +21,7 @@ from typing import Any
 
 import dash
 import orjson
-from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update
 from werkzeug.exceptions import BadRequest, NotFound, ServiceUnavailable
 
 from dashboard.actions import (
@@ -32,10 +32,12 @@ from dashboard.actions import (
 from dashboard.auth.guard import client_address, current_user
 from dashboard.auth.users import User
 from dashboard.i18n import label, t
+from dashboard.kinds.incident import OpenIncident
 from dashboard.pipeline.contract import MAX_NOTE_CHARS
 from dashboard.screen import source
 from dashboard.screen.frame import digest
 from dashboard.screen.layout import selection
+from dashboard.screen.registry import SCREEN
 from dashboard.services import current
 from dashboard.settings import Settings
 from dashboard.state.replay import ReplayBusy
@@ -104,13 +106,13 @@ def _at_point(view: Any, area: str, point: dict[str, Any]) -> str | None:
     if point.get("location") or lon is None or lat is None:
         return None
     for item in view.open_incidents(area):
-        if (item["lon"] is not None and item["lat"] is not None
-                and abs(item["lon"] - lon) < 1e-7 and abs(item["lat"] - lat) < 1e-7):
-            return item["incident_id"]
+        if (item.lon is not None and item.lat is not None
+                and abs(item.lon - lon) < 1e-7 and abs(item.lat - lat) < 1e-7):
+            return item.incident_id
     return None
 
 
-@callback(
+@SCREEN.callback(
     Output("incident-sel", "data"),
     Input({"type": "inc-open", "id": ALL, "src": ALL}, "n_clicks"),
     Input("map-graph", "clickData"),
@@ -156,7 +158,7 @@ def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
         return "–"
 
 
-def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
+def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
          settings: Settings, moment: int | None = None) -> list[Any]:
     """The incident's fields and history; every user-written text is a plain child.
 
@@ -164,8 +166,8 @@ def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
     """
     now_ms = time.time() * 1000 if moment is None else moment
     sev = min(max(int(record["severity"]), 1), 4)
-    late = live is not None and record["status"] != "closed" and live["due"] <= now_ms
-    reported = record.get("reported") or (live or {}).get("start")
+    late = live is not None and record["status"] != "closed" and live.overdue(now_ms)
+    reported = record.get("reported") or (live.start if live else None)
     age = age_text((now_ms - float(reported)) / 60000, lang) if reported else "–"
     fields = [
         ("category", label("category", record["category"], lang)),
@@ -201,7 +203,7 @@ def body(record: dict[str, Any], live: dict[str, Any] | None, lang: str,
     ]
 
 
-@callback(
+@SCREEN.callback(
     Output("incident-body", "children"),
     Output("incident-panel", "className"),
     Output("incident-sig", "data"),
@@ -233,7 +235,7 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
     # when ✕ is clicked must not open the panel again.
     opening = dash.ctx.triggered_id == "incident-sel"
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
-    live: dict[str, Any] | None = None
+    live: OpenIncident | None = None
     if moment is None:
         stored = stored_incident(services.client, services.settings.state_prefix, str(chosen))
     else:
@@ -266,43 +268,39 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
 
 
 def _past(services: Any, moment: int, incident_id: str
-          ) -> tuple[tuple[bytes | None, bytes | None], dict[str, Any] | None]:
+          ) -> tuple[tuple[bytes | None, bytes | None], OpenIncident | None]:
     """The incident's stored record and history, and its open entry, at the moment.
 
     Read under the viewer's replay lock once the replay is there (`ReplayBusy` if not yet).
     """
-    def read(past: Settings) -> tuple[tuple[bytes | None, bytes | None], dict[str, Any] | None]:
+    def read(past: Settings) -> tuple[tuple[bytes | None, bytes | None], OpenIncident | None]:
         stored = stored_incident(services.client, past.state_prefix, incident_id)
         entry = services.client.hget(past.state_prefix + "open", incident_id)
-        return stored, orjson.loads(entry) if entry else None
+        return stored, OpenIncident.from_stored(incident_id, orjson.loads(entry)) if entry else None
 
     at = datetime.fromtimestamp(moment / 1000, services.settings.zone)
     return services.replayer.read_at(viewer_id(), at, read)
 
 
-@callback(
-    Output("act-msg", "children"),
-    Output("act-msg", "className"),
-    Output("act-note-text", "value"),
-    Output("act-result", "value"),
-    Input("act-acknowledge", "n_clicks"),
-    Input("act-dispatch", "n_clicks"),
-    Input("act-note", "n_clicks"),
-    Input("act-close", "n_clicks"),
-    State("incident-sel", "data"),
-    State("act-dept", "value"),
-    State("act-note-text", "value"),
-    State("act-result", "value"),
-    State("url", "search"),
-    State("replay", "data"),
+@SCREEN.callback(
+    output=[Output("act-msg", "children"), Output("act-msg", "className"),
+            Output("act-note-text", "value"), Output("act-result", "value")],
+    inputs={"_clicks": [Input(button, "n_clicks") for button in ACTION_IDS],
+            "chosen": State("incident-sel", "data"),
+            "department": State("act-dept", "value"),
+            "note": State("act-note-text", "value"),
+            "result": State("act-result", "value"),
+            "search": State("url", "search"),
+            "replay": State("replay", "data")},
     prevent_initial_call=True,
 )
-def act(*args: Any) -> Any:
+def act(_clicks: list[int | None], chosen: str | None, department: str | None,
+        note: str | None, result: str | None, search: str | None,
+        replay: dict[str, Any] | None) -> Any:
     """Acknowledge, dispatch, note or close through the REST route's own checks.
 
     Answers once the command is written: the panel's timer shows the worker's result.
     """
-    chosen, department, note, result, search, replay = args[-6:]
     action = ACTION_IDS.get(str(dash.ctx.triggered_id))
     if action is None or not chosen or not dash.ctx.triggered[0].get("value"):
         return (no_update,) * 4
@@ -314,7 +312,7 @@ def act(*args: Any) -> Any:
     text = result if action == "close" else note if action == "note" else ""
     try:  # 403 outside the scope: not caught
         perform_action(services, user, str(chosen), action,
-                       department if action == "dispatch" else "", text or "",
+                       (department or "") if action == "dispatch" else "", text or "",
                        client_address())
     except (BadRequest, NotFound, ServiceUnavailable) as refused:
         return (f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error",

@@ -7,15 +7,15 @@ from urllib.parse import parse_qs
 
 from dash import dcc, html
 
+from dashboard.geography import Geography
 from dashboard.i18n import label, pick_lang, t
 from dashboard.screen import panels
 from dashboard.screen.frame import Frame
 from dashboard.screen.mapfig import figure
 from dashboard.settings import Settings
 from layers import LAYERS
-from layers.geography import Geography
 
-GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": True, "doubleClick": False}
+GRAPH_CONFIG: Any = {"displayModeBar": False, "scrollZoom": True, "doubleClick": False}
 
 
 def skeleton(settings: Settings) -> html.Div:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dash import html
 
 from dashboard.auth.users import User
+from dashboard.geography import Geography
 from dashboard.i18n import label, t
-from layers.geography import Geography
 
 
 def user_box(user: User, open_demo: bool, geography: Geography, lang: str) -> html.Div:

@@ -11,6 +11,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.i18n import label, t
+from dashboard.kinds import KINDS
 from dashboard.screen.frame import Frame
 from layers.base import WARNING_COLORS, Legend
 from layers.incidents import SEVERITY_COLORS
@@ -49,11 +50,18 @@ def kpi_values(frame: Frame) -> list[Any]:
 
 
 def kpi_row(frame: Frame) -> list[Any]:
-    """The KPI tiles, each with an id `kpi-<name>` on its value."""
+    """The KPI tiles, each with an id `kpi-<name>` on its value; then each kind's own tile."""
     tiles = []
-    for name, value in zip(KPI_TILES, kpi_values(frame), strict=True):
+    named = [(name, _TILE_TEXT[name], value)
+             for name, value in zip(KPI_TILES, kpi_values(frame), strict=True)]
+    for kind in KINDS:
+        if kind.kpi_label and kind.name in frame.kpis["kinds"]:
+            value = frame.kpis["kinds"][kind.name]
+            named.append((kind.name, kind.kpi_label,
+                          html.Span(_number(value), className="alert" if value else "")))
+    for name, text_key, value in named:
         tiles.append(html.Div([
-            html.Div(t(_TILE_TEXT[name], frame.lang), className="kpi-label"),
+            html.Div(t(text_key, frame.lang), className="kpi-label"),
             html.Div(value, id=f"kpi-{name}", className="kpi-value"),
         ], className=f"kpi kpi-{name}"))
     return tiles

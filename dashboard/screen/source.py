@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from dashboard.auth.guard import current_user, require_area
-from dashboard.screen.frame import Frame, frame_for
+from dashboard.screen.frame import Frame
 from dashboard.screen.layout import selection
 from dashboard.services import current
 from dashboard.settings import Settings
@@ -93,5 +93,6 @@ def frame(search: str | None, replay: dict[str, Any] | None = None
     Raises `ReplayBusy` as `view` does.
     """
     past_or_live, area, lang, moment = view(search, replay)
-    factor = current().settings.escalate_factor
-    return frame_for(past_or_live, area, lang, factor), f"{area}|{lang}", moment
+    services = current()
+    shown = services.frames.frame_for(past_or_live, area, lang, services.settings.escalate_factor)
+    return shown, f"{area}|{lang}", moment

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from dashboard.i18n import t
+from dashboard.screen.registry import SCREEN
 from dashboard.screen.source import replay_moment, speed, window_ms
 from dashboard.services import current
 from dashboard.settings import Settings
@@ -72,20 +73,18 @@ def timebar(lang: str, moment: int | None, replay: dict[str, Any] | None,
     ], id="timebar", className="timebar" + (" replaying" if moment is not None else ""))
 
 
-@callback(
-    Output("replay", "data"),
-    Input("replay-slider", "value"),
-    Input("replay-play60", "n_clicks"),
-    Input("replay-play600", "n_clicks"),
-    Input("replay-pause", "n_clicks"),
-    Input("replay-live", "n_clicks"),
-    State("replay", "data"),
-    Input("url", "search"),
+@SCREEN.callback(
+    output=Output("replay", "data"),
+    inputs={"minutes": Input("replay-slider", "value"),
+            "_buttons": [Input(button, "n_clicks") for button in (
+                "replay-play60", "replay-play600", "replay-pause", "replay-live")],
+            "replay": State("replay", "data"),
+            "search": Input("url", "search")},
     prevent_initial_call=True,
 )
-def control(minutes: float | None, *rest: Any) -> Any:
+def control(minutes: float | None, _buttons: list[int | None],
+            replay: dict[str, Any] | None, search: str | None) -> Any:
     """Turn a move of the slider, a button press or a URL with `?at=` into the replay choice."""
-    replay, search = rest[-2], rest[-1]
     settings = current().settings
     now_ms = int(time.time() * 1000)
     # Inputs that fire together (a press while the play moves the slider) are merged

@@ -43,11 +43,11 @@ from typing import TypeVar
 import redis
 from redis.exceptions import LockError
 
+from dashboard.geography import Geography
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings
 from dashboard.state.store import read_raw
 from dashboard.state.view import CityView, RiskModel, build_view
-from layers.geography import Geography
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Replayer:
         self.settings = settings
         self.client = client
         self.geography = geography
-        self.model = RiskModel(settings.risk_model, settings.risk_thresholds)
+        self.model = RiskModel.from_settings(settings)
         self.wait_s = float(settings.replay_wait_s)
         self._slots = threading.BoundedSemaphore(settings.replay_slots)
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import redis
 
+from dashboard.geography import Geography
+from dashboard.kinds import REGISTERS
 from dashboard.settings import Settings
 from dashboard.state.view import CityView, RawState, RiskModel, build_view, day_names, decode_raw
-from layers.geography import Geography
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,18 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime) -> RawState
     pipe.hgetall(prefix + "open")
     pipe.hgetall(prefix + "day:" + today)
     pipe.hgetall(prefix + "day:" + yesterday)
-    pipe.hgetall(prefix + "seg")
-    pipe.hgetall(prefix + "risk")
+    for kind in REGISTERS:
+        pipe.hgetall(prefix + str(kind.register))
     pipe.lrange(prefix + "feed", 0, FEED_READ - 1)
     pipe.hgetall(prefix + "stats")
     pipe.get(prefix + "version")
-    return decode_raw(*pipe.execute())
+    replies = pipe.execute()
+    n = len(REGISTERS)
+    registers = {kind.name: replies[3 + i] for i, kind in enumerate(REGISTERS)}
+    open_incidents, today_fields, yesterday_fields = replies[:3]
+    feed, stats, version = replies[3 + n:]
+    return decode_raw(open_incidents, today_fields, yesterday_fields, registers, feed, stats,
+                      version, settings=settings)
 
 
 class StateCache:
@@ -49,7 +56,7 @@ class StateCache:
         self.settings = settings
         self.client = client
         self.geography = geography
-        self.model = RiskModel(settings.risk_model, settings.risk_thresholds)
+        self.model = RiskModel.from_settings(settings)
         self._lock = threading.Lock()
         self._view: CityView | None = None
         self._raw = RawState()

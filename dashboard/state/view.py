@@ -15,68 +15,59 @@ the score.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
-from layers.geography import Geography
+from dashboard.geography import Geography
+from dashboard.kinds import KINDS, REGISTERS
+from dashboard.kinds.incident import OpenIncident, OverdueIncident
+from dashboard.kinds.risk import RISK_LEVELS, RiskModel, RiskReading
+from dashboard.kinds.traffic import Segment, traffic_level
 
-TRAFFIC_LEVELS = ((2.0, "severe"), (1.8, "congested"), (1.5, "slow"), (0.0, "smooth"))
-RISK_LEVELS = ("normal", "blue", "yellow", "orange", "red")
+if TYPE_CHECKING:
+    from dashboard.settings import Settings
+
 SEVERITIES = ("1", "2", "3", "4")
+log = logging.getLogger(__name__)
+
+__all__ = ["RISK_LEVELS", "CityView", "Geography", "OpenIncident", "OverdueIncident", "RawState",
+           "RiskModel", "RiskReading", "Segment", "build_view", "decode_raw", "traffic_level"]
 
 
 @dataclass(frozen=True)
 class RawState:
-    """The state as stored, decoded but not yet summed up."""
+    """The state as stored, decoded into typed records but not yet summed up."""
 
-    open_incidents: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    open_incidents: Mapping[str, OpenIncident] = field(default_factory=dict)
     today: Mapping[str, int] = field(default_factory=dict)  # day-hash fields of today
     yesterday: Mapping[str, int] = field(default_factory=dict)
-    segments: Mapping[str, tuple[str, float, float, float, float, int]] = field(
-        default_factory=dict)  # id -> (area, lon, lat, speed, free_flow, ts)
-    risk: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (area, ind) -> value
+    # kind name -> register field -> typed record (a `Segment`, a `RiskReading` ...)
+    records: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     feed: tuple[dict[str, Any], ...] = ()
     stats: Mapping[str, str] = field(default_factory=dict)
     version: int = 0
 
+    def of(self, kind: str) -> Mapping[str, Any]:
+        """The records of one kind (empty when it has none)."""
+        return self.records.get(kind, {})
 
-@dataclass(frozen=True)
-class RiskModel:
-    """Weights, saturations and warning thresholds of the risk score."""
+    @property
+    def segments(self) -> Mapping[str, Segment]:
+        """Road segments by id."""
+        return self.of("traffic")
 
-    weights: Mapping[str, tuple[float, float]]
-    thresholds: tuple[float, float, float, float]
-
-    def factors(self, indicators: Mapping[str, float]) -> list[dict[str, Any]]:
-        """Each indicator's value and the points it adds, largest first."""
-        out = []
-        for name, value in indicators.items():
-            weight, saturation = self.weights.get(name, (0.0, 1.0))
-            points = weight * min(max(value, 0.0) / saturation, 1.0)
-            out.append({"indicator": name, "value": value, "contribution": round(points, 2)})
-        out.sort(key=lambda f: (-f["contribution"], f["indicator"]))
-        return out
-
-    def level(self, score: float | None) -> str:
-        """The warning colour of a score."""
-        if score is None:
-            return "normal"
-        index = sum(1 for threshold in self.thresholds if score >= threshold)
-        return RISK_LEVELS[index]
-
-
-def traffic_level(index: float | None) -> str | None:
-    """smooth, slow, congested or severe for a congestion delay index."""
-    if index is None:
-        return None
-    return next(name for bound, name in TRAFFIC_LEVELS if index >= bound)
+    @property
+    def risk(self) -> Mapping[str, RiskReading]:
+        """Risk readings by `area|indicator`."""
+        return self.of("risk")
 
 
 @dataclass
@@ -88,8 +79,6 @@ class _Totals:
     today: int = 0
     closed_today: int = 0
     close_seconds: int = 0
-    traffic_sum: float = 0.0
-    segments: int = 0
     risk_sum: float = 0.0
     risk_count: int = 0
     risk_factor_sum: Counter[str] = field(default_factory=Counter)
@@ -109,6 +98,7 @@ class CityView:
     own_risk: Mapping[str, tuple[float, list[dict[str, Any]]]]
     raw: RawState
     model: RiskModel
+    rollups: Mapping[str, Mapping[str, Any]]  # kind name -> area -> its `roll_up` total
     stale: bool = False
     error: str | None = None
 
@@ -116,11 +106,10 @@ class CityView:
         """The public JSON shape of one area's numbers."""
         area = self.geography.areas[area_id]
         t = self.totals.get(area_id) or _Totals()
-        index = round(t.traffic_sum / t.segments, 3) if t.segments else None
         own = self.own_risk.get(area_id)
         if t.risk_count and not (own and t.risk_count == 1):
             score: float | None = round(t.risk_sum / t.risk_count, 1)
-            factors = sorted(
+            factors: list[dict[str, Any]] = sorted(
                 ({"indicator": name,
                   "value": round(t.risk_value_sum[name] / t.risk_value_count[name], 3),
                   "contribution": round(points / t.risk_count, 2)}
@@ -130,7 +119,15 @@ class CityView:
             score, factors = round(own[0], 1), own[1]
         else:
             score, factors = None, []
-        return {
+        built_in = {"incidents": self._incidents(t), "risk": {
+            "score": score,
+            "level": self.model.level(score),
+            "factors": factors,
+            "scored_areas": t.risk_count,
+            "areas_by_level": {lvl: t.risk_levels.get(lvl, 0) for lvl in RISK_LEVELS},
+            "max_score": None if t.risk_max is None else round(t.risk_max, 1),
+        }}
+        out: dict[str, Any] = {
             "area_id": area_id,
             "name": area.name,
             "name_en": area.name_en,
@@ -138,26 +135,38 @@ class CityView:
             "parent_id": area.parent_id,
             "as_of": self.as_of.isoformat(timespec="seconds"),
             "stale": self.stale,
-            "incidents": {
-                "today": t.today,
-                "open": t.open,
-                "overdue": t.overdue,
-                "closed_today": t.closed_today,
-                "mean_minutes_to_close": (
-                    round(t.close_seconds / t.closed_today / 60, 1) if t.closed_today else None),
-                "open_by_category": dict(sorted(t.by_category.items())),
-                "open_by_severity": {s: t.by_severity.get(s, 0) for s in SEVERITIES},
-            },
-            "traffic": {"index": index, "level": traffic_level(index), "segments": t.segments},
-            "risk": {
-                "score": score,
-                "level": self.model.level(score),
-                "factors": factors,
-                "scored_areas": t.risk_count,
-                "areas_by_level": {lvl: t.risk_levels.get(lvl, 0) for lvl in RISK_LEVELS},
-                "max_score": None if t.risk_max is None else round(t.risk_max, 1),
-            },
         }
+        for kind in KINDS:
+            if kind.block in built_in:
+                out[kind.block] = built_in[kind.block]
+            elif kind.block:
+                out[kind.block] = kind.summary(self.rollups.get(kind.name, {}).get(area_id))
+        return out
+
+    @staticmethod
+    def _incidents(t: _Totals) -> dict[str, Any]:
+        """The incidents block of a summary."""
+        return {
+            "today": t.today,
+            "open": t.open,
+            "overdue": t.overdue,
+            "closed_today": t.closed_today,
+            "mean_minutes_to_close": (
+                round(t.close_seconds / t.closed_today / 60, 1) if t.closed_today else None),
+            "open_by_category": dict(sorted(t.by_category.items())),
+            "open_by_severity": {s: t.by_severity.get(s, 0) for s in SEVERITIES},
+        }
+
+    def risk_of(self, area_id: str) -> tuple[float | None, str]:
+        """An area's risk score and warning level (a finest area: its own score, cheaply)."""
+        if not self.geography.children(area_id):
+            own = self.own_risk.get(area_id)
+            if own is None:
+                return None, "normal"
+            score = round(own[0], 1)
+            return score, self.model.level(score)
+        risk = self.summary(area_id)["risk"]
+        return risk["score"], risk["level"]
 
     def area_detail(self, area_id: str) -> dict[str, Any]:
         """An area's summary plus each child's."""
@@ -185,38 +194,38 @@ class CityView:
                           "count": per_hour[(day_name, start.strftime("%H"))]})
         return hours
 
-    def open_incidents(self, area_id: str) -> list[dict[str, Any]]:
+    @property
+    def now_ms(self) -> int:
+        """The view's moment in epoch milliseconds."""
+        return int(self.as_of.timestamp() * 1000)
+
+    def open_incidents(self, area_id: str) -> list[OpenIncident]:
         """Open incidents inside an area, most severe and most overdue first."""
         inside = self._subtree_test(area_id)
-        now_ms = int(self.as_of.timestamp() * 1000)
-        out = []
-        for incident_id, info in self.raw.open_incidents.items():
-            if inside(info["area"]):
-                out.append({"incident_id": incident_id, **info,
-                            "overdue": info["due"] <= now_ms})
-        out.sort(key=lambda i: (-i["sev"], i["due"]))
+        out = [i for i in self.raw.open_incidents.values() if inside(i.area)]
+        out.sort(key=lambda i: (-i.severity, i.due))
         return out
 
-    def overdue(self, area_id: str, escalate_factor: float) -> list[dict[str, Any]]:
+    def overdue(self, area_id: str, escalate_factor: float) -> list[OverdueIncident]:
         """Overdue open incidents inside an area, latest first, each with its escalation.
 
         An incident is the responsibility of its street (or its district where there
         are no streets); overdue by more than `escalate_factor` times its SLA, it
         escalates one level up (street → district → city): `escalated_to`.
         """
-        now_ms = int(self.as_of.timestamp() * 1000)
+        now_ms = self.now_ms
         out = []
         for incident in self.open_incidents(area_id):
-            if not incident["overdue"]:
+            if not incident.overdue(now_ms):
                 continue
-            late_ms = now_ms - incident["due"]
-            sla_ms = max(incident["due"] - incident["start"], 1)
-            owner = self._responsible(incident["area"])
+            late_ms = now_ms - incident.due
+            sla_ms = max(incident.due - incident.start, 1)
+            owner = self._responsible(incident.area)
             escalated = late_ms > escalate_factor * sla_ms
             parent = self.geography.areas[owner].parent_id if escalated else None
-            out.append({**incident, "minutes_late": round(late_ms / 60000, 1),
-                        "responsible": owner, "escalated_to": parent or None})
-        out.sort(key=lambda i: -i["minutes_late"])
+            out.append(OverdueIncident(incident, round(late_ms / 60000, 1), owner,
+                                       parent or None))
+        out.sort(key=lambda i: -i.minutes_late)
         return out
 
     def _responsible(self, area_id: str) -> str:
@@ -257,10 +266,11 @@ class CityView:
             return {k: v for k, v in fields.items() if inside(k.rsplit("|", 1)[-1])}
 
         kept = RawState(
-            open_incidents={k: v for k, v in raw.open_incidents.items() if inside(v["area"])},
+            open_incidents={k: v for k, v in raw.open_incidents.items() if inside(v.area)},
             today=day_fields(raw.today), yesterday=day_fields(raw.yesterday),
-            segments={k: v for k, v in raw.segments.items() if inside(v[0])},
-            risk={k: v for k, v in raw.risk.items() if inside(k[0])},
+            # every kind's records by their area: a new kind cannot forget this filter
+            records={kind: {k: r for k, r in records.items() if inside(r.area)}
+                     for kind, records in raw.records.items()},
             feed=tuple(item for item in raw.feed if inside(item.get("area") or "")),
             stats=raw.stats, version=raw.version)
         return build_view(kept, self.geography, self.model, self.as_of, math.inf,
@@ -289,10 +299,10 @@ def build_view(
     totals: defaultdict[str, _Totals] = defaultdict(_Totals)
     now_ms = int(now.timestamp() * 1000)
     for info in raw.open_incidents.values():
-        overdue = info["due"] <= now_ms
-        category = info["cat"] or "unknown"
-        severity = str(info["sev"])
-        for area in _chain(geography, info["area"]):
+        overdue = info.overdue(now_ms)
+        category = info.category or "unknown"
+        severity = str(info.severity)
+        for area in _chain(geography, info.area):
             t = totals[area]
             t.open += 1
             t.overdue += overdue
@@ -309,16 +319,17 @@ def build_view(
                     t.closed_today += value
                 else:
                     t.close_seconds += value
-    for area, _, _, speed, free_flow, _ in raw.segments.values():
-        index = free_flow / max(speed, 1.0)
-        for parent in _chain(geography, area):
-            totals[parent].traffic_sum += index
-            totals[parent].segments += 1
+    def chain(area: str) -> tuple[str, ...]:
+        return _chain(geography, area)
+
+    rollups = {kind.name: kind.roll_up(raw.of(kind.name), chain) for kind in KINDS}
     indicators: defaultdict[str, dict[str, float]] = defaultdict(dict)
-    for (area, indicator), value in raw.risk.items():
-        indicators[area][indicator] = value
+    for reading in raw.risk.values():
+        indicators[reading.area][reading.indicator] = reading.value
     own_risk: dict[str, tuple[float, list[dict[str, Any]]]] = {}
     for area, values in indicators.items():
+        if not model.scores(values):
+            continue  # only weighted indicators make a scored area
         factors = model.factors(values)
         score = min(100.0, sum(f["contribution"] for f in factors))
         own_risk[area] = (score, factors)
@@ -335,40 +346,46 @@ def build_view(
                 t.risk_value_count[f["indicator"]] += 1
     last_applied = int(raw.stats.get("last_applied_ms", "0") or 0)
     is_stale = stale or (now_ms - last_applied > stale_after_s * 1000)
-    return CityView(now, geography, dict(totals), own_risk, raw, model, is_stale, error)
+    return CityView(now, geography, dict(totals), own_risk, raw, model, rollups, is_stale,
+                    error)
+
+
+def decode_records(
+    registers: Mapping[str, Mapping[bytes, bytes]], settings: Settings | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Each register kind's hash (per field: its key, a tab, the record as JSON) as records."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in REGISTERS:
+        records: dict[str, Any] = {}
+        # Sorted, so that float sums (means) do not depend on the order Redis returns fields in.
+        for name, packed in sorted(registers.get(kind.name, {}).items()):
+            try:
+                record = orjson.loads(packed[packed.index(b"\t") + 1:])
+            except (ValueError, orjson.JSONDecodeError):  # a value written before named records
+                log.warning("skipping %s register %r: not a named record", kind.name, name)
+                continue  # the next reading of it replaces it
+            records[name.decode()] = kind.decode(name.decode(), record, settings)
+        out[kind.name] = records
+    return out
 
 
 def decode_raw(
     open_incidents: Mapping[bytes, bytes], today: Mapping[bytes, bytes],
-    yesterday: Mapping[bytes, bytes], segments: Mapping[bytes, bytes],
-    risk: Mapping[bytes, bytes], feed: list[bytes], stats: Mapping[bytes, bytes],
-    version: bytes | None,
+    yesterday: Mapping[bytes, bytes], registers: Mapping[str, Mapping[bytes, bytes]],
+    feed: list[bytes], stats: Mapping[bytes, bytes], version: bytes | None,
+    settings: Settings | None = None,
 ) -> RawState:
-    """Decode what the Redis reads returned."""
-    # Sorted, so that float sums (means) do not depend on the order Redis returns fields in.
-    segs = {}
-    for seg_id, packed in sorted(segments.items()):
-        _, area, lon, lat, speed, free_flow, ts = packed.decode().split("\t")
-        segs[seg_id.decode()] = (area, _float(lon), _float(lat), float(speed), float(free_flow),
-                                 int(float(ts)))
-    risk_values = {}
-    for name, packed in sorted(risk.items()):
-        area, _, indicator = name.decode().partition("|")
-        risk_values[(area, indicator)] = float(packed.decode().split("\t")[1])
+    """Decode what the Redis reads returned (`registers`: kind name -> its hash)."""
     return RawState(
-        open_incidents={k.decode(): orjson.loads(v) for k, v in open_incidents.items()},
+        open_incidents={k.decode(): OpenIncident.from_stored(k.decode(), orjson.loads(v))
+                        for k, v in open_incidents.items()},
         today={k.decode(): int(v) for k, v in today.items()},
         yesterday={k.decode(): int(v) for k, v in yesterday.items()},
-        segments=segs,
-        risk=risk_values,
+        records=decode_records(registers, settings),
         feed=tuple(orjson.loads(item) for item in feed),
         stats={k.decode(): v.decode() for k, v in stats.items()},
         version=int(version or 0),
     )
-
-
-def _float(text: str) -> float:
-    return float(text) if text else math.nan
 
 
 def day_names(now: datetime, zone: ZoneInfo) -> tuple[str, str]:

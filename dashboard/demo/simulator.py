@@ -21,24 +21,45 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol
+from datetime import tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import redis
-import shapely
 
-from dashboard.pipeline.coords import gcj02_to_bd09, wgs84_to_gcj02
+from dashboard.demo.catalogue import (
+    CATEGORIES,
+    DISTRICT_PROFILE,
+    MS_SHARE,
+    RISK_NORMAL,
+    RISK_TIERS,
+    SEVERE_CATEGORIES,
+    SEVERITY_WEIGHTS,
+    SOURCES,
+    UNKNOWN_PROFILE,
+    roads,
+)
+from dashboard.demo.clock import base36, format_ts, incident_activity, local_hour, rush_curve, ts_ms
+from dashboard.demo.places import (
+    Fields,
+    GeographyLike,
+    Point,
+    PointPool,
+    districts,
+    finest_areas,
+    location,
+    sample_points,
+)
+from dashboard.kinds import KINDS
+from dashboard.kinds.risk import RiskModel
 from dashboard.settings import DEFAULT_RISK_MODEL, DEFAULT_SLA_MINUTES, FALLBACK_SLA_MINUTES
 
 log = logging.getLogger(__name__)
 
-Fields = dict[str, str]
-
-LOCAL_TZ = timezone(timedelta(hours=8))  # Shanghai and Hangzhou; ISO `ts` carry +08:00
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # the demo cities'; the CLI passes CITYBRAIN_TZ
 DEFAULT_TIME_SCALE = 1.0  # simulated minutes per real second: a 4-hour SLA lasts 4 minutes
 DEFAULT_FREE_FLOW_KMH = 60.0  # the configuration's default; segments without a free flow use it
 
@@ -53,99 +74,24 @@ _REOPEN_SHARE = 0.03
 _CLOSE_MEDIAN = 0.6
 _CLOSE_SIGMA = 0.435
 
-# category -> (share of reports, department, title templates); {r} a road, {s} a cross road
-_CATEGORIES: tuple[tuple[str, float, str, tuple[str, ...]], ...] = (
-    ("garbage", 0.22, "环卫", ("{r}{n}号垃圾满溢", "{r}建筑垃圾乱堆放", "{r}垃圾箱周边暴露垃圾",
-                              "{r}{n}号弄口垃圾未清运")),
-    ("road_occupation", 0.20, "城管", ("{r}占道经营", "{r}{n}号门前占道堆物",
-                                       "{r}流动摊贩占道", "{r}共享单车占用人行道")),
-    ("out_of_store", 0.11, "城管", ("{r}{n}号出店经营", "{r}餐饮店出店经营",
-                                    "{r}{n}号水果店跨门营业")),
-    ("street_drying", 0.09, "街道办", ("{r}沿街晾晒", "{r}{n}号护栏晾晒衣物",
-                                       "{r}绿化带晾晒被褥")),
-    ("noise", 0.09, "街道办", ("{r}夜间施工噪音", "{r}{n}号商铺音响噪音扰民",
-                               "{r}广场舞噪音")),
-    ("illegal_construction", 0.07, "城管", ("{r}{n}号违章搭建", "{r}小区内乱搭乱建",
-                                            "{r}{n}号屋顶违建")),
-    ("traffic_accident", 0.07, "交警", ("{r}与{s}路口交通事故", "{r}两车追尾",
-                                        "{r}{n}号附近非机动车事故")),
-    ("other", 0.08, "街道办", ("{r}路灯不亮", "{r}{n}号市民求助", "{r}行道树倒伏")),
-    ("manhole", 0.05, "市政", ("{r}{n}号井盖缺失", "{r}窨井盖破损", "{r}雨水井盖松动")),
-    ("fire_hazard", 0.02, "消防", ("{r}{n}号楼道堆物消防隐患", "{r}电瓶车楼道充电",
-                                   "{r}{n}号消防通道堵塞")),
-)
-_SOURCES: tuple[tuple[str, float], ...] = (
-    ("hotline", 0.45), ("grid", 0.35), ("video_ai", 0.15), ("sensor", 0.05),
-)
-_SEVERITY_WEIGHTS = (0.42, 0.41, 0.13, 0.04)  # severity 1..4
-_SEVERE_CATEGORIES = frozenset({"traffic_accident", "fire_hazard", "manhole"})
-# share of epoch-ms `ts` (the rest ISO-8601 +08:00) per producer
-_MS_SHARE: Mapping[str, float] = MappingProxyType({
-    "hotline": 0.1, "grid": 0.5, "video_ai": 0.9, "sensor": 0.95, "update": 0.4,
-    "traffic": 0.8, "risk": 0.2,
-})
-_DATUMS = ("gcj02", "wgs84", "bd09")
-_DATUM_SHARES = (0.75, 0.2, 0.05)
-
-_ROADS_SHANGHAI = (
-    "金桥路", "淮海中路", "南京西路", "漕溪北路", "肇嘉浜路", "衡山路", "天钥桥路", "田林路",
-    "虹桥路", "长乐路", "延安西路", "四平路", "大连路", "曹杨路", "武宁路", "张杨路", "世纪大道",
-    "龙华中路", "宜山路", "桂林路", "中山南路", "西藏中路", "共和新路", "江场路", "沪太路",
-    "七莘路", "莘庄路", "浦东南路", "杨高中路", "东方路", "长寿路", "江宁路", "凯旋路",
-)
-_ROADS_HANGZHOU = (
-    "文三路", "延安路", "庆春路", "凤起路", "西溪路", "江南大道", "莫干山路", "天目山路",
-    "体育场路", "解放路", "秋涛路", "滨盛路", "文一西路", "教工路", "古墩路", "萧山路",
-    "金城路", "临平大道", "学林街", "余杭塘路",
-)
-_ROADS_OTHER = ("人民路", "解放路", "中山路", "建设路", "和平路", "新华路", "朝阳路", "幸福路")
-
-# district code -> (weight of its incidents, centrality 0..1 for traffic congestion)
-_DISTRICT_PROFILE: Mapping[str, tuple[float, float]] = MappingProxyType({
-    "310101": (1.5, 1.0), "310104": (1.5, 0.95), "310105": (1.1, 0.85), "310106": (1.5, 1.0),
-    "310107": (1.1, 0.8), "310109": (1.1, 0.85), "310110": (1.2, 0.8), "310112": (1.4, 0.65),
-    "310113": (1.0, 0.5), "310114": (0.8, 0.4), "310115": (2.0, 0.75), "310116": (0.4, 0.2),
-    "310117": (0.9, 0.4), "310118": (0.6, 0.3), "310120": (0.6, 0.25), "310151": (0.3, 0.1),
-    "330102": (1.5, 1.0), "330105": (1.4, 0.95), "330106": (1.4, 0.9), "330108": (1.2, 0.8),
-    "330109": (1.2, 0.55), "330110": (1.3, 0.6), "330111": (0.5, 0.3), "330112": (0.4, 0.2),
-    "330113": (0.8, 0.45), "330114": (0.7, 0.4), "330122": (0.3, 0.15), "330127": (0.2, 0.1),
-    "330182": (0.2, 0.1),
-})
-_UNKNOWN_PROFILE = (1.0, 0.6)
-
-# risk tiers: (share of the finest areas, score range aimed at)
-_RISK_TIERS: tuple[tuple[float, tuple[float, float]], ...] = (
-    (0.005, (86.0, 94.0)),  # red
-    (0.012, (71.0, 83.0)),  # orange
-    (0.025, (52.0, 67.0)),  # yellow
-    (0.10, (28.0, 46.0)),  # blue
-)
-_RISK_NORMAL = (2.0, 19.0)
-
 _DISTRICT_POOL = 256  # points per district
 _LEAF_POOL = 3  # points per finest area, for risk events sent by lon/lat
 
 
-class GeographyLike(Protocol):
-    """The part of `layers.geography.Geography` the simulator uses."""
+@dataclass(frozen=True)
+class DemoOf:
+    """A kind's demo generator made of two functions (see `dashboard.kinds.base.Demo`)."""
 
-    root_id: str
-    areas: Mapping[str, Any]
-    frame: Any  # GeoDataFrame indexed by area_id with a `geometry` column
+    weigh: Callable[[float], float]
+    maker: Callable[[float], Fields]
 
-    def children(self, area_id: str) -> tuple[str, ...]:
-        """Ids of the areas directly inside `area_id`."""
-        ...
+    def weight(self, now: float) -> float:
+        """Relative share of the demo's events at this moment."""
+        return self.weigh(now)
 
-
-class Point(NamedTuple):
-    """A place as sent (strings in `coord`'s datum) and as it is (WGS-84)."""
-
-    lon: str
-    lat: str
-    coord: str  # "" sends no `coord` field (WGS-84 by default)
-    wgs_lon: float
-    wgs_lat: float
+    def make(self, now: float) -> Fields:
+        """The next event."""
+        return self.maker(now)
 
 
 @dataclass(frozen=True)
@@ -180,171 +126,9 @@ class _Risk:
     points: list[PointPool] = field(default_factory=list)
 
 
-def rush_curve(hour: float) -> float:
-    """Traffic load of the local hour, 0 at night, ~1.15 at the evening peak."""
-    morning = math.exp(-0.5 * ((hour - 8.2) / 0.9) ** 2)
-    evening = 1.05 * math.exp(-0.5 * ((hour - 18.0) / 1.1) ** 2)
-    day = 0.32 * math.exp(-0.5 * ((hour - 13.0) / 3.2) ** 2)
-    return morning + evening + day
-
-
-def incident_activity(hour: float) -> float:
-    """How many incidents are reported at the local hour, relative to daytime (1.0)."""
-    day = 1.0 / (1.0 + math.exp(-2.0 * (hour - 6.5))) / (1.0 + math.exp(2.0 * (hour - 22.0)))
-    rush = math.exp(-0.5 * ((hour - 8.0) / 1.0) ** 2) + math.exp(-0.5 * ((hour - 18.0) / 1.0) ** 2)
-    return 0.25 + 0.75 * day + 0.4 * rush
-
-
-def local_hour(epoch_s: float) -> float:
-    """Hour of the day (fractional) at +08:00."""
-    return ((epoch_s + 8 * 3600) % 86400) / 3600.0
-
-
-def format_ts(epoch_s: float, as_ms: bool, millis: bool = False) -> str:
-    """`ts` as epoch milliseconds or ISO-8601 at +08:00, never later than `epoch_s`."""
-    if as_ms:
-        return str(int(epoch_s * 1000))
-    moment = datetime.fromtimestamp(epoch_s, LOCAL_TZ)
-    return moment.isoformat(timespec="milliseconds" if millis else "seconds")
-
-
-def _ts_ms(text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if number == 0:
-            return out
-
-
-def _sent_point(lon: float, lat: float, datum: str) -> tuple[str, str]:
-    if datum == "wgs84":
-        return f"{lon:.6f}", f"{lat:.6f}"
-    glon, glat = wgs84_to_gcj02(lon, lat)
-    if datum == "bd09":
-        glon, glat = gcj02_to_bd09(glon, glat)
-    return f"{glon:.6f}", f"{glat:.6f}"
-
-
-def sample_points(
-    geometries: Sequence[Any], k: int, rng: np.random.Generator, margin: float = 2e-5,
-    rounds: int = 30,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Up to `k` uniform random points inside each geometry, `margin` degrees off its border.
-
-    Vectorised rejection sampling in the bounding boxes. The margin (~2 m) keeps a point
-    inside after a datum conversion and rounding to 6 decimals.
-    """
-    count = len(geometries)
-    found: list[list[np.ndarray]] = [[] for _ in range(count)]
-    counts = np.zeros(count, int)
-    if count == 0:
-        return []
-    geoms = np.empty(count, dtype=object)
-    geoms[:] = list(geometries)
-    borders = shapely.boundary(geoms)
-    bounds = shapely.bounds(geoms)
-    box_area = np.maximum((bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1]), 1e-18)
-    fill = np.clip(shapely.area(geoms) / box_area, 0.02, 1.0)
-    for _ in range(rounds):
-        todo = np.flatnonzero(counts < k)
-        if todo.size == 0:
-            break
-        tries = np.ceil((k - counts[todo]) / fill[todo] * 1.5).astype(int) + 4
-        owner = np.repeat(todo, tries)
-        x = rng.uniform(bounds[owner, 0], bounds[owner, 2])
-        y = rng.uniform(bounds[owner, 1], bounds[owner, 3])
-        keep = shapely.contains_xy(geoms[owner], x, y)
-        owner, x, y = owner[keep], x[keep], y[keep]
-        keep = ~shapely.dwithin(borders[owner], shapely.points(x, y), margin)
-        owner, x, y = owner[keep], x[keep], y[keep]
-        ids, first = np.unique(owner, return_index=True)  # owner is sorted
-        for i, part in zip(ids.tolist(), np.split(np.column_stack((x, y)), first[1:]),
-                           strict=True):
-            part = part[: k - counts[i]]
-            found[i].append(part)
-            counts[i] += len(part)
-    out = []
-    for parts in found:
-        pts = np.concatenate(parts) if parts else np.empty((0, 2))
-        out.append((pts[:, 0], pts[:, 1]))
-    return out
-
-
-class PointPool:
-    """Random points of one area, each sent in its own datum; converted when first used."""
-
-    def __init__(self, lons: np.ndarray, lats: np.ndarray, rng: np.random.Generator) -> None:
-        self.lons = lons.tolist()
-        self.lats = lats.tolist()
-        self.datums = rng.choice(len(_DATUMS), size=len(self.lons), p=_DATUM_SHARES).tolist()
-        self.omit = (rng.random(len(self.lons)) < 0.5).tolist()
-        self._made: dict[int, Point] = {}
-
-    def __len__(self) -> int:
-        return len(self.lons)
-
-    def __getitem__(self, i: int) -> Point:
-        point = self._made.get(i)
-        if point is None:
-            lon, lat, datum = self.lons[i], self.lats[i], _DATUMS[self.datums[i]]
-            slon, slat = _sent_point(lon, lat, datum)
-            coord = "" if datum == "wgs84" and self.omit[i] else datum
-            point = self._made[i] = Point(slon, slat, coord, lon, lat)
-        return point
-
-
-def _finest_areas(geography: GeographyLike) -> list[str]:
-    return sorted(
-        area_id for area_id in geography.areas
-        if area_id != geography.root_id and not geography.children(area_id)
-    )
-
-
-def _districts(geography: GeographyLike) -> list[str]:
-    found = sorted(a for a, area in geography.areas.items() if area.level == "district")
-    return found or sorted(geography.children(geography.root_id))
-
-
-def _location(point: Point) -> Fields:
-    fields = {"lon": point.lon, "lat": point.lat}
-    if point.coord:
-        fields["coord"] = point.coord
-    return fields
-
-
-def _resp(fields: Mapping[str, str]) -> str:
-    """Fields as RESP bulk strings (lengths in UTF-8 bytes), to splice into a command."""
-    return "".join(
-        f"${len(k.encode())}\r\n{k}\r\n${len(v.encode())}\r\n{v}\r\n" for k, v in fields.items()
-    )
-
-
-def _read_replies(connection: Any, count: int) -> None:
-    """Read `count` replies, raising the first error reply after reading them all."""
-    error: redis.ResponseError | None = None
-    for _ in range(count):
-        try:
-            connection.read_response()
-        except redis.ResponseError as exc:
-            error = error or exc
-    if error is not None:
-        raise error
-
-
 def risk_points(model: Mapping[str, tuple[float, float]], values: Mapping[str, float]) -> float:
     """Score (0-100) that the dashboard's model gives these indicator values."""
-    total = 0.0
-    for indicator, (weight, saturation) in model.items():
-        total += weight * min(max(values.get(indicator, 0.0), 0.0) / saturation, 1.0)
-    return total
+    return RiskModel(model, (25.0, 50.0, 70.0, 85.0)).score(values)
 
 
 class Simulator:
@@ -368,6 +152,7 @@ class Simulator:
         sla_minutes: Mapping[str, float] | None = None,
         risk_model: Mapping[str, tuple[float, float]] | None = None,
         maxlen: int | None = None,
+        zone: tzinfo = DEFAULT_ZONE,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -380,10 +165,11 @@ class Simulator:
         self.sla_minutes = dict(sla_minutes or DEFAULT_SLA_MINUTES)
         self.risk_model = dict(risk_model or DEFAULT_RISK_MODEL)
         self.maxlen = maxlen
+        self.zone = zone  # the city's: local hours and ISO `ts` offsets
         self.retry_delay_s = 0.5  # first wait after a failed write; doubles up to 10 s
         self._rand = random.Random(seed)
         self._np = np.random.default_rng(seed)
-        self._run = _base36(int(clock() * 1000))
+        self._run = base36(int(clock() * 1000))
         self._event_prefix = f"sim-{seed}-{self._run}-"
         self._events = 0
         self._incidents = 0
@@ -392,34 +178,27 @@ class Simulator:
         self._active: dict[str, _Incident] = {}
         self._due: list[tuple[float, int, str]] = []
         self._scheduled = 0
-        self._roads = self._road_names(geography.root_id)
-        self._categories = [c[0] for c in _CATEGORIES]
-        self._category_weights = [c[1] for c in _CATEGORIES]
-        self._departments = {c[0]: c[2] for c in _CATEGORIES}
-        self._templates = {c[0]: c[3] for c in _CATEGORIES}
-        self._packed_segments: list[tuple[int, str]] | None = None
-        self._packed_places: list[tuple[int, str]] | None = None
-        self._packed_risk: list[tuple[int, int, str]] | None = None
+        self._roads = roads(geography.root_id)
+        self._categories = [c[0] for c in CATEGORIES]
+        self._category_weights = [c[1] for c in CATEGORIES]
+        self._departments = {c[0]: c[2] for c in CATEGORIES}
+        self._templates = {c[0]: c[3] for c in CATEGORIES}
+        self._packed_segments: list[Fields] | None = None
+        self._packed_places: list[Fields] | None = None
+        self._packed_risk: list[tuple[int, int, Fields]] | None = None
         self._flood_open = ""  # a flood incident reported but not yet closed
         self._build_places()
         self._build_segments()
         self._build_risk()
+        self._demos = [demo for kind in KINDS if (demo := kind.demo(self)) is not None]
 
     # ---- set-up ----------------------------------------------------------
-
-    @staticmethod
-    def _road_names(root_id: str) -> tuple[str, ...]:
-        if root_id.startswith("31"):
-            return _ROADS_SHANGHAI
-        if root_id.startswith("33"):
-            return _ROADS_HANGZHOU
-        return _ROADS_OTHER
 
     def _geometry(self, area_id: str) -> Any:
         return self.geography.frame.geometry.loc[area_id]
 
     def _build_places(self) -> None:
-        self.district_ids = _districts(self.geography)
+        self.district_ids = districts(self.geography)
         geoms = [self._geometry(d) for d in self.district_ids]
         sampled = sample_points(geoms, _DISTRICT_POOL, self._np)
         self.pools: dict[str, PointPool] = {}
@@ -427,14 +206,14 @@ class Simulator:
             if not len(lons):
                 raise ValueError(f"no point could be placed inside district {district}")
             self.pools[district] = PointPool(lons, lats, self._np)
-        profiles = [_DISTRICT_PROFILE.get(d, _UNKNOWN_PROFILE) for d in self.district_ids]
+        profiles = [DISTRICT_PROFILE.get(d, UNKNOWN_PROFILE) for d in self.district_ids]
         self.district_weights = [p[0] for p in profiles]
         self.centrality = {d: p[1] for d, p in zip(self.district_ids, profiles, strict=True)}
 
     def _build_segments(self) -> None:
         segments: list[Segment] = []
         for district in self.district_ids:
-            weight, centrality = _DISTRICT_PROFILE.get(district, _UNKNOWN_PROFILE)
+            weight, centrality = DISTRICT_PROFILE.get(district, UNKNOWN_PROFILE)
             count = round(20 + 40 * min(max((weight - 0.2) / 1.8, 0.0), 1.0))
             pool = self.pools[district]
             picks = self._np.choice(len(pool), size=count, replace=len(pool) < count)
@@ -449,16 +228,16 @@ class Simulator:
         self.segments = segments
 
     def _build_risk(self) -> None:
-        leaves = _finest_areas(self.geography)
+        leaves = finest_areas(self.geography)
         indicators = list(self.risk_model)
         n, m = len(leaves), len(indicators)
         weights = np.array([self.risk_model[i][0] for i in indicators])
         saturation = np.array([self.risk_model[i][1] for i in indicators])
         # which tier each area aims at: counts by share, placed at random
-        scores = self._np.uniform(*_RISK_NORMAL, size=n)
+        scores = self._np.uniform(*RISK_NORMAL, size=n)
         order = self._np.permutation(n)
         start = 0
-        for share, (low, high) in _RISK_TIERS:
+        for share, (low, high) in RISK_TIERS:
             count = round(share * n)
             if share >= 0.025 and n >= 10:
                 count = max(count, 1)
@@ -493,15 +272,15 @@ class Simulator:
         return f"{self._event_prefix}{self._events}"
 
     def _ts(self, now: float, producer: str, after_ms: int = 0) -> str:
-        as_ms = self._rand.random() < _MS_SHARE[producer]
-        text = format_ts(now, as_ms, millis=self._rand.random() < 0.3)
-        if not as_ms and _ts_ms(text) <= after_ms:
-            text = format_ts(now, True)
+        as_ms = self._rand.random() < MS_SHARE[producer]
+        text = format_ts(now, as_ms, self.zone, millis=self._rand.random() < 0.3)
+        if not as_ms and ts_ms(text) <= after_ms:
+            text = format_ts(now, True, self.zone)
         return text
 
     @staticmethod
     def _place(event: Fields, point: Point) -> None:
-        event.update(_location(point))
+        event.update(location(point))
 
     def _sla_real_minutes(self, category: str) -> float:
         sla = self.sla_minutes.get(category, FALLBACK_SLA_MINUTES)
@@ -546,9 +325,9 @@ class Simulator:
         district = rnd.choices(self.district_ids, self.district_weights)[0]
         pool = self.pools[district]
         point = pool[rnd.randrange(len(pool))]
-        source = rnd.choices([s for s, _ in _SOURCES], [w for _, w in _SOURCES])[0]
-        severity = rnd.choices((1, 2, 3, 4), _SEVERITY_WEIGHTS)[0]
-        if category in _SEVERE_CATEGORIES and severity < 4 and rnd.random() < 0.5:
+        source = rnd.choices([s for s, _ in SOURCES], [w for _, w in SOURCES])[0]
+        severity = rnd.choices((1, 2, 3, 4), SEVERITY_WEIGHTS)[0]
+        if category in SEVERE_CATEGORIES and severity < 4 and rnd.random() < 0.5:
             severity += 1
         ts = self._ts(now, source)
         event: Fields = {
@@ -559,7 +338,7 @@ class Simulator:
         }
         self._place(event, point)
         incident = _Incident(incident_id, category, self._departments[category], point,
-                             self._stage_plan(category, now), _ts_ms(ts))
+                             self._stage_plan(category, now), ts_ms(ts))
         self._active[incident_id] = incident
         self._schedule(incident)
         return event
@@ -576,7 +355,7 @@ class Simulator:
         status, _ = incident.stages.popleft()
         rnd = self._rand
         ts = self._ts(now, "update", incident.last_ms)
-        incident.last_ms = _ts_ms(ts)
+        incident.last_ms = ts_ms(ts)
         event: Fields = {
             "event_id": self._new_id(), "kind": "incident", "ts": ts,
             "incident_id": incident.incident_id, "status": status,
@@ -595,7 +374,7 @@ class Simulator:
 
     def speed_at(self, segment: Segment, now: float, noise: float = 0.0) -> float:
         """Speed (km/h) that a segment's detector reads at `now`."""
-        delay = 1.0 + segment.amplitude * rush_curve(local_hour(now))
+        delay = 1.0 + segment.amplitude * rush_curve(local_hour(now, self.zone))
         speed = segment.free_flow_kmh / delay * (1.0 + noise)
         return min(max(speed, 2.0), segment.free_flow_kmh * 1.12, 199.0)
 
@@ -659,22 +438,44 @@ class Simulator:
         if self._recent and rnd.random() < _DUPLICATE_SHARE:
             return dict(rnd.choice(self._recent))  # a producer's retry: same event_id
         event = self._next_update(now)
-        if event is None:
-            has_risk = bool(self.risk.leaf_ids and self.risk.indicators)
-            weights = (
-                _TRAFFIC_WEIGHT,
-                _NEW_INCIDENT_WEIGHT * incident_activity(local_hour(now)),
-                _RISK_WEIGHT if has_risk else 0.0,
-            )
-            kind = rnd.choices((0, 1, 2), weights)[0]
-            if kind == 0:
-                event = self._traffic(now)
-            elif kind == 1:
-                event = self._new_incident(now)
-            else:
-                event = self._risk_drift(now)
+        if event is None:  # one kind of the registry, by its demo's weight now
+            weights = [demo.weight(now) for demo in self._demos]
+            event = rnd.choices(self._demos, weights)[0].make(now)
         self._recent.append(event)
         return dict(event)
+
+    # ---- what a kind's demo generator builds on (dashboard/kinds) ----------
+
+    @property
+    def rand(self) -> random.Random:
+        """The simulator's seeded random source (a demo draws from it: deterministic)."""
+        return self._rand
+
+    def new_event(self, kind: str, now: float, producer: str) -> Fields:
+        """The fields every event has: a fresh event_id, the kind, `ts` as a producer sends it."""
+        ts = self._ts(now, producer if producer in MS_SHARE else "update")
+        return {"event_id": self._new_id(), "kind": kind, "ts": ts}
+
+    def places(self, per_district: int) -> list[tuple[str, Fields]]:
+        """Up to `per_district` fixed places of every district: (district, location fields)."""
+        return [(district, location(pool[i])) for district, pool in self.pools.items()
+                for i in range(min(per_district, len(pool)))]
+
+    def incident_demo(self) -> DemoOf:
+        """New incidents, more by day (their updates come due on simulated time)."""
+        def weight(now: float) -> float:
+            return _NEW_INCIDENT_WEIGHT * incident_activity(local_hour(now, self.zone))
+
+        return DemoOf(weight, self._new_incident)
+
+    def traffic_demo(self) -> DemoOf:
+        """Speed readings of the fixed segments."""
+        return DemoOf(lambda now: _TRAFFIC_WEIGHT, self._traffic)
+
+    def risk_demo(self) -> DemoOf:
+        """Risk indicators drifting around each finest area's level."""
+        has_risk = bool(self.risk.leaf_ids and self.risk.indicators)
+        return DemoOf(lambda now: _RISK_WEIGHT if has_risk else 0.0, self._risk_drift)
 
     def step(self, n: int) -> list[Fields]:
         """Make the next `n` events; deterministic for a seed and clock."""
@@ -687,32 +488,16 @@ class Simulator:
 
     # ---- bulk events for benchmarks --------------------------------------
 
-    def flood_commands(self, n: int) -> tuple[bytes, int]:
-        """Make `n` valid events with distinct ids as packed XADD commands; (payload, count).
+    def flood_events(self, n: int) -> list[Fields]:
+        """Make `n` valid events with distinct ids in bulk, for benchmarks (numpy draws).
 
-        Made in bulk for benchmarks: numpy draws, per-segment and per-area parts packed
-        once, one format per event. Incidents are `reported`, then `closed` right after.
+        Incidents are `reported`, then `closed` right after.
         """
         rng = self._np
         now = self.clock()
         now_ms = int(now * 1000)
-        ts_ms, ts_before, ts_iso = str(now_ms), str(now_ms - 1000), format_ts(now, False)
-        key = self.stream.encode()
-        head = f"$4\r\nXADD\r\n${len(key)}\r\n{self.stream}\r\n$1\r\n*\r\n$8\r\nevent_id\r\n"
-
-        def kind_ts(kind: str, ts: str) -> str:
-            return f"$4\r\nkind\r\n${len(kind)}\r\n{kind}\r\n$2\r\nts\r\n${len(ts)}\r\n{ts}\r\n"
-
-        traffic_mid = [kind_ts("traffic", t) + "$9\r\nspeed_kmh\r\n" for t in (ts_ms, ts_iso)]
-        risk_mid = [kind_ts("risk", t) + "$5\r\nvalue\r\n" for t in (ts_ms, ts_iso)]
-        closed_mid = kind_ts("incident", ts_ms) + "$11\r\nincident_id\r\n"
-        reported_mid = kind_ts("incident", ts_before) + "$11\r\nincident_id\r\n"
-        closed_end = "$6\r\nstatus\r\n$6\r\nclosed\r\n"
-        categories = [
-            f"$6\r\nstatus\r\n$8\r\nreported\r\n{_resp({'category': c})}"
-            for c in self._categories
-        ]
-        sources = [_resp({"source": s}) for s, _ in _SOURCES]
+        stamps = (str(now_ms), format_ts(now, False, self.zone))
+        before = str(now_ms - 1000)
         kinds = rng.choice(3, size=n, p=(0.4, 0.35, 0.25)).tolist()
         iso = (rng.random(n) < 0.4).astype(int).tolist()
         first = self._events + 1
@@ -722,7 +507,7 @@ class Simulator:
         segs = self._flood_segments()
         seg_pick = rng.integers(0, len(segs), size=n)
         free_flow, amplitude = self._segment_arrays()
-        load = rush_curve(local_hour(now))
+        load = rush_curve(local_hour(now, self.zone))
         speed = free_flow[seg_pick] / (1.0 + amplitude[seg_pick] * load)
         speed *= 1.0 + rng.normal(0.0, 0.07, size=n)
         tenths = np.rint(np.clip(speed, 2.0, 199.0) * 10).astype(int).tolist()
@@ -732,78 +517,72 @@ class Simulator:
         cat_pick = rng.choice(len(weights), size=n, p=weights / weights.sum()).tolist()
         places = self._flood_places()
         place_pick = rng.integers(0, len(places), size=n).tolist()
-        src_pick = rng.choice(len(_SOURCES), size=n, p=[w for _, w in _SOURCES]).tolist()
-        sev_pick = (rng.choice(4, size=n, p=_SEVERITY_WEIGHTS) + 1).tolist()
+        src_pick = rng.choice(len(SOURCES), size=n, p=[w for _, w in SOURCES]).tolist()
+        sev_pick = (rng.choice(4, size=n, p=SEVERITY_WEIGHTS) + 1).tolist()
         # risk: near each area's level
         risk = self.risk
         cells = self._flood_risk_cells()
         cell_pick = rng.integers(0, max(len(cells), 1), size=n).tolist()
         jitter = rng.normal(0.0, 0.6, size=n).tolist()
-        parts: list[str] = []
-        add = parts.append
+        out: list[Fields] = []
         closing = self._flood_open
         for i in range(n):
             eid = f"{prefix}{first + i}"
             kind = kinds[i]
             if kind == 0 or (kind == 2 and not cells):
-                count, fixed = segs[seg_pick[i]]
                 t = tenths[i]
-                text = f"{t // 10}.{t % 10}"
-                add(f"*{11 + count}\r\n{head}${len(eid)}\r\n{eid}\r\n{traffic_mid[iso[i]]}"
-                    f"${len(text)}\r\n{text}\r\n{fixed}")
+                out.append({"event_id": eid, "kind": "traffic", "ts": stamps[iso[i]],
+                            "speed_kmh": f"{t // 10}.{t % 10}", **segs[seg_pick[i]]})
             elif kind == 2:
                 leaf, j, fixed = cells[cell_pick[i]]
-                value = str(max(0, round(float(risk.target[leaf, j]) + jitter[i] * risk.steps[j])))
-                add(f"*15\r\n{head}${len(eid)}\r\n{eid}\r\n{risk_mid[iso[i]]}"
-                    f"${len(value)}\r\n{value}\r\n{fixed}")
+                value = max(0, round(float(risk.target[leaf, j]) + jitter[i] * risk.steps[j]))
+                out.append({"event_id": eid, "kind": "risk", "ts": stamps[iso[i]],
+                            "value": str(value), **fixed})
             elif closing:
-                add(f"*13\r\n{head}${len(eid)}\r\n{eid}\r\n{closed_mid}"
-                    f"${len(closing)}\r\n{closing}\r\n{closed_end}")
+                out.append({"event_id": eid, "kind": "incident", "ts": stamps[0],
+                            "incident_id": closing, "status": "closed"})
                 closing = ""
             else:
                 self._incidents += 1
                 closing = f"SIM-{self.seed}-{self._incidents}"
-                count, located = places[place_pick[i]]
-                add(f"*{19 + count}\r\n{head}${len(eid)}\r\n{eid}\r\n{reported_mid}"
-                    f"${len(closing)}\r\n{closing}\r\n{categories[cat_pick[i]]}"
-                    f"{sources[src_pick[i]]}$8\r\nseverity\r\n$1\r\n{sev_pick[i]}\r\n{located}")
+                out.append({"event_id": eid, "kind": "incident", "ts": before,
+                            "incident_id": closing, "status": "reported",
+                            "category": self._categories[cat_pick[i]],
+                            "source": SOURCES[src_pick[i]][0], "severity": str(sev_pick[i]),
+                            **places[place_pick[i]]})
         self._flood_open = closing
-        return "".join(parts).encode(), n
+        return out
 
     def _segment_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Free-flow speeds and rush amplitudes of the segments, as arrays."""
         return (np.array([s.free_flow_kmh for s in self.segments]),
                 np.array([s.amplitude for s in self.segments]))
 
-    def _flood_segments(self) -> list[tuple[int, str]]:
-        """Each segment's constant fields, packed: (argument count, RESP text)."""
+    def _flood_segments(self) -> list[Fields]:
+        """Each segment's constant fields."""
         if self._packed_segments is None:
             packed = []
             for seg in self.segments:
-                fields = {"segment_id": seg.segment_id, **_location(seg.point)}
+                fields = {"segment_id": seg.segment_id, **location(seg.point)}
                 if seg.sends_free_flow:
                     fields["free_flow_kmh"] = f"{seg.free_flow_kmh:.0f}"
-                packed.append((2 * len(fields), _resp(fields)))
+                packed.append(fields)
             self._packed_segments = packed
         return self._packed_segments
 
-    def _flood_places(self) -> list[tuple[int, str]]:
-        """Up to 64 points of every district, packed: (argument count, RESP text)."""
+    def _flood_places(self) -> list[Fields]:
+        """Up to 64 points of every district, as location fields."""
         if self._packed_places is None:
-            packed = []
-            for pool in self.pools.values():
-                for i in range(min(len(pool), 64)):
-                    fields = _location(pool[i])
-                    packed.append((2 * len(fields), _resp(fields)))
-            self._packed_places = packed
+            self._packed_places = [location(pool[i]) for pool in self.pools.values()
+                                   for i in range(min(len(pool), 64))]
         return self._packed_places
 
-    def _flood_risk_cells(self) -> list[tuple[int, int, str]]:
-        """(area index, indicator index, packed area_id and indicator) of every risk cell."""
+    def _flood_risk_cells(self) -> list[tuple[int, int, Fields]]:
+        """(area index, indicator index, its indicator and area_id) of every risk cell."""
         if self._packed_risk is None:
             risk = self.risk
             self._packed_risk = [
-                (leaf, j, _resp({"indicator": name, "area_id": area_id}))
+                (leaf, j, {"indicator": name, "area_id": area_id})
                 for leaf, area_id in enumerate(risk.leaf_ids)
                 for j, name in enumerate(risk.indicators)
             ]
@@ -890,34 +669,6 @@ class Simulator:
         return written
 
 
-def flood(
-    client: redis.Redis, stream: str, geography: GeographyLike, n: int, seed: int = 0,
-    batch: int = 2000, clock: Callable[[], float] = time.time,
-) -> int:
-    """Write `n` valid events as fast as possible (pipelined XADD, no MULTI); the count."""
-    simulator = Simulator(client, stream, geography, seed, clock=clock)
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    written = pending = 0
-    try:
-        # make the next batch while Redis works on the previous one, then read its replies
-        while written < n or pending:
-            payload, count = b"", 0
-            if written + pending < n:
-                payload, count = simulator.flood_commands(min(batch, n - written - pending))
-            _read_replies(connection, pending)
-            written, pending = written + pending, 0
-            if count:
-                connection.send_packed_command([payload])
-                pending = count
-    except BaseException:
-        connection.disconnect()  # replies may be left unread
-        raise
-    finally:
-        pool.release(connection)
-    return written
-
-
 def run_simulation(
     settings: Any, client: redis.Redis, geography: GeographyLike, rate: float,
     duration_s: float | None = None, seed: int | None = None,
@@ -929,7 +680,7 @@ def run_simulation(
         seed = int(clock()) % 100_000  # a fresh seed: incident ids differ from earlier runs
     simulator = Simulator(
         client, settings.stream, geography, seed, clock=clock, time_scale=time_scale,
-        sla_minutes=settings.sla_minutes, risk_model=settings.risk_model,
+        sla_minutes=settings.sla_minutes, risk_model=settings.risk_model, zone=settings.zone,
     )
     log.info("simulate: %d districts, %d segments, %d risk areas, seed %d, %.1f events/s",
              len(simulator.district_ids), len(simulator.segments),

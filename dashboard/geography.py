@@ -3,7 +3,7 @@
 A boundary file holds one polygon per area with the columns ``area_id``, ``name``,
 ``name_en`` (optional), ``level`` and ``parent_id``. Levels go from coarse to fine as in
 :data:`LEVELS`; every area but the single root (normally the city) names its parent,
-which must be of a coarser level. The shipped demo cities live in ``layers/data/``.
+which must be of a coarser level. The shipped demo cities live in ``dashboard/data/``.
 
 Everything is validated and computed in :func:`load_geography`; a :class:`Geography`
 never changes afterwards, so one instance can be shared by every request and worker.
@@ -77,6 +77,14 @@ class Geography:
     frame: gpd.GeoDataFrame
     root_id: str
     areas: Mapping[str, Area]
+    _ids: np.ndarray
+    _depths: np.ndarray
+    _geoms: np.ndarray
+    _tree: shapely.STRtree
+    _children: dict[str, tuple[str, ...]]
+    _chains: dict[str, tuple[str, ...]]
+    _below: dict[tuple[str, str], tuple[str, ...]]
+    _features: dict[str, tuple[dict[str, Any], dict[str, Any]]]
 
     def __init__(self, frame: gpd.GeoDataFrame) -> None:
         """Build the indexes from a frame already checked by :func:`load_geography`."""
@@ -280,10 +288,11 @@ def _validate(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
             f"(a boundary file needs {', '.join(REQUIRED_COLUMNS)}, and may have name_en)"
         )
 
-    ids = [_text(v) for v in frame["area_id"]]
-    for n, aid in enumerate(ids):
-        if aid is None:
+    cells = [_text(v) for v in frame["area_id"]]
+    for n, cell in enumerate(cells):
+        if cell is None:
             raise BoundaryError(f"{path}: feature #{n} has no area_id")
+    ids = [cell or "" for cell in cells]
     seen: set[str] = set()
     for aid in ids:
         if aid in seen:

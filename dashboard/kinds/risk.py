@@ -1,0 +1,116 @@
+"""Risk: the latest value per area and indicator; the model that scores an area 0-100."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from dashboard.i18n import label
+from dashboard.kinds.base import (
+    Demo,
+    Event,
+    Fields,
+    RegisterKind,
+    RowContext,
+    identifier,
+    required_number,
+)
+
+RISK_LEVELS = ("normal", "blue", "yellow", "orange", "red")
+
+
+@dataclass(frozen=True, slots=True)
+class RiskReading:
+    """An area's latest value of one indicator."""
+
+    area: str
+    indicator: str
+    value: float
+    ts: int
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """Weights, saturations and warning thresholds of the risk score."""
+
+    weights: Mapping[str, tuple[float, float]]
+    thresholds: tuple[float, float, float, float]
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RiskModel:
+        """The model of the configuration (`CITYBRAIN_RISK_MODEL`, `..._RISK_THRESHOLDS`)."""
+        return cls(settings.risk_model, settings.risk_thresholds)
+
+    def score(self, indicators: Mapping[str, float]) -> float:
+        """The 0-100 score of these indicator values."""
+        return min(100.0, sum(f["contribution"] for f in self.factors(indicators)))
+
+    def scores(self, indicators: Mapping[str, float]) -> bool:
+        """Whether these indicators make a scored area: at least one has a weight.
+
+        An indicator the model does not weigh (say an air-quality reading sent as a
+        risk indicator) is shown with 0 points, but never makes an area scored on its
+        own, so it cannot pull the means of the areas around it down.
+        """
+        return any(self.weights.get(name, (0.0, 1.0))[0] > 0 for name in indicators)
+
+    def factors(self, indicators: Mapping[str, float]) -> list[dict[str, Any]]:
+        """Each indicator's value and the points it adds, largest first."""
+        out: list[dict[str, Any]] = []
+        for name, value in indicators.items():
+            weight, saturation = self.weights.get(name, (0.0, 1.0))
+            points = weight * min(max(value, 0.0) / saturation, 1.0)
+            out.append({"indicator": name, "value": value, "contribution": round(points, 2)})
+        out.sort(key=lambda f: (-f["contribution"], f["indicator"]))
+        return out
+
+    def level(self, score: float | None) -> str:
+        """The warning colour of a score."""
+        if score is None:
+            return "normal"
+        index = sum(1 for threshold in self.thresholds if score >= threshold)
+        return RISK_LEVELS[index]
+
+
+class RiskKind(RegisterKind):
+    """`kind=risk`: indicator values of areas (the view scores them with `RiskModel`)."""
+
+    name = "risk"
+    doc = "Risk scores per area that explain themselves (weighted indicators)."
+    labels: ClassVar[tuple[str, ...]] = ("indicator", "risk_level")
+    register = "risk"
+    record = RiskReading
+    block = "risk"
+
+    def parse(self, fields: Fields) -> tuple[Fields, bool]:
+        """Indicator and a finite value; area_id or a point."""
+        identifier(fields, "indicator")
+        value = required_number(fields, "value")
+        return {"indicator": fields["indicator"], "value": repr(value)}, False
+
+    def key(self, event: Event, area: str) -> str:
+        """One register per area and indicator."""
+        return f"{area}|{event.data['indicator']}"
+
+    def value(self, event: Event, area: str, ctx: RowContext) -> dict[str, Any]:
+        """The reading."""
+        return {"area": area, "indicator": event.data["indicator"],
+                "value": float(event.data["value"]), "ts": event.ts}
+
+    def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
+        """'Risk', the value, the indicator."""
+        value = item.get("value")
+        try:
+            shown = f"{float(value):.4g}"  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            shown = str(value or "")
+        return (label("kind", "risk", lang), shown,
+                label("indicator", item.get("indicator"), lang))
+
+    def demo(self, sim: Any) -> Demo | None:
+        """Indicators of the finest areas drifting around a per-area level."""
+        return sim.risk_demo()
+
+
+KIND = RiskKind()
