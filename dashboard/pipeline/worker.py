@@ -387,22 +387,26 @@ class Worker:
         return claimed
 
     def _trim(self) -> None:
-        """Trim both streams by age, never past an entry not yet applied."""
+        """Trim the event and command streams by age, never past an entry not yet applied.
+
+        Their dead-letter streams are trimmed by age and length.
+        """
         now = time.monotonic()
         if now - self._last_trim < TRIM_EVERY_S:
             return
         self._last_trim = now
         retention_ms = self.settings.retention_s * 1000
+        dead_streams = (self.settings.dead_stream_key, self.settings.command_stream + ":dead")
         if retention_ms:
-            min_id = self.consumer.safe_trim_id(int(time.time() * 1000) - retention_ms)
-            removed = self.client.xtrim(self.settings.stream, minid=min_id, approximate=False)
-            if removed:
-                log.info("trimmed %d entries older than %s from %s", removed, min_id,
-                         self.settings.stream)
-            dead_min = f"{int(time.time() * 1000) - retention_ms}-0"
-            self.client.xtrim(self.settings.dead_stream_key, minid=dead_min, approximate=False)
-        self.client.xtrim(self.settings.dead_stream_key, maxlen=self.settings.dead_maxlen,
-                          approximate=False)
+            before_ms = int(time.time() * 1000) - retention_ms
+            for consumer in (self.consumer, self.commands):
+                if removed := consumer.trim_before(before_ms):
+                    log.info("trimmed %d entries older than %d from %s", removed, before_ms,
+                             consumer.stream)
+            for dead_stream in dead_streams:
+                self.client.xtrim(dead_stream, minid=f"{before_ms}-0", approximate=False)
+        for dead_stream in dead_streams:
+            self.client.xtrim(dead_stream, maxlen=self.settings.dead_maxlen, approximate=False)
 
     def _install_signals(self) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:
