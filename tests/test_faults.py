@@ -62,13 +62,14 @@ def numbers(client, settings, geography, now) -> dict:
     return {"areas": areas, "stats": counters, "dead": client.xlen(settings.dead_stream_key)}
 
 
-def worker_process(settings: Settings, name: str) -> subprocess.Popen:
+def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> subprocess.Popen:
+    """`citybrain worker` in its own process; its output goes to `log` (a file) if given."""
     env = {**os.environ, "REDIS_URL": settings.redis_url, "CITYBRAIN_STREAM": settings.stream,
            "CITYBRAIN_KEY_PREFIX": settings.key_prefix,
            "CITYBRAIN_CLAIM_IDLE_MS": str(settings.claim_idle_ms),
            "CITYBRAIN_BLOCK_MS": str(settings.block_ms), "PYTHONPATH": ROOT}
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, stdout=log, stderr=log)
 
 
 def wait_until(predicate, timeout_s: float, what: str) -> None:
@@ -131,18 +132,31 @@ def test_flt002_two_workers_make_the_same_state_as_one(client, redis_url, geogra
     assert numbers(client, shared, geography, now) == numbers(client, clean, geography, now)
 
 
+def stays_alive(proc: subprocess.Popen, seconds: float, log_path) -> None:
+    """Fail at once if `proc` exits within `seconds` (its log in the message)."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"the worker exited with {proc.returncode} after "
+                                 f"{time.monotonic() - start:.1f}s:\n{tail}")
+        time.sleep(0.2)
+
+
 def test_flt003_worker_survives_redis_restart(tmp_path, geography):
     server = EmbeddedRedis(tmp_path / "redis")
     url = server.start()
+    log_path = tmp_path / "worker.log"
     try:
         settings = settings_for(url, "restart")
         client = connect(url)
-        proc = worker_process(settings, "w")
+        with open(log_path, "w") as log:
+            proc = worker_process(settings, "w", log)
         client.xadd(settings.stream, incident("before"))
         wait_until(lambda: handled(client, settings) == 1, 30, "the first event")
         server.stop()
-        time.sleep(30)  # the outage the issue names: 30 s
-        assert proc.poll() is None, "the worker died while Redis was away"
+        stays_alive(proc, 30, log_path)  # the outage the issue names: 30 s
+        assert "Redis unreachable" in log_path.read_text()  # noticed, logged, waited out
         server.start()
         client = connect(url)
         client.xadd(settings.stream, incident("after"))
@@ -151,6 +165,28 @@ def test_flt003_worker_survives_redis_restart(tmp_path, geography):
         proc.terminate()
         assert proc.wait(10) == 0  # SIGTERM finishes the batch and exits cleanly
     finally:
+        server.stop()
+
+
+def test_flt009_worker_started_while_redis_is_down_waits_for_it(tmp_path, geography):
+    server = EmbeddedRedis(tmp_path / "redis")
+    log_path = tmp_path / "worker.log"
+    settings = settings_for(server.url, "late")
+    with open(log_path, "w") as log:
+        proc = worker_process(settings, "w", log)
+    try:
+        wait_until(lambda: "Redis unreachable" in log_path.read_text() or proc.poll() is not None,
+                   60, "the worker to find Redis away")
+        stays_alive(proc, 1, log_path)
+        server.start()
+        client = connect(server.url)
+        client.xadd(settings.stream, incident("late"))
+        wait_until(lambda: handled(client, settings) == 1, 30, "the event, once Redis is up")
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
         server.stop()
 
 
