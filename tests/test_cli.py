@@ -113,3 +113,79 @@ def test_cli004_users_command(redis_url, client):
     assert "revoked 1" in users("revoke", "wall1").stdout
     assert users("remove", "xuhui").returncode == 0
     assert users("list").stdout.splitlines() == ["wall1\twall\t310000"]
+
+
+def poll_json(url: str) -> dict | None:
+    """The JSON at `url`, or None while nothing answers."""
+    try:
+        return get_json(url)
+    except OSError:
+        return None
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_cli005_run_restarts_a_killed_child_and_the_screen_stays_live(tmp_path):
+    port = free_port()
+    env = clean_env(CITYBRAIN_DATA_DIR=str(tmp_path / "data"), CITYBRAIN_PORT=str(port),
+                    CITYBRAIN_WEB_WORKERS="1", CITYBRAIN_STALE_AFTER_S="10")
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        proc = citybrain("run", "--rate", "40", env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy_with(check) -> dict | None:
+        health = poll_json(f"{base}/healthz")
+        return health if health and check(health) else None
+
+    try:
+        first = wait_for(lambda: healthy_with(lambda h: h["applied"] > 0), 120,
+                         "the cockpit to apply events")
+        worker = first["children"]["worker"]
+        assert worker["state"] == "running" and worker["restarts"] == 0
+        os.kill(worker["pid"], signal.SIGKILL)
+        killed_at, applied_at_kill = time.monotonic(), first["applied"]
+        stale_seen = []
+
+        def worker_back(health: dict) -> bool:
+            summary = poll_json(f"{base}/api/v1/summary")
+            if summary is not None and summary["stale"]:
+                stale_seen.append(time.monotonic() - killed_at)
+            child = health["children"]["worker"]
+            return (child["restarts"] == 1 and child["pid"] != worker["pid"]
+                    and health["applied"] > applied_at_kill + 40)
+
+        back = wait_for(lambda: healthy_with(worker_back), 60, "the worker to come back")
+        assert back["children"]["worker"]["deaths"] == 1
+        assert back["children"]["worker"]["last_exit"] == -signal.SIGKILL
+        assert not stale_seen, f"the screen went stale {stale_seen[0]:.1f}s after the kill"
+
+        web_pid = back["children"]["web"]["pid"]
+        os.kill(web_pid, signal.SIGKILL)
+        again = wait_for(lambda: healthy_with(
+            lambda h: h["children"]["web"]["restarts"] == 1 and h["children"]["web"]["pid"]
+            != web_pid), 90, "the web to come back")
+        assert again["children"]["web"]["state"] == "running"
+        children = [c["pid"] for c in again["children"].values()]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    output = log_path.read_text()
+    assert code == 0, output[-3000:]
+    assert "worker (pid" in output and "restarted worker" in output
+    assert not any(pid_alive(pid) for pid in children)  # SIGINT still stops everything
