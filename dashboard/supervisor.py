@@ -91,9 +91,9 @@ class Supervisor:
                     self._died(child, code, now)
             if child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
-                self._launch(child)
-                log.warning("restarted %s (pid %d; restart %d)", child.name,
-                            child.process.pid if child.process else -1, child.restarts)
+                if self._launch(child):
+                    log.warning("restarted %s (pid %d; restart %d)", child.name,
+                                child.process.pid if child.process else -1, child.restarts)
 
     def run(self) -> None:
         """Check the children until `stop` is requested, then end them."""
@@ -133,11 +133,19 @@ class Supervisor:
                   child.name, child.process.pid if child.process else -1, code, lived, delay)
         self._record(child, state="restarting")
 
-    def _launch(self, child: Child) -> None:
-        child.process = self.spawn(child.command)
+    def _launch(self, child: Child) -> bool:
+        """Start a child; one that cannot be started (no memory to fork) is retried later."""
         child.started_at = self.clock()
         child.restart_at = None
+        try:
+            child.process = self.spawn(child.command)
+        except OSError as exc:
+            log.error("could not start %s: %s", child.name, exc)
+            child.process = None
+            self._died(child, -1, child.started_at)
+            return False
         self._record(child, state="running")
+        return True
 
     def _record(self, child: Child, state: str) -> None:
         fields = {f"{child.name}:state": state, f"{child.name}:restarts": child.restarts,

@@ -111,3 +111,22 @@ def test_sup004_counts_of_an_earlier_run_are_cleared(client, settings):
     supervisor.start()
     report = children_report(client.hgetall(key))
     assert sorted(report) == ["web", "worker"] and report["worker"]["restarts"] == 0
+
+
+def test_sup005_a_child_that_cannot_be_started_is_tried_again(client, settings):
+    supervisor, spawned, clock = supervised(client, settings)
+    supervisor.start()
+    real_spawn, failures = supervisor.spawn, [OSError(12, "Cannot allocate memory")]
+
+    def spawn(command):
+        if failures:
+            raise failures.pop()
+        return real_spawn(command)
+
+    supervisor.spawn = spawn
+    assert restart_delay(supervisor, clock, "worker") == 1  # the first restart fails...
+    worker = supervisor.children[0]
+    assert worker.process is None and worker.restart_at is not None
+    clock.now += 2  # ...and the next one, after the doubled backoff, works
+    supervisor.check()
+    assert worker.process is spawned[-1] and worker.restarts == 2 and worker.deaths == 2
