@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
+import weakref
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from dashboard.screen import callbacks
 from dashboard.screen.frame import frame_for
 from dashboard.screen.layout import selection
 from dashboard.screen.mapfig import patch
+from dashboard.state.view import RawState, RiskModel, build_view
 from tests.events import XUHUI_POINT, incident
 
 SCREEN = Path(__file__).resolve().parent.parent / "dashboard" / "screen"
@@ -193,3 +197,17 @@ def test_scf011_replay_before_the_first_entry_twice(settings, client, geography)
     assert replayer.view_at("u", early).summary("310000")["incidents"]["open"] == 0
     later = early + timedelta(minutes=10)  # forward from an empty cursor
     assert replayer.view_at("u", later).summary("310000")["incidents"]["open"] == 0
+
+
+def test_scf012_frames_do_not_keep_old_views_alive(settings, geography):
+    model = RiskModel(settings.risk_model, settings.risk_thresholds)
+    now = datetime.now(settings.zone)
+    refs = []
+    for _ in range(10):  # ten ticks
+        view = build_view(RawState(), geography, model, now, 30.0)
+        frame = frame_for(view, "310000", "zh-CN")
+        assert frame_for(view, "310000", "zh-CN") is frame
+        refs.append(weakref.ref(view))
+    del view, frame
+    gc.collect()
+    assert [r for r in refs if r() is not None] == []  # each view (~6 MB live) is freed

@@ -9,8 +9,6 @@ tick sends only the panels and map traces whose content changed.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -191,21 +189,14 @@ def compute(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.
     )
 
 
-_memo: OrderedDict[tuple[int, str, str, float], tuple[CityView, Frame]] = OrderedDict()
-_memo_lock = threading.Lock()
-_MEMO_SIZE = 64
-
-
 def frame_for(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.0) -> Frame:
-    """The frame of this view, computed once for all the clients that ask in its tick."""
-    key = (id(view), area_id, lang, escalate_factor)
-    with _memo_lock:
-        hit = _memo.get(key)
-        if hit is not None and hit[0] is view:
-            return hit[1]
-    frame = compute(view, area_id, lang, escalate_factor)
-    with _memo_lock:
-        _memo[key] = (view, frame)  # keeping the view alive keeps id(view) unique
-        while len(_memo) > _MEMO_SIZE:
-            _memo.popitem(last=False)
+    """The frame of this view, computed once for all the clients that ask in its tick.
+
+    Kept on the view itself (not in a process-wide memo, which kept 64 whole views,
+    about 6 MB each, alive in every web process).
+    """
+    key = ("frame", area_id, lang, escalate_factor)
+    frame = view.derived.get(key)
+    if frame is None:
+        frame = view.derived[key] = compute(view, area_id, lang, escalate_factor)
     return frame
