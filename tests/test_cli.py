@@ -177,10 +177,15 @@ def test_cli005_run_restarts_a_killed_child_and_the_screen_stays_live(tmp_path):
 
         web_pid = back["children"]["web"]["pid"]
         os.kill(web_pid, signal.SIGKILL)
+        web_killed_at = time.monotonic()
         again = wait_for(lambda: healthy_with(
             lambda h: h["children"]["web"]["restarts"] == 1 and h["children"]["web"]["pid"]
             != web_pid), 90, "the web to come back")
+        down_s = time.monotonic() - web_killed_at
         assert again["children"]["web"]["state"] == "running"
+        assert down_s < 30, f"the screen was unreachable for {down_s:.0f}s"
+        summary = get_json(f"{base}/api/v1/summary")
+        assert not summary["stale"] and again["applied"] > back["applied"]  # live again
         children = [c["pid"] for c in again["children"].values()]
     finally:
         proc.send_signal(signal.SIGINT)
