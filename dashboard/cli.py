@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import logging
 import os
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings, SettingsError
-from dashboard.supervisor import Supervisor
+from dashboard.supervisor import Start, Supervisor
 from layers.geography import BoundaryError, Geography, load_geography
 
 log = logging.getLogger("citybrain")
@@ -90,23 +91,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Everything on one machine: Redis (embedded if needed), worker, demo feed, web.
 
-    A supervisor restarts a child that dies (with backoff, logged, counted in /healthz).
+    A supervisor restarts a child that dies (the embedded Redis too), with backoff, logged
+    and counted in /healthz.
     """
     settings, _ = _settings_and_geography()
     embedded = None
     url = settings.redis_url
+    starters: dict[str, Start] = {}
     if not url:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.start()
         print(f"embedded Redis ({embedded.binary}) at {url}", flush=True)
+        starters["redis"] = embedded.ensure_running
     env = {**os.environ, "REDIS_URL": url}
     me = [sys.executable, "-m", "dashboard.cli"]
     commands = {"worker": [*me, "worker"], "web": _web_command(settings)}
     if not args.no_feed:
         commands["feed"] = [*me, "simulate", "--rate", str(args.rate or settings.sim_rate)]
-    supervisor = Supervisor(
-        commands, lambda command: subprocess.Popen(command, env=env),
-        connect(url, settings.redis_cluster), settings.state_prefix + "supervisor")
+    for name, command in commands.items():
+        starters[name] = functools.partial(subprocess.Popen, command, env=env)
+    supervisor = Supervisor(starters, connect(url, settings.redis_cluster),
+                            settings.state_prefix + "supervisor", stop_last=("redis",))
     signal.signal(signal.SIGTERM, lambda signum, frame: supervisor.stop())
     signal.signal(signal.SIGINT, lambda signum, frame: supervisor.stop())
     try:

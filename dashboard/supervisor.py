@@ -1,10 +1,11 @@
-"""`citybrain run`'s supervisor: keeps its children (web, worker, demo feed) running.
+"""`citybrain run`'s supervisor: keeps its children (Redis, web, worker, feed) running.
 
 A child that exits is logged and started again after a pause that doubles from
 `MIN_BACKOFF_S` to `MAX_BACKOFF_S` while it keeps dying, and starts over once a
 child has lived `STABLE_S`. Deaths and restarts are counted in the Redis hash
 `<state prefix>supervisor` (`/healthz` shows them as `children`); a failure to
-write there is logged and never stops the supervisor. `stop()` ends every child.
+write there is logged and never stops the supervisor. `stop()` ends every child
+(the ones named `stop_last`, e.g. Redis, after the others have exited).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,15 +41,15 @@ class Process(Protocol):
     def wait(self, timeout: float | None = None) -> int: ...  # noqa: D102 - as Popen
 
 
-Spawn = Callable[[Sequence[str]], Process]
+Start = Callable[[], Process]
 
 
 @dataclass
 class Child:
-    """One supervised command and what happened to it."""
+    """One supervised process: how to start it, and what happened to it."""
 
     name: str
-    command: Sequence[str]
+    start: Start
     process: Process | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -61,12 +62,12 @@ class Child:
 class Supervisor:
     """Starts children, restarts the ones that die, and stops them all."""
 
-    def __init__(self, commands: Mapping[str, Sequence[str]], spawn: Spawn,
-                 client: redis.Redis | None, key: str,
+    def __init__(self, starters: Mapping[str, Start], client: redis.Redis | None, key: str,
+                 stop_last: Collection[str] = (),
                  clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
-        self.children = [Child(name, list(command)) for name, command in commands.items()]
-        self.spawn = spawn
+        self.children = [Child(name, start) for name, start in starters.items()]
+        self.stop_last = stop_last
         self.client = client
         self.key = key
         self.clock = clock
@@ -109,16 +110,19 @@ class Supervisor:
         self.stopping.set()
 
     def stop_children(self) -> None:
-        """Terminate every running child; kill those still there after `STOP_WAIT_S`."""
-        running = [c.process for c in self.children if c.process and c.process.poll() is None]
-        for process in running:
-            process.terminate()
-        for process in running:
-            try:
-                process.wait(STOP_WAIT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """Terminate every running child (`stop_last` ones last); kill the ones that linger."""
+        first = [c for c in self.children if c.name not in self.stop_last]
+        last = [c for c in self.children if c.name in self.stop_last]
+        for group in (first, last):
+            running = [c.process for c in group if c.process and c.process.poll() is None]
+            for process in running:
+                process.terminate()
+            for process in running:
+                try:
+                    process.wait(STOP_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
     def _died(self, child: Child, code: int, now: float) -> None:
         lived = now - child.started_at
@@ -134,12 +138,15 @@ class Supervisor:
         self._record(child, state="restarting")
 
     def _launch(self, child: Child) -> bool:
-        """Start a child; one that cannot be started (no memory to fork) is retried later."""
+        """Start a child; one that cannot be started (no memory to fork) is retried later.
+
+        (`EmbeddedRedis.start` raises RuntimeError when the server does not come up.)
+        """
         child.started_at = self.clock()
         child.restart_at = None
         try:
-            child.process = self.spawn(child.command)
-        except OSError as exc:
+            child.process = child.start()
+        except (OSError, RuntimeError) as exc:
             log.error("could not start %s: %s", child.name, exc)
             child.process = None
             self._died(child, -1, child.started_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,21 +142,31 @@ def pid_alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
-def test_cli005_run_restarts_a_killed_child_and_the_screen_stays_live(tmp_path):
+def healthy_with(base: str, check) -> dict | None:
+    """/healthz when Redis is reachable and `check(health)` holds, else None."""
+    health = poll_json(f"{base}/healthz")
+    return health if health and health["redis"] == "ok" and check(health) else None
+
+
+@contextlib.contextmanager
+def cockpit(tmp_path: Path, **extra: str) -> Iterator[str]:
+    """`citybrain run --rate 40` (its output in run.log); its base URL. Ends with SIGINT."""
     port = free_port()
     env = clean_env(CITYBRAIN_DATA_DIR=str(tmp_path / "data"), CITYBRAIN_PORT=str(port),
-                    CITYBRAIN_WEB_WORKERS="1", CITYBRAIN_STALE_AFTER_S="10")
-    log_path = tmp_path / "run.log"
-    with open(log_path, "w") as log:
+                    CITYBRAIN_WEB_WORKERS="1", **extra)
+    with open(tmp_path / "run.log", "w") as log:
         proc = citybrain("run", "--rate", "40", env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy_with(check) -> dict | None:
-        health = poll_json(f"{base}/healthz")
-        return health if health and check(health) else None
-
     try:
-        first = wait_for(lambda: healthy_with(lambda h: h["applied"] > 0), 120,
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    assert code == 0, (tmp_path / "run.log").read_text()[-3000:]
+
+
+def test_cli005_run_restarts_a_killed_child_and_the_screen_stays_live(tmp_path):
+    with cockpit(tmp_path, CITYBRAIN_STALE_AFTER_S="10") as base:
+        first = wait_for(lambda: healthy_with(base, lambda h: h["applied"] > 0), 120,
                          "the cockpit to apply events")
         worker = first["children"]["worker"]
         assert worker["state"] == "running" and worker["restarts"] == 0
@@ -170,7 +182,7 @@ def test_cli005_run_restarts_a_killed_child_and_the_screen_stays_live(tmp_path):
             return (child["restarts"] == 1 and child["pid"] != worker["pid"]
                     and health["applied"] > applied_at_kill + 40)
 
-        back = wait_for(lambda: healthy_with(worker_back), 60, "the worker to come back")
+        back = wait_for(lambda: healthy_with(base, worker_back), 60, "the worker to come back")
         assert back["children"]["worker"]["deaths"] == 1
         assert back["children"]["worker"]["last_exit"] == -signal.SIGKILL
         assert not stale_seen, f"the screen went stale {stale_seen[0]:.1f}s after the kill"
@@ -179,18 +191,30 @@ def test_cli005_run_restarts_a_killed_child_and_the_screen_stays_live(tmp_path):
         os.kill(web_pid, signal.SIGKILL)
         web_killed_at = time.monotonic()
         again = wait_for(lambda: healthy_with(
-            lambda h: h["children"]["web"]["restarts"] == 1 and h["children"]["web"]["pid"]
-            != web_pid), 90, "the web to come back")
+            base, lambda h: h["children"]["web"]["restarts"] == 1
+            and h["children"]["web"]["pid"] != web_pid), 90, "the web to come back")
         down_s = time.monotonic() - web_killed_at
         assert again["children"]["web"]["state"] == "running"
         assert down_s < 30, f"the screen was unreachable for {down_s:.0f}s"
         summary = get_json(f"{base}/api/v1/summary")
         assert not summary["stale"] and again["applied"] > back["applied"]  # live again
         children = [c["pid"] for c in again["children"].values()]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(60)
-    output = log_path.read_text()
-    assert code == 0, output[-3000:]
+    output = (tmp_path / "run.log").read_text()
     assert "worker (pid" in output and "restarted worker" in output
     assert not any(pid_alive(pid) for pid in children)  # SIGINT still stops everything
+
+
+def test_cli006_run_restarts_its_embedded_redis_and_the_numbers_move_again(tmp_path):
+    with cockpit(tmp_path) as base:
+        first = wait_for(lambda: healthy_with(base, lambda h: h["applied"] > 0), 120,
+                         "the cockpit to apply events")
+        redis_pid = first["children"]["redis"]["pid"]
+        os.kill(redis_pid, signal.SIGKILL)
+        back = wait_for(lambda: healthy_with(
+            base, lambda h: h["children"]["redis"]["restarts"] == 1
+            and h["applied"] > first["applied"] + 40), 90, "Redis, and events, to come back")
+        assert back["children"]["redis"]["pid"] != redis_pid
+        assert all(back["children"][name]["restarts"] == 0 for name in ("worker", "web", "feed"))
+        children = [c["pid"] for c in back["children"].values()]
+    assert "restarted redis" in (tmp_path / "run.log").read_text()
+    assert not any(pid_alive(pid) for pid in children)

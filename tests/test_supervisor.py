@@ -47,9 +47,10 @@ def supervised(client, settings):
         return spawned[-1]
 
     clock = Clock()
-    supervisor = Supervisor({"worker": ["w"], "web": ["g"]}, spawn, client,
-                            settings.state_prefix + "supervisor", clock=clock,
-                            wall_ms=lambda: 1_000_000)
+    supervisor = Supervisor({"redis": lambda: spawn(["r"]), "worker": lambda: spawn(["w"]),
+                             "web": lambda: spawn(["g"])}, client,
+                            settings.state_prefix + "supervisor", stop_last=("redis",),
+                            clock=clock, wall_ms=lambda: 1_000_000)
     return supervisor, spawned, clock
 
 
@@ -68,7 +69,7 @@ def restart_delay(supervisor, clock, name: str) -> float:
 def test_sup001_backoff_doubles_to_the_cap_and_resets_after_a_stable_run(client, settings):
     supervisor, spawned, clock = supervised(client, settings)
     supervisor.start()
-    assert [p.command for p in spawned] == [["w"], ["g"]]
+    assert [p.command for p in spawned] == [["r"], ["w"], ["g"]]
     delays = [restart_delay(supervisor, clock, "worker") for _ in range(7)]
     assert delays == [1, 2, 4, 8, 16, MAX_BACKOFF_S, MAX_BACKOFF_S]
     clock.now += STABLE_S  # it lived a minute: the next death is restarted after 1 s
@@ -83,25 +84,30 @@ def test_sup001_backoff_doubles_to_the_cap_and_resets_after_a_stable_run(client,
 def test_sup002_a_dead_child_shows_as_restarting_until_it_is_back(client, settings):
     supervisor, spawned, clock = supervised(client, settings)
     supervisor.start()
-    spawned[1].returncode = 3
+    spawned[2].returncode = 3
     supervisor.check()
     key = settings.state_prefix + "supervisor"
     assert children_report(client.hgetall(key))["web"]["state"] == "restarting"
     clock.now += 1
     supervisor.check()
     web = children_report(client.hgetall(key))["web"]
-    assert web["state"] == "running" and web["pid"] == spawned[2].pid and web["last_exit"] == 3
+    assert web["state"] == "running" and web["pid"] == spawned[3].pid and web["last_exit"] == 3
 
 
-def test_sup003_stop_ends_every_child_and_restarts_none(client, settings):
+def test_sup003_stop_ends_every_child_redis_last_and_restarts_none(client, settings):
     supervisor, spawned, clock = supervised(client, settings)
     supervisor.start()
+    ended: list[list[str]] = []
+    for process in spawned:
+        process.terminate = lambda p=process: (ended.append(p.command),
+                                               setattr(p, "returncode", -15))
     supervisor.stop()
-    spawned[0].returncode = -2  # died of the same Ctrl-C
+    spawned[1].returncode = -2  # died of the same Ctrl-C
     clock.now += 60
     supervisor.run()  # returns at once: stop was asked
-    assert len(spawned) == 2
+    assert len(spawned) == 3
     assert all(p.returncode is not None for p in spawned)
+    assert ended == [["g"], ["r"]]  # the web first, Redis after the others
 
 
 def test_sup004_counts_of_an_earlier_run_are_cleared(client, settings):
@@ -110,22 +116,22 @@ def test_sup004_counts_of_an_earlier_run_are_cleared(client, settings):
     supervisor, _, _ = supervised(client, settings)
     supervisor.start()
     report = children_report(client.hgetall(key))
-    assert sorted(report) == ["web", "worker"] and report["worker"]["restarts"] == 0
+    assert sorted(report) == ["redis", "web", "worker"] and report["worker"]["restarts"] == 0
 
 
 def test_sup005_a_child_that_cannot_be_started_is_tried_again(client, settings):
     supervisor, spawned, clock = supervised(client, settings)
     supervisor.start()
-    real_spawn, failures = supervisor.spawn, [OSError(12, "Cannot allocate memory")]
+    worker = next(c for c in supervisor.children if c.name == "worker")
+    real_start, failures = worker.start, [OSError(12, "Cannot allocate memory")]
 
-    def spawn(command):
+    def start():
         if failures:
             raise failures.pop()
-        return real_spawn(command)
+        return real_start()
 
-    supervisor.spawn = spawn
+    worker.start = start
     assert restart_delay(supervisor, clock, "worker") == 1  # the first restart fails...
-    worker = supervisor.children[0]
     assert worker.process is None and worker.restart_at is not None
     clock.now += 2  # ...and the next one, after the doubled backoff, works
     supervisor.check()
