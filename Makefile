@@ -1,4 +1,4 @@
-.PHONY: run test lint bench bench-screen bench-memory serve
+.PHONY: run test lint bench bench-screen bench-memory serve soak
 run:   ## the cockpit with the demo city and feed
 	scripts/run
 test:  ## install and run every test
@@ -14,3 +14,5 @@ bench-screen: ## XADD-to-screen latency, bytes and CPU per tick
 	.venv/bin/python bench/screen.py
 bench-memory: ## worker RSS and Redis memory over two million events
 	.venv/bin/python bench/memory.py
+soak:  ## `citybrain run` at 50 events/s with a screen open for an hour; logs in /tmp/soak
+	.venv/bin/python scripts/soak.py --duration 3600 --rate 50 --out /tmp/soak $(SOAK_ARGS)

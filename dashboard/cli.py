@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import logging
 import os
@@ -10,12 +11,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 
 from dashboard.geography import BoundaryError, Geography, load_geography
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings, SettingsError
+from dashboard.supervisor import Start, Supervisor
 
 log = logging.getLogger("citybrain")
 
@@ -89,50 +90,41 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Everything on one machine: Redis (embedded if needed), worker, demo feed, web."""
+    """Everything on one machine: Redis (embedded if needed), worker, demo feed, web.
+
+    A supervisor restarts a child that dies (the embedded Redis too), with backoff, logged
+    and counted in /healthz.
+    """
     settings, _ = _settings_and_geography()
     embedded = None
     url = settings.redis_url
+    starters: dict[str, Start] = {}
     if not url:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.start()
         print(f"embedded Redis ({embedded.binary}) at {url}", flush=True)
+        starters["redis"] = embedded.ensure_running
     env = {**os.environ, "REDIS_URL": url}
     me = [sys.executable, "-m", "dashboard.cli"]
     commands = {"worker": [*me, "worker"], "web": _web_command(settings)}
     if not args.no_feed:
         commands["feed"] = [*me, "simulate", "--rate", str(args.rate or settings.sim_rate)]
-    children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
-    host = "localhost" if settings.host in ("0.0.0.0", "127.0.0.1") else settings.host
-    print(f"\n  City Operations Cockpit: http://{host}:{settings.port}/\n", flush=True)
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    code = 0
+    for name, command in commands.items():
+        starters[name] = functools.partial(subprocess.Popen, command, env=env)
+    supervisor = Supervisor(starters, connect(url, settings.redis_cluster),
+                            settings.state_prefix + "supervisor", stop_last=("redis",))
+    signal.signal(signal.SIGTERM, lambda signum, frame: supervisor.stop())
+    signal.signal(signal.SIGINT, lambda signum, frame: supervisor.stop())
     try:
-        while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    log.error("%s exited with %s; stopping", name, child.returncode)
-                    stopping, code = True, 1
-            time.sleep(0.5)
+        supervisor.start()
+        host = "localhost" if settings.host in ("0.0.0.0", "127.0.0.1") else settings.host
+        print(f"\n  City Operations Cockpit: http://{host}:{settings.port}/\n", flush=True)
+        supervisor.run()  # restarts a child that dies, until SIGTERM or SIGINT
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()
-        for child in children.values():
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop_children()
         if embedded:
             embedded.stop()
-    return code
+    return 0
 
 
 def cmd_users(args: argparse.Namespace) -> int:

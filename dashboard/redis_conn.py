@@ -104,6 +104,13 @@ class EmbeddedRedis:
         self.stop()
         raise RuntimeError(f"embedded redis-server did not start in {timeout_s}s")
 
+    def ensure_running(self) -> subprocess.Popen[bytes]:
+        """The server's process, started (again, with its data) unless it is running."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        assert self.process is not None
+        return self.process
+
     def stop(self) -> None:
         """Stop the server; AOF keeps the data for the next start."""
         if self.process and self.process.poll() is None:

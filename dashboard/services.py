@@ -9,7 +9,6 @@ import redis
 
 from dashboard.geography import Geography, load_geography
 from dashboard.redis_conn import connect
-from dashboard.screen.frame import FrameMemo
 from dashboard.settings import Settings
 from dashboard.state.replay import Replayer
 from dashboard.state.store import StateCache
@@ -24,7 +23,6 @@ class Services:
     geography: Geography
     cache: StateCache
     replayer: Replayer
-    frames: FrameMemo  # the frames computed this tick, shared by the process's clients
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -34,7 +32,7 @@ class Services:
         client = connect(settings.redis_url, settings.redis_cluster)
         geography = load_geography(settings.boundaries, settings.city)
         return cls(settings, client, geography, StateCache(settings, client, geography),
-                   Replayer(settings, client, geography), FrameMemo())
+                   Replayer(settings, client, geography))
 
 
 def current() -> Services:

@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from dashboard.pipeline.consumer import StreamConsumer
 from dashboard.pipeline.worker import Worker
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
@@ -60,14 +62,15 @@ def numbers(client, settings, geography, now) -> dict:
     return {"areas": areas, "stats": counters, "dead": client.xlen(settings.dead_stream_key)}
 
 
-def worker_process(settings: Settings, name: str) -> subprocess.Popen:
+def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> subprocess.Popen:
+    """`citybrain worker` in its own process; its output goes to `log` (a file) if given."""
     env = {**os.environ, "REDIS_URL": settings.redis_url, "CITYBRAIN_STREAM": settings.stream,
            "CITYBRAIN_KEY_PREFIX": settings.key_prefix,
            "CITYBRAIN_CLAIM_IDLE_MS": str(settings.claim_idle_ms),
            "CITYBRAIN_BLOCK_MS": str(settings.block_ms),
            "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, stdout=log, stderr=log)
 
 
 def wait_until(predicate, timeout_s: float, what: str) -> None:
@@ -130,18 +133,31 @@ def test_flt002_two_workers_make_the_same_state_as_one(client, redis_url, geogra
     assert numbers(client, shared, geography, now) == numbers(client, clean, geography, now)
 
 
+def stays_alive(proc: subprocess.Popen, seconds: float, log_path) -> None:
+    """Fail at once if `proc` exits within `seconds` (its log in the message)."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"the worker exited with {proc.returncode} after "
+                                 f"{time.monotonic() - start:.1f}s:\n{tail}")
+        time.sleep(0.2)
+
+
 def test_flt003_worker_survives_redis_restart(tmp_path, geography):
     server = EmbeddedRedis(tmp_path / "redis")
     url = server.start()
+    log_path = tmp_path / "worker.log"
     try:
         settings = settings_for(url, "restart")
         client = connect(url)
-        proc = worker_process(settings, "w")
+        with open(log_path, "w") as log:
+            proc = worker_process(settings, "w", log)
         client.xadd(settings.stream, incident("before"))
         wait_until(lambda: handled(client, settings) == 1, 30, "the first event")
         server.stop()
-        time.sleep(30)  # the outage the issue names: 30 s
-        assert proc.poll() is None, "the worker died while Redis was away"
+        stays_alive(proc, 30, log_path)  # the outage the issue names: 30 s
+        assert "Redis unreachable" in log_path.read_text()  # noticed, logged, waited out
         server.start()
         client = connect(url)
         client.xadd(settings.stream, incident("after"))
@@ -150,6 +166,28 @@ def test_flt003_worker_survives_redis_restart(tmp_path, geography):
         proc.terminate()
         assert proc.wait(10) == 0  # SIGTERM finishes the batch and exits cleanly
     finally:
+        server.stop()
+
+
+def test_flt009_worker_started_while_redis_is_down_waits_for_it(tmp_path, geography):
+    server = EmbeddedRedis(tmp_path / "redis")
+    log_path = tmp_path / "worker.log"
+    settings = settings_for(server.url, "late")
+    with open(log_path, "w") as log:
+        proc = worker_process(settings, "w", log)
+    try:
+        wait_until(lambda: "Redis unreachable" in log_path.read_text() or proc.poll() is not None,
+                   60, "the worker to find Redis away")
+        stays_alive(proc, 1, log_path)
+        server.start()
+        client = connect(server.url)
+        client.xadd(settings.stream, incident("late"))
+        wait_until(lambda: handled(client, settings) == 1, 30, "the event, once Redis is up")
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
         server.stop()
 
 
@@ -214,3 +252,74 @@ def test_flt006_retention_trims_old_entries_but_never_unapplied_ones(client, set
     worker._last_trim = 0.0
     worker._trim()
     assert client.xlen(settings.dead_stream_key) == 5
+
+
+def test_flt007_trim_while_entries_are_acknowledged_concurrently(client, redis_url, settings):
+    """The read-ahead acks entries between the trim's look at the group and its trim."""
+    base_ms = 1_000_000_000_000  # a fixed clock: every entry is older than the trim bound
+    stream = settings.stream
+    StreamConsumer(client, stream, settings.group, "reader").create()
+    stop = threading.Event()
+    failures: list[str] = []
+    added: list[int] = [0]
+    read: list[int] = [0]
+
+    def produce_read_ack() -> None:
+        own = connect(redis_url)
+        reader = StreamConsumer(own, stream, settings.group, "reader")
+        try:
+            while not stop.is_set():
+                pipe = own.pipeline(transaction=False)
+                for _ in range(5):
+                    added[0] += 1
+                    pipe.xadd(stream, {"n": str(added[0])}, id=f"{base_ms + added[0]}-0")
+                pipe.execute()
+                entries = reader.read(5, None)
+                read[0] += len(entries)
+                ids = [entry_id for entry_id, _ in entries]
+                if ids and len(own.xrange(stream, min=ids[0], max=ids[-1])) != len(ids):
+                    failures.append(f"pending entries {ids[0]!r}..{ids[-1]!r} were trimmed")
+                if ids:
+                    own.xack(stream, settings.group, *ids)
+        except Exception as exc:  # reported to the test thread
+            failures.append(repr(exc))
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=produce_read_ack)
+    thread.start()
+    trimmer = StreamConsumer(client, stream, settings.group, "trimmer")
+    trims = 0
+    try:
+        while trims < 3000 and not failures and thread.is_alive():
+            trimmer.trim_before(base_ms + 10**9)
+            trims += 1
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not failures, failures[:3]
+    assert trims == 3000
+    assert read[0] == added[0]  # nothing trimmed before it was read
+    trimmer.trim_before(base_ms + 10**9)
+    assert client.xlen(stream) == 0  # and everything acknowledged was trimmed
+
+
+def test_flt008_command_stream_is_trimmed_but_never_past_an_unapplied_command(
+        client, settings, geography):
+    settings = settings.replace(retention_s=3600, dead_maxlen=5)
+    commands, dead = settings.command_stream, settings.command_stream + ":dead"
+    old_ms = int(time.time() * 1000) - 2 * 3600 * 1000
+    for i in range(50):
+        client.xadd(commands, {"command_id": f"old{i}", "incident_id": "nope"},
+                    id=f"{old_ms + i}-0")
+    client.xadd(commands, {"command_id": "new", "incident_id": "nope"})
+    worker = Worker(settings, client, geography, name="w")
+    worker.commands.create()
+    worker._trim()
+    assert client.xlen(commands) == 51  # nothing applied yet: nothing trimmed
+    worker.work(burst=True)
+    assert worker.commands_handled == 51
+    worker._last_trim = 0.0
+    worker._trim()
+    assert [fields[b"command_id"] for _, fields in client.xrange(commands)] == [b"new"]
+    assert client.xlen(dead) == 5  # its dead letters are bounded too

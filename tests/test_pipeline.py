@@ -195,3 +195,21 @@ def test_e2e012_point_decides_over_area_id(settings, client, worker, api):
     worker.work(burst=True)
     assert summary(api, "310104")["traffic"]["segments"] == 1
     assert summary(api, "310115")["traffic"]["segments"] == 0
+
+
+def test_e2e013_batch_ending_in_duplicates_still_bumps_version(settings, client, geography):
+    settings = settings.replace(feed_size=5)
+    worker = Worker(settings, client, geography, name="test-worker")
+    stats, version = settings.state_prefix + "stats", settings.state_prefix + "version"
+    old = [traffic(f"S{i}", 30, 60) for i in range(60)]
+    send(client, settings, *old)
+    worker.work(burst=True)
+    before = int(client.get(version)), int(client.hget(stats, "applied"))
+    client.hset(stats, "last_applied_ms", 0)
+    # Five new events, then re-delivered copies: only the newest (the copies) carry feed JSON.
+    send(client, settings, *[incident(f"N{i}") for i in range(5)], *old)
+    assert worker.work(burst=True) == 65
+    assert int(client.get(version)) > before[0]  # web processes see the new state
+    assert int(client.hget(stats, "applied")) == before[1] + 5
+    assert int(client.hget(stats, "last_applied_ms")) > 0
+    assert int(client.hget(stats, "duplicates")) == 60

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
+import weakref
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,8 +16,10 @@ from dashboard.app import create_app
 from dashboard.i18n import LABELS, TEXT, label, pick_lang, t
 from dashboard.pipeline.worker import Worker
 from dashboard.screen import callbacks
+from dashboard.screen.frame import frame_for
 from dashboard.screen.layout import selection
 from dashboard.screen.mapfig import patch
+from dashboard.state.view import RawState, RiskModel, build_view
 from tests.events import XUHUI_POINT, incident
 
 SCREEN = Path(__file__).resolve().parent.parent / "dashboard" / "screen"
@@ -110,10 +115,8 @@ def test_scf006_patch_is_none_when_nothing_changed(settings, client):
     with request(app, "/"):
         services = app.server.extensions["citybrain"]
         view = services.cache.view()
-        frame = services.frames.frame_for(view, "310000", "zh-CN")
-        assert services.frames.frame_for(view, "310000", "zh-CN") is frame  # once per view
-        other = create_app(settings).server.extensions["citybrain"].frames
-        assert other.frame_for(view, "310000", "zh-CN") is not frame  # memo per app
+        frame = frame_for(view, "310000", "zh-CN")
+        assert frame_for(view, "310000", "zh-CN") is frame  # once per view
         hashes = frame.hashes()["traces"]
         assert patch(frame, hashes, hashes, ["risk", "incidents"]) == (None, hashes)
         # A hidden layer's change is not sent, and keeps its old hash to send it later.
@@ -210,3 +213,15 @@ def test_scf012_callbacks_attach_through_dash_public_api(settings, client):
     source = "\n".join(p.read_text() for p in dashboard.rglob("*.py"))
     assert "dash._callback" not in source and "_callback_list" not in source
     assert "GLOBAL_CALLBACK" not in source and "_memo" not in source
+def test_scf013_frames_do_not_keep_old_views_alive(settings, geography):
+    model = RiskModel(settings.risk_model, settings.risk_thresholds)
+    now = datetime.now(settings.zone)
+    refs = []
+    for _ in range(10):  # ten ticks
+        view = build_view(RawState(), geography, model, now, 30.0)
+        frame = frame_for(view, "310000", "zh-CN")
+        assert frame_for(view, "310000", "zh-CN") is frame
+        refs.append(weakref.ref(view))
+    del view, frame
+    gc.collect()
+    assert [r for r in refs if r() is not None] == []  # each view (~6 MB live) is freed

@@ -286,6 +286,10 @@ if #feed > 0 then
   local first = math.max(1, #feed - batch.feed + 1)
   redis.call('LPUSH', P .. 'feed', unpack(feed, first, #feed))
   redis.call('LTRIM', P .. 'feed', 0, batch.feed - 1)
+end
+-- Whatever was applied moves the version (not only batches that reach the live feed:
+-- the newest entries of a batch may all be re-delivered duplicates).
+if applied > 0 then
   local prev = tonumber(redis.call('HGET', P .. 'stats', 'last_event_ts') or '0')
   if last_ts <= prev then last_ts = prev end
   redis.call('HSET', P .. 'stats', 'last_applied_ms', NOW, 'last_event_ts', last_ts)

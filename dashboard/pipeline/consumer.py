@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from importlib import resources
 
 import redis
 
 log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
+_TRIM_SCRIPT = resources.files("dashboard.pipeline").joinpath("trim.lua").read_text()
 
 
 @dataclass
@@ -94,15 +96,14 @@ class StreamConsumer:
             self.client.xack(self.stream, self.group, *gone)
         return [(entry_id, fields) for entry_id, fields in claimed if fields]
 
-    def safe_trim_id(self, before_ms: int) -> str:
-        """The id to trim to: before `before_ms`, keeping all not yet read or acknowledged."""
-        bound = (before_ms, 0)
-        for info in self.client.xinfo_groups(self.stream):
-            bound = min(bound, _id_tuple(info["last-delivered-id"]))
-            if info.get("pending"):
-                summary = self.client.xpending(self.stream, _text(info["name"]))
-                bound = min(bound, _id_tuple(summary["min"]))
-        return f"{bound[0]}-{bound[1]}"
+    def trim_before(self, before_ms: int) -> int:
+        """Drop entries older than `before_ms`, keeping all not yet read or acknowledged.
+
+        One script decides and trims atomically: a check (XINFO, XPENDING) followed by
+        a separate trim would race the acknowledgements of a worker reading ahead.
+        """
+        script = self.client.register_script(_TRIM_SCRIPT)
+        return int(script(keys=[self.stream], args=[f"{before_ms}-0"]))
 
     def lag(self) -> int | None:
         """Entries in the stream not yet delivered to the group (Redis 7+), or None."""
@@ -118,8 +119,3 @@ def _bytes(value: bytes | str) -> bytes:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
-    ms, _, seq = _text(entry_id).partition("-")
-    return int(ms), int(seq or 0)

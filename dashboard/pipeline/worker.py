@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 DAY_HASH_TTL_S = 8 * 86400  # per-day counters: a week of history and today
 _TIME_BUCKET_MS = 900_000  # zone offsets are whole quarter hours
 TRIM_EVERY_S = 60.0
+MAX_BACKOFF_S = 5.0  # longest wait between two attempts to reach Redis
+# Redis away, restarting (LOADING is a ConnectionError) or failed over to a replica.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Worker:
         source = resources.files("dashboard.pipeline").joinpath("apply.lua").read_text()
         self.script = client.register_script(source)
         self._stop_requested = False
+        self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
         self._last_claim = 0.0
         self._last_trim = 0.0
@@ -297,18 +302,18 @@ class Worker:
     # ---- the loop ----------------------------------------------------------
 
     def work(self, burst: bool = False) -> int:
-        """Consume until stopped (or, with `burst`, until the stream is drained)."""
-        self.consumer.create()
-        self.commands.create()
-        if own_commands := self.commands.pending_own(self.settings.batch):
-            self.process_commands(own_commands)
+        """Consume until stopped (or, with `burst`, until the stream is drained).
+
+        Outside `burst` a Redis outage of any length is waited out (logged, retried
+        with backoff): the worker never exits on its own.
+        """
         if not burst:
             self._install_signals()
         handled = 0
         batch = self.settings.batch
         block = None if burst else self.settings.block_ms
         backoff = 0.1
-        entries = self.consumer.pending_own(batch)
+        entries = self._start(burst)
         # Three stages at once: Redis reads batch N+2 and applies batch N (on its own
         # core) while this thread validates batch N+1.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="redis-io") as io:
@@ -334,13 +339,11 @@ class Worker:
                     if not burst:
                         self._trim()
                     backoff = 0.1
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                except REDIS_DOWN as exc:
                     reading = in_flight = None
                     if burst:
                         raise
-                    log.error("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    backoff = self._pause(exc, backoff)
                     entries = self._recover_pending(batch)
             if in_flight is not None:
                 handled += in_flight.result().total
@@ -350,11 +353,36 @@ class Worker:
             self.process_commands(commands)
         return handled
 
+    def _start(self, burst: bool) -> list[Entry]:
+        """Create the groups, apply our own pending commands; our own pending events.
+
+        Waits for Redis (outside `burst`) when it is unreachable at start.
+        """
+        backoff = 0.1
+        while not self._stop_requested:
+            try:
+                self.consumer.create()
+                self.commands.create()
+                if own_commands := self.commands.pending_own(self.settings.batch):
+                    self.process_commands(own_commands)
+                return self.consumer.pending_own(self.settings.batch)
+            except REDIS_DOWN as exc:
+                if burst:
+                    raise
+                backoff = self._pause(exc, backoff)
+        return []
+
+    def _pause(self, exc: Exception, backoff: float) -> float:
+        """Log an outage and wait `backoff` seconds (a stop signal cuts it short); the next."""
+        log.error("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
+        self._wake.wait(backoff)
+        return min(backoff * 2, MAX_BACKOFF_S)
+
     def _recover_pending(self, count: int) -> list[Entry]:
         try:
             self.consumer.create()
             return self.consumer.pending_own(count)
-        except (redis.ConnectionError, redis.TimeoutError):
+        except REDIS_DOWN:
             return []
 
     def _claim_stuck(self, count: int) -> list[Entry]:
@@ -370,22 +398,26 @@ class Worker:
         return claimed
 
     def _trim(self) -> None:
-        """Trim both streams by age, never past an entry not yet applied."""
+        """Trim the event and command streams by age, never past an entry not yet applied.
+
+        Their dead-letter streams are trimmed by age and length.
+        """
         now = time.monotonic()
         if now - self._last_trim < TRIM_EVERY_S:
             return
         self._last_trim = now
         retention_ms = self.settings.retention_s * 1000
+        dead_streams = (self.settings.dead_stream_key, self.settings.command_stream + ":dead")
         if retention_ms:
-            min_id = self.consumer.safe_trim_id(int(time.time() * 1000) - retention_ms)
-            removed = self.client.xtrim(self.settings.stream, minid=min_id, approximate=False)
-            if removed:
-                log.info("trimmed %d entries older than %s from %s", removed, min_id,
-                         self.settings.stream)
-            dead_min = f"{int(time.time() * 1000) - retention_ms}-0"
-            self.client.xtrim(self.settings.dead_stream_key, minid=dead_min, approximate=False)
-        self.client.xtrim(self.settings.dead_stream_key, maxlen=self.settings.dead_maxlen,
-                          approximate=False)
+            before_ms = int(time.time() * 1000) - retention_ms
+            for consumer in (self.consumer, self.commands):
+                if removed := consumer.trim_before(before_ms):
+                    log.info("trimmed %d entries older than %d from %s", removed, before_ms,
+                             consumer.stream)
+            for dead_stream in dead_streams:
+                self.client.xtrim(dead_stream, minid=f"{before_ms}-0", approximate=False)
+        for dead_stream in dead_streams:
+            self.client.xtrim(dead_stream, maxlen=self.settings.dead_maxlen, approximate=False)
 
     def _install_signals(self) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -393,6 +425,7 @@ class Worker:
                 raise SystemExit(1)
             log.info("signal %d: finishing the current batch", signum)
             self._stop_requested = True
+            self._wake.set()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

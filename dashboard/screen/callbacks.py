@@ -3,7 +3,7 @@
 Every callback reads the state through `source` (the process's shared cache,
 restricted to the user's scope, or a replay of the past when the time control
 says so), never Redis itself, and the frame computed from a view is shared by
-all clients (`FrameMemo`, owned by the process's services). A tick sends only what changed
+all clients (kept on the view, freed with it). A tick sends only what changed
 since the signature the browser holds (`tick-sig`): unchanged panels are
 `no_update`, the map gets a `Patch` of the changed traces.
 """

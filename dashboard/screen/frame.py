@@ -1,6 +1,6 @@
 """Everything the screen shows for one area and language, computed from one `CityView`.
 
-`FrameMemo.frame_for(view, area_id, lang)` computes a `Frame` once per view: every
+`frame_for(view, area_id, lang)` computes a `Frame` once per view (kept on it): every
 browser polling the same process in the same tick gets the same object, so
 20 screens cost one computation. Each panel carries a short hash so that a
 tick sends only the panels and map traces whose content changed.
@@ -9,8 +9,6 @@ tick sends only the panels and map traces whose content changed.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -179,30 +177,14 @@ def compute(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.
     )
 
 
-class FrameMemo:
-    """The frames of the latest views of one process, so a tick computes each frame once.
+def frame_for(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.0) -> Frame:
+    """The frame of this view, computed once for all the clients that ask in its tick.
 
-    Owned by the process's `Services` (not a module global): every client of the
-    same view, area and language in a tick gets the same `Frame`.
+    Kept on the view itself (not in a process-wide memo, which kept 64 whole views,
+    about 6 MB each, alive in every web process).
     """
-
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._frames: OrderedDict[tuple[int, str, str, float], tuple[CityView, Frame]] = (
-            OrderedDict())
-        self._lock = threading.Lock()
-
-    def frame_for(self, view: CityView, area_id: str, lang: str,
-                  escalate_factor: float = 2.0) -> Frame:
-        """The frame of this view, computed once for all the clients that ask in its tick."""
-        key = (id(view), area_id, lang, escalate_factor)
-        with self._lock:
-            hit = self._frames.get(key)
-            if hit is not None and hit[0] is view:
-                return hit[1]
-        frame = compute(view, area_id, lang, escalate_factor)
-        with self._lock:
-            self._frames[key] = (view, frame)  # keeping the view alive keeps id(view) unique
-            while len(self._frames) > self.size:
-                self._frames.popitem(last=False)
-        return frame
+    key = ("frame", area_id, lang, escalate_factor)
+    frame = view.derived.get(key)
+    if frame is None:
+        frame = view.derived[key] = compute(view, area_id, lang, escalate_factor)
+    return frame

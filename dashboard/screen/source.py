@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from dashboard.auth.guard import current_user, require_area
-from dashboard.screen.frame import Frame
+from dashboard.screen.frame import Frame, frame_for
 from dashboard.screen.layout import selection
 from dashboard.services import current
 from dashboard.settings import Settings
@@ -94,5 +94,5 @@ def frame(search: str | None, replay: dict[str, Any] | None = None
     """
     past_or_live, area, lang, moment = view(search, replay)
     services = current()
-    shown = services.frames.frame_for(past_or_live, area, lang, services.settings.escalate_factor)
+    shown = frame_for(past_or_live, area, lang, services.settings.escalate_factor)
     return shown, f"{area}|{lang}", moment

@@ -21,6 +21,7 @@ from dashboard.geography import Geography
 from dashboard.kinds import REGISTERS
 from dashboard.settings import Settings
 from dashboard.state.view import CityView, RawState, RiskModel, build_view, day_names, decode_raw
+from dashboard.supervisor import children_report
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +110,19 @@ class StateCache:
 
 
 def health(client: redis.Redis, settings: Settings) -> dict[str, Any]:
-    """Redis reachability, stream length, lag, last apply time and counts."""
+    """Redis reachability, stream length, lag, last apply time and counts.
+
+    `children`: under `citybrain run`, each supervised process's state, pid, deaths
+    and restarts.
+    """
     report: dict[str, Any] = {"redis": "ok", "stream": settings.stream}
     try:
         pipe = client.pipeline(transaction=False)
         pipe.xlen(settings.stream)
         pipe.xlen(settings.dead_stream_key)
         pipe.hgetall(settings.state_prefix + "stats")
-        length, dead_length, raw_stats = pipe.execute()
+        pipe.hgetall(settings.state_prefix + "supervisor")
+        length, dead_length, raw_stats, raw_children = pipe.execute()
         groups = client.xinfo_groups(settings.stream) if length or dead_length else []
     except redis.ResponseError:
         groups = []
@@ -141,6 +147,7 @@ def health(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         "audit_write_failures": int(stats.get("audit_write_failures", 0)),
         "dead_lettered": {k[5:]: int(v) for k, v in sorted(stats.items())
                           if k.startswith("dead:")},
+        "children": children_report(raw_children),
     })
     return report
 

@@ -101,6 +101,9 @@ class CityView:
     rollups: Mapping[str, Mapping[str, Any]]  # kind name -> area -> its `roll_up` total
     stale: bool = False
     error: str | None = None
+    # What is computed from this view once for every client (the screen's frames): it
+    # lives and dies with the view, so a process keeps only the current tick's.
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def summary(self, area_id: str) -> dict[str, Any]:
         """The public JSON shape of one area's numbers."""
