@@ -26,6 +26,7 @@ pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 XSS = "<img src=x onerror=alert(1)>"
 MAP = "#map-graph .js-plotly-plot"
+UPDATE = "/_dash-update-component"
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +283,29 @@ def test_scr008_stale_banner_when_redis_stops_and_clears_on_restart(page, stack)
         stack.server.start()
     page.wait_for_selector("#stale-banner.hidden", state="attached", timeout=15_000)
     assert page.get_attribute("#screen", "class") == "screen"
+
+
+def is_tick(response) -> bool:
+    """Whether a response answers the screen's tick (its live update)."""
+    return UPDATE in response.url and "tick.n_intervals" in (response.request.post_data or "")
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160), (1366, 768), (390, 844)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_scr009_page_loads_without_console_errors(stack, size):
+    """A fresh page at each wall, desk and phone size logs no console or page error."""
+    context = stack.chromium.new_context(viewport={"width": size[0], "height": size[1]},
+                                         device_scale_factor=1)
+    tried = browser.offline(context)
+    page = context.new_page()
+    try:
+        page.goto(stack.base + "/")
+        wait_map(page, 16)
+        for _ in range(2):  # two live updates after the map is drawn
+            with page.expect_response(is_tick, timeout=10_000) as tick:
+                pass
+            assert tick.value.status == 200
+        assert browser.CONSOLE.take() == []
+    finally:
+        context.close()
+    assert tried == []

@@ -72,13 +72,15 @@ def timebar(lang: str, moment: int | None, replay: dict[str, Any] | None,
     ], id="timebar", className="timebar" + (" replaying" if moment is not None else ""))
 
 
+# The time control is part of the screen, drawn after the page's skeleton (which holds
+# `url` and `replay`): its inputs are optional (None) until the screen is there.
 @callback(
     Output("replay", "data"),
-    Input("replay-slider", "value"),
-    Input("replay-play60", "n_clicks"),
-    Input("replay-play600", "n_clicks"),
-    Input("replay-pause", "n_clicks"),
-    Input("replay-live", "n_clicks"),
+    Input("replay-slider", "value", allow_optional=True),
+    Input("replay-play60", "n_clicks", allow_optional=True),
+    Input("replay-play600", "n_clicks", allow_optional=True),
+    Input("replay-pause", "n_clicks", allow_optional=True),
+    Input("replay-live", "n_clicks", allow_optional=True),
     State("replay", "data"),
     Input("url", "search"),
     prevent_initial_call=True,
