@@ -2,14 +2,17 @@
 
 One Redis, one worker thread, one app server and one browser serve the whole
 module; every page runs offline (any request leaving the machine is aborted
-and fails the test). The stale-banner test stops and restarts this module's
-own Redis, so it runs last.
+and fails the test), and a console error or an uncaught exception on any
+page fails it too (`no_console_errors` in conftest.py). The stale-banner test
+stops and restarts this module's own Redis, so it stays last in the file.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -87,6 +90,22 @@ def wait_map(page, locations: int) -> None:
                 && m.map.queryRenderedFeatures(
                     {{layers: ['plotly-trace-layer-risk-fill-fill']}}).length > 0; }}""",
         arg=locations, timeout=20_000)
+
+
+@contextmanager
+def fresh_page(stack, size: tuple[int, int], scale: float = 1) -> Iterator:
+    """A new offline page of that size (CSS pixels) and scale, on the city's drawn map."""
+    context = stack.chromium.new_context(viewport={"width": size[0], "height": size[1]},
+                                         device_scale_factor=scale)
+    tried = browser.offline(context)
+    page = context.new_page()
+    try:
+        page.goto(stack.base + "/")
+        wait_map(page, 16)
+        yield page
+    finally:
+        context.close()
+    assert tried == [], f"requests tried to leave the machine: {tried}"
 
 
 def navigate(page, query: str, locations: int) -> None:
@@ -254,18 +273,26 @@ def test_scr007_4k_fits_and_screenshot(page, stack):
     finally:
         page.set_viewport_size({"width": 1920, "height": 1080})
     # A 4K wall runs its browser at 200 %: the screenshot is 3840x2160 device pixels.
-    context = stack.chromium.new_context(viewport={"width": 1920, "height": 1080},
-                                         device_scale_factor=2)
-    tried = browser.offline(context)
-    wall = context.new_page()
-    try:
-        wall.goto(stack.base + "/")
-        wait_map(wall, 16)
+    with fresh_page(stack, (1920, 1080), scale=2) as wall:
         wall.wait_for_timeout(500)
         wall.screenshot(path=str(SCREENSHOTS / "cockpit-3840x2160.png"))
-    finally:
-        context.close()
-    assert tried == []
+
+
+def is_tick(response) -> bool:
+    """Whether a response answers the screen's tick (its live update)."""
+    return UPDATE in response.url and "tick.n_intervals" in (response.request.post_data or "")
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160), (1366, 768), (390, 844)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_scr009_page_loads_without_console_errors(stack, size):
+    """A fresh page at each wall, desk and phone size logs no console or page error."""
+    with fresh_page(stack, size) as page:
+        for _ in range(2):  # two live updates after the map is drawn
+            with page.expect_response(is_tick, timeout=10_000) as tick:
+                pass
+            assert tick.value.status == 200
+        assert browser.CONSOLE.take() == []
 
 
 def test_scr008_stale_banner_when_redis_stops_and_clears_on_restart(page, stack):
@@ -283,29 +310,3 @@ def test_scr008_stale_banner_when_redis_stops_and_clears_on_restart(page, stack)
         stack.server.start()
     page.wait_for_selector("#stale-banner.hidden", state="attached", timeout=15_000)
     assert page.get_attribute("#screen", "class") == "screen"
-
-
-def is_tick(response) -> bool:
-    """Whether a response answers the screen's tick (its live update)."""
-    return UPDATE in response.url and "tick.n_intervals" in (response.request.post_data or "")
-
-
-@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160), (1366, 768), (390, 844)],
-                         ids=lambda s: f"{s[0]}x{s[1]}")
-def test_scr009_page_loads_without_console_errors(stack, size):
-    """A fresh page at each wall, desk and phone size logs no console or page error."""
-    context = stack.chromium.new_context(viewport={"width": size[0], "height": size[1]},
-                                         device_scale_factor=1)
-    tried = browser.offline(context)
-    page = context.new_page()
-    try:
-        page.goto(stack.base + "/")
-        wait_map(page, 16)
-        for _ in range(2):  # two live updates after the map is drawn
-            with page.expect_response(is_tick, timeout=10_000) as tick:
-                pass
-            assert tick.value.status == 200
-        assert browser.CONSOLE.take() == []
-    finally:
-        context.close()
-    assert tried == []
