@@ -12,7 +12,7 @@ from dashboard.actions import actions
 from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
 from dashboard.export import exports
-from dashboard.screen import callbacks
+from dashboard.screen import callbacks, refusal
 from dashboard.screen.geo import geo
 from dashboard.screen.layout import skeleton
 from dashboard.services import Services
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         assets_folder=str(ASSETS),
+        on_error=refusal.on_error,
     )
     server = app.server
     server.extensions["citybrain"] = services

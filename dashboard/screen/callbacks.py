@@ -17,9 +17,10 @@ from urllib.parse import parse_qs
 import dash
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
 from dash import _callback as dash_callbacks
+from werkzeug.exceptions import Forbidden
 
 from dashboard.auth.guard import access, current_user, in_scope
-from dashboard.screen import panels, source
+from dashboard.screen import panels, refusal, source
 from dashboard.screen.frame import Frame
 from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
 from dashboard.screen.mapfig import figure, patch, same_shape, visibility
@@ -58,6 +59,8 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
     busy: ReplayBusy | None = None
     try:
         frame, key, moment = source.frame(search, replay)
+    except Forbidden:  # logged and audited; `keep_in_scope` sends the URL back
+        return refusal.refused(selection(search, services.geography, services.settings.lang)[1])
     except ReplayBusy as exc:
         busy, moment = exc, source.replay_moment(replay, search, services.settings)
         frame, key, _ = source.frame(search, LIVE)
