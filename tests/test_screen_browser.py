@@ -295,6 +295,39 @@ def test_scr009_page_loads_without_console_errors(stack, size):
         assert browser.CONSOLE.take() == []
 
 
+@pytest.mark.allow_console(r"status of 500 .*react-dom@",
+                           reason="the test answers react-dom's first load with 500")
+@pytest.mark.allow_console(
+    r"page error: (DashRenderer is not defined|Cannot read properties of undefined "
+    r"\(reading '(unstable_batchedUpdates|DashContext)'\))",
+    reason="the scripts after the missing react-dom fail, before the page reloads")
+def test_scr010_page_reloads_itself_when_a_script_fails_to_load(stack):
+    """A script answering 500 once (a cold server did): the page reloads and draws the map."""
+    context = stack.chromium.new_context(viewport={"width": 1920, "height": 1080})
+    tried = browser.offline(context)
+    failed: list[str] = []
+
+    def fail_once(route) -> None:
+        if failed:
+            route.fallback()
+        else:
+            failed.append(route.request.url)
+            route.fulfill(status=500, body="DependencyException")
+
+    context.route("**/react-dom@*", fail_once)
+    page = context.new_page()
+    loads: list[str] = []
+    page.on("load", lambda p: loads.append(p.url))
+    try:
+        page.goto(stack.base + "/")
+        wait_map(page, 16)
+        assert len(failed) == 1 and len(loads) == 2
+        assert page.evaluate("() => sessionStorage.getItem('citybrain-reloads')") is None
+    finally:
+        context.close()
+    assert tried == []
+
+
 def test_scr008_stale_banner_when_redis_stops_and_clears_on_restart(page, stack):
     navigate(page, "", 16)
     shown = page.inner_text("#kpi-open")
