@@ -328,6 +328,26 @@ def test_scr010_page_reloads_itself_when_a_script_fails_to_load(stack):
     assert tried == []
 
 
+def test_scr011_a_map_purged_while_it_draws_is_purged_after_the_drawing(stack):
+    """A new screen replaced the map while it drew a tick's figure: no page error.
+
+    Dash's Graph purges a graph it removes; Plotly's remaining drawing steps then read
+    the purged graph and threw (off006 saw "reading '_rangeSliderData'").
+    """
+    with fresh_page(stack, (1920, 1080)) as page:
+        result = page.evaluate(f"""async () => {{
+            const gd = document.querySelector('{MAP}');
+            const layout = JSON.parse(JSON.stringify(gd.layout));
+            layout.map.center = {{lon: 121.5, lat: 31.1}};
+            const drawing = Plotly.react(gd, gd.data, layout);
+            Plotly.purge(gd);  // as the Graph does when a new screen replaces it
+            const kept = !!gd._fullLayout;
+            await drawing;
+            return {{kept: kept, purged: !gd._fullLayout}}; }}""")
+        assert result == {"kept": True, "purged": True}
+        assert browser.CONSOLE.take() == []
+
+
 def test_scr008_stale_banner_when_redis_stops_and_clears_on_restart(page, stack):
     navigate(page, "", 16)
     shown = page.inner_text("#kpi-open")
