@@ -52,6 +52,10 @@ class Allowed:
     pattern: str
     reason: str
 
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ValueError(f"say why the console message {self.pattern!r} is expected")
+
     def matches(self, message: str) -> bool:
         """Whether the message is this expected one."""
         return re.search(self.pattern, message) is not None

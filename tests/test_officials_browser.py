@@ -458,9 +458,6 @@ def test_off008_audit_view_filters_and_pages_through_the_whole_history(boss, sta
         other.record(User("auditor7", "district", "310104"), "10.1.1.1", "note", f"AU-{i}",
                      f"#{i}", area="310104")
         other.record(User("someone", "city", "310000"), "10.1.1.2", "note", "AU-x", "x")
-    errors: list[str] = []
-    boss.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    boss.on("pageerror", lambda e: errors.append(str(e)))
 
     def first_cells() -> list[str]:
         return boss.eval_on_selector_all("#audit-table tbody tr td:nth-child(5)",
@@ -495,5 +492,5 @@ def test_off008_audit_view_filters_and_pages_through_the_whole_history(boss, sta
     wait_first("#129", 100)
     boss.click("#audit-close")
     boss.wait_for_selector("#audit-modal.hidden", state="attached", timeout=30_000)
-    assert errors == []
+    assert browser.CONSOLE.take() == []
     assert 500 not in boss.statuses
