@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(exports)
     server.register_blueprint(geo)
     app.layout = skeleton(settings)
-    app.index_string = index_page()
+    app.index_string = index_page(settings.page_start_s)
     callbacks.attach(app)
     # Dash (4.4) registers the component libraries it may serve, the assets and the
     # callbacks in `_setup_server`, a `before_request` hook that marks itself done as it

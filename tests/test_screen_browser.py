@@ -295,14 +295,12 @@ def test_scr009_page_loads_without_console_errors(stack, size):
         assert browser.CONSOLE.take() == []
 
 
-@pytest.mark.allow_console(r"status of 500 .*react-dom@",
-                           reason="the test answers react-dom's first load with 500")
-@pytest.mark.allow_console(
-    r"page error: (DashRenderer is not defined|Cannot read properties of undefined "
-    r"\(reading '(unstable_batchedUpdates|DashContext)'\))",
-    reason="the scripts after the missing react-dom fail, before the page reloads")
-def test_scr010_page_reloads_itself_when_a_script_fails_to_load(stack):
-    """A script answering 500 once (a cold server did): the page reloads and draws the map."""
+@contextmanager
+def failing_once(stack, pattern: str) -> Iterator:
+    """A new offline page whose first request matching `pattern` answers 500.
+
+    Yields the page, the URLs that failed and the URLs of its `load` events.
+    """
     context = stack.chromium.new_context(viewport={"width": 1920, "height": 1080})
     tried = browser.offline(context)
     failed: list[str] = []
@@ -312,20 +310,32 @@ def test_scr010_page_reloads_itself_when_a_script_fails_to_load(stack):
             route.fallback()
         else:
             failed.append(route.request.url)
-            route.fulfill(status=500, body="DependencyException")
+            route.fulfill(status=500, body="error")
 
-    context.route("**/react-dom@*", fail_once)
+    context.route(pattern, fail_once)
     page = context.new_page()
     loads: list[str] = []
     page.on("load", lambda p: loads.append(p.url))
     try:
+        yield page, failed, loads
+    finally:
+        context.close()
+    assert tried == []
+
+
+@pytest.mark.allow_console(r"status of 500 .*react-dom@",
+                           reason="the test answers react-dom's first load with 500")
+@pytest.mark.allow_console(
+    r"page error: (DashRenderer is not defined|Cannot read properties of undefined "
+    r"\(reading '(unstable_batchedUpdates|DashContext)'\))",
+    reason="the scripts after the missing react-dom fail, before the page reloads")
+def test_scr010_page_reloads_itself_when_a_script_fails_to_load(stack):
+    """A script answering 500 once (a cold server did): the page reloads and draws the map."""
+    with failing_once(stack, "**/react-dom@*") as (page, failed, loads):
         page.goto(stack.base + "/")
         wait_map(page, 16)
         assert len(failed) == 1 and len(loads) == 2
         assert page.evaluate("() => sessionStorage.getItem('citybrain-reloads')") is None
-    finally:
-        context.close()
-    assert tried == []
 
 
 def test_scr011_a_map_purged_while_it_draws_is_purged_after_the_drawing(stack):
@@ -346,6 +356,20 @@ def test_scr011_a_map_purged_while_it_draws_is_purged_after_the_drawing(stack):
             return {{kept: kept, purged: !gd._fullLayout}}; }}""")
         assert result == {"kept": True, "purged": True}
         assert browser.CONSOLE.take() == []
+
+
+@pytest.mark.allow_console(r"status of 500 .*_dash-layout",
+                           reason="the test answers the page's first layout request with 500")
+def test_scr012_page_reloads_itself_when_the_screen_is_not_drawn_in_time(stack):
+    """The layout failing once leaves the page without a screen: it reloads after the wait."""
+    app = create_app(stack.settings.replace(page_start_s=2))
+    with browser.live_server(app) as base, \
+            failing_once(stack, "**/_dash-layout") as (page, failed, loads):
+        page.goto(base + "/")
+        page.wait_for_selector("._dash-error", timeout=10_000)  # no screen, and no reload yet
+        assert len(loads) == 1
+        wait_map(page, 16)
+        assert len(failed) == 1 and len(loads) == 2
 
 
 def test_scr008_stale_banner_when_redis_stops_and_clears_on_restart(page, stack):

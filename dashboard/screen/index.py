@@ -8,7 +8,10 @@ own that could fail) and offline.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from dashboard.screen.layout import SCREEN_SLOT
 
 RELOAD_JS = Path(__file__).with_name("reload.js")
 
@@ -32,6 +35,13 @@ TEMPLATE = """<!DOCTYPE html>
 </html>"""
 
 
-def index_page() -> str:
-    """The `index_string` for the app: Dash's placeholders and the inline reload script."""
-    return TEMPLATE.replace("@RELOAD@", RELOAD_JS.read_text(encoding="utf-8"))
+def index_page(start_s: float) -> str:
+    """The `index_string` for the app: Dash's placeholders and the inline reload script.
+
+    The page counts as started once the skeleton's slot holds the screen (or the
+    message that replaces it); `start_s` is how long it may take.
+    """
+    script = (RELOAD_JS.read_text(encoding="utf-8")
+              .replace("@START_MS@", str(round(start_s * 1000)))
+              .replace("@READY@", json.dumps(f"#{SCREEN_SLOT} > *")))
+    return TEMPLATE.replace("@RELOAD@", script)

@@ -1,10 +1,12 @@
 /* Inlined into the page's <head> (dashboard/screen/index.py), before any script loads.
-   A wall PC must not stay blank: when a script or style sheet of the page fails to load,
-   or the Dash renderer has not drawn the layout after START_MS, reload the page once the
-   server answers it again, waiting 1, 2, 4 ... 60 s between tries (counted per tab). */
+   A wall PC must not stay blank. When a script or style sheet of the page fails to load,
+   or the screen has not been drawn START_MS after the page began (a failed layout or
+   callback leaves it empty), the page reloads itself once the server answers it again:
+   after 1, 2, 4 ... 60 s, and each try gives the screen twice as long (up to 8 times
+   START_MS). The count of tries lives in this tab's sessionStorage. */
 (function () {
   "use strict";
-  var START_MS = 30000, MAX_WAIT_MS = 60000, KEY = "citybrain-reloads";
+  var START_MS = @START_MS@, READY = @READY@, MAX_WAIT_MS = 60000, KEY = "citybrain-reloads";
   var began = Date.now(), reloading = false;
 
   function tries() {
@@ -13,12 +15,7 @@
   function remember(n) {
     try {
       if (n) { sessionStorage.setItem(KEY, String(n)); } else { sessionStorage.removeItem(KEY); }
-    } catch (e) { /* storage off: the wait stays at its first step */ }
-  }
-  function started() {
-    var entry = document.getElementById("react-entry-point");
-    return !!(entry && entry.firstElementChild
-              && !entry.querySelector("._dash-loading"));
+    } catch (e) { /* storage off: every wait stays at its first step */ }
   }
   function reload(why) {
     if (reloading) { return; }
@@ -41,9 +38,10 @@
       reload("could not load " + (el.src || el.href));
     }
   }, true);
+  var patience = START_MS * Math.pow(2, Math.min(tries(), 3));
   (function watch() {
-    if (started()) { remember(0); return; }
-    if (Date.now() - began > START_MS) { reload("the screen did not start"); return; }
+    if (document.querySelector(READY)) { remember(0); return; }
+    if (Date.now() - began > patience) { reload("the screen was not drawn"); return; }
     setTimeout(watch, 250);
   })();
 })();
