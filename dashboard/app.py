@@ -12,8 +12,9 @@ from dashboard.actions import actions
 from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
 from dashboard.export import exports
-from dashboard.screen import callbacks
+from dashboard.screen import callbacks, refusal
 from dashboard.screen.geo import geo
+from dashboard.screen.index import index_page
 from dashboard.screen.layout import skeleton
 from dashboard.services import Services
 from dashboard.settings import Settings
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         update_title=None,  # type: ignore[arg-type]  # None: no "Updating..." title
         suppress_callback_exceptions=True,
         assets_folder=str(ASSETS),
+        on_error=refusal.on_error,
     )
     server = app.server
     server.extensions["citybrain"] = services
@@ -46,7 +48,14 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(exports)
     server.register_blueprint(geo)
     app.layout = skeleton(settings)
+    app.index_string = index_page(settings.page_start_s)
     callbacks.attach(app)
+    # Dash (4.4) registers the component libraries it may serve, the assets and the
+    # callbacks in `_setup_server`, a `before_request` hook that marks itself done as it
+    # starts: a second request thread that came in meanwhile answered 500 ("dash" is not
+    # a registered library). Dash has no public way to do it; doing it here makes every
+    # process (each gunicorn worker calls `wsgi()`) set up before it serves (test_cold).
+    app._setup_server()
     return app
 
 

@@ -85,6 +85,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "replay_busy": ("回看准备中，稍后自动刷新", "Look-back is being prepared; this refreshes by "
                     "itself"),
     "not_yet": ("此时尚无此事件的记录", "Not known to the cockpit at this moment"),
+    "out_of_scope": ("该区域不在您的权限范围内，正在返回您的辖区",
+                     "This area is outside your scope: back to your own"),
     "export_csv": ("导出在办事件 (CSV)", "Export the open incidents (CSV)"),
     "go_live": ("回看中不能处置，请回到实时", "Looking back: go live to act"),
     "current_state": ("当前状态", "Current state"),

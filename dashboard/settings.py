@@ -339,6 +339,10 @@ SETTINGS: tuple[Setting, ...] = (
             "until the server can hold them.", _update_mode),
     Setting("CITYBRAIN_UPDATE_MS", "1000", "Interval of the screen's update tick.",
             _positive_int),
+    Setting("CITYBRAIN_PAGE_START_S", "30", "A page that has not drawn the screen this "
+            "long after loading (or at once, when one of its scripts fails to load) reloads "
+            "itself, waiting 1, 2, 4 ... 60 s and twice as long for the screen each time: a "
+            "wall PC must not stay blank.", _positive_float),
     Setting("CITYBRAIN_TILE_URL", "", "Optional raster tile URL template for a base map "
             "(`https://host/{z}/{x}/{y}.png`); empty keeps the map fully offline.", _optional),
     Setting("CITYBRAIN_SIM_RATE", "5", "Events per second `citybrain simulate` writes by "
@@ -400,6 +404,7 @@ class Settings:
     lang: str
     update_mode: str
     update_ms: int
+    page_start_s: float
     tile_url: str | None
     sim_rate: float
 

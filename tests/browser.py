@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
+from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
 from dashboard.geography import Geography
@@ -42,9 +45,92 @@ def need_chromium() -> None:
     pytest.skip(f"no Chromium at {CHROMIUM}")
 
 
-def launch(playwright):  # type: ignore[no-untyped-def]
-    """Headless Debian Chromium (Playwright's own download does not work here)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+@dataclass(frozen=True)
+class Allowed:
+    """A console message a browser test may log: a regular expression and why it is expected."""
+
+    pattern: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ValueError(f"say why the console message {self.pattern!r} is expected")
+
+    def matches(self, message: str) -> bool:
+        """Whether the message is this expected one."""
+        return re.search(self.pattern, message) is not None
+
+
+# Console errors any browser test may log, each with its reason. Keep it empty: a test
+# that provokes an error on purpose says so with `@pytest.mark.allow_console(...)`.
+ALLOWED: tuple[Allowed, ...] = ()
+
+
+class ConsoleLog:
+    """Console errors and uncaught exceptions of every page of the contexts it watches."""
+
+    def __init__(self) -> None:
+        self._entries: list[str] = []
+        self._contexts: list = []  # type: ignore[type-arg]
+
+    def watch(self, context) -> None:  # type: ignore[no-untyped-def]
+        """Record the context's console errors and page errors from now on."""
+        def console(message) -> None:  # type: ignore[no-untyped-def]
+            if message.type == "error":
+                where = message.location or {}
+                first = (message.text.splitlines() or [""])[0]  # not the stack under it
+                self._entries.append(f"console error: {first} "
+                                     f"({where.get('url', '')}:{where.get('lineNumber', '')})")
+
+        def page_error(error) -> None:  # type: ignore[no-untyped-def]
+            self._entries.append(f"page error: {error.error}")
+
+        context.on("console", console)
+        context.on("weberror", page_error)
+        context.on("close", lambda c: self._contexts.remove(c) if c in self._contexts else None)
+        self._contexts.append(context)
+
+    def take(self, allowed: tuple[Allowed, ...] = ()) -> list[str]:
+        """The errors logged since the last call that no allow-list entry expects."""
+        for context in list(self._contexts):  # a round trip delivers the events on the way
+            try:
+                context.cookies()
+            except PlaywrightError:  # closed meanwhile: nothing more to say
+                self._contexts.remove(context)
+        entries, self._entries = self._entries, []
+        expected = (*ALLOWED, *allowed)
+        return [e for e in entries if not any(a.matches(e) for a in expected)]
+
+
+CONSOLE = ConsoleLog()  # one per test process: the autouse fixture in conftest.py reads it
+
+
+class WatchedBrowser:
+    """A Playwright browser whose every context reports its console errors to `CONSOLE`."""
+
+    def __init__(self, chromium) -> None:  # type: ignore[no-untyped-def]
+        self._chromium = chromium
+
+    def new_context(self, **options):  # type: ignore[no-untyped-def]
+        """A new context, watched."""
+        context = self._chromium.new_context(**options)
+        CONSOLE.watch(context)
+        return context
+
+    def new_page(self, **options):  # type: ignore[no-untyped-def]
+        """A page in a new context of its own, watched."""
+        page = self._chromium.new_page(**options)
+        CONSOLE.watch(page.context)
+        return page
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._chromium, name)
+
+
+def launch(playwright) -> WatchedBrowser:  # type: ignore[no-untyped-def]
+    """Headless Debian Chromium (Playwright's own download does not work here), watched."""
+    return WatchedBrowser(
+        playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
 
 
 def offline(context) -> list[str]:  # type: ignore[no-untyped-def]

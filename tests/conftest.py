@@ -12,6 +12,7 @@ import redis
 from dashboard.geography import Geography, load_geography
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
+from tests.browser import CONSOLE, Allowed
 from tests.events import MIDDAY_TZ
 
 
@@ -49,3 +50,24 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
     return Settings.load(env={"REDIS_URL": redis_url, "CITYBRAIN_CACHE_TTL_S": "0.001",
                               "CITYBRAIN_AUDIT_DIR": str(tmp_path / "audit"),
                               "CITYBRAIN_TZ": MIDDAY_TZ})
+
+
+@pytest.fixture(autouse=True)
+def no_console_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a browser test whose pages log a console error or throw an uncaught exception.
+
+    Checked before the test (what loading its module's pages logged) and after it. A test
+    that provokes one on purpose names it: `@pytest.mark.allow_console(pattern, reason)`.
+    """
+    if request.node.get_closest_marker("browser") is None:
+        yield
+        return
+    allowed = tuple(Allowed(*m.args, **m.kwargs)
+                    for m in request.node.iter_markers("allow_console"))
+    before = CONSOLE.take(allowed)
+    if before:
+        pytest.fail("the browser logged errors before the test:\n" + "\n".join(before))
+    yield
+    after = CONSOLE.take(allowed)
+    if after:
+        pytest.fail("the browser logged errors:\n" + "\n".join(after))

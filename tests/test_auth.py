@@ -331,3 +331,28 @@ def test_acc020_redis_outage_answers_503_and_never_lets_a_request_in(tmp_path, g
         assert replay(app, cookie) == 200  # the outage ended no session
     finally:
         server.stop()
+
+
+def test_acc021_a_callback_outside_the_scope_answers_no_data_without_an_http_error(app):
+    """The page's renderer logs every failed update: a refused callback updates nothing."""
+    from tests import dashcb
+
+    http = app.test_client()
+    sign_in(http)
+    huangpu = {"url.search": "?area=310101"}
+    drawn = dashcb.post(http, "screen-root.children", huangpu, ["url.search"])
+    assert drawn.status_code == 200
+    shown = str(dashcb.outputs(drawn)["screen-root.children"])
+    assert "scope-refused" in shown and "黄浦" not in shown and "kpi" not in shown
+    tick = dashcb.post(http, "kpi-row.children", {**huangpu, "tick.n_intervals": 3},
+                       ["tick.n_intervals"])
+    assert tick.status_code == 204 and tick.data == b""
+    panel = dashcb.post(http, "incident-body.children",
+                        {"incident-sel.data": "P1", "url.search": "?area=310104"},
+                        ["incident-sel.data"])
+    assert panel.status_code == 204 and "浦东" not in panel.get_data(as_text=True)
+    assert http.get("/api/v1/summary?area_id=310101").status_code == 403  # the API keeps 403
+    boss = app.test_client()
+    sign_in(boss, "boss")
+    denied = [e for e in boss.get("/api/v1/audit").get_json() if e["action"] == "denied"]
+    assert [e["target"] for e in denied].count("310101") == 3  # render, tick and the API

@@ -190,7 +190,8 @@ def test_off001_official_signs_in_and_sees_only_their_district(official, boss, s
     page.wait_for_function("() => location.search.includes('area=310104')", timeout=8_000)
     page.wait_for_selector("#detail-title:has-text('徐汇区')", timeout=8_000)
     page.wait_for_timeout(800)
-    assert 403 in page.statuses
+    # Refused on the server without an HTTP error (the renderer would log one): no data.
+    assert page.statuses and set(page.statuses) <= {200, 204}
     text = page.inner_text("body")
     assert "黄浦" not in text
     locations = page.evaluate("""() => document.querySelector('#map-graph .js-plotly-plot')
@@ -206,8 +207,7 @@ def test_off001_official_signs_in_and_sees_only_their_district(official, boss, s
     data = json.dumps(body)
     headers = {"Content-Type": "application/json"}
     refused = page.context.request.post(stack.base + UPDATE, data=data, headers=headers)
-    assert refused.status == 403
-    assert "黄浦" not in refused.text() and "kpi" not in refused.text()
+    assert refused.status == 204 and refused.text() == ""  # refused: nothing to update
     anonymous = urllib.request.Request(stack.base + UPDATE, data=data.encode(),
                                        headers=headers, method="POST")
     with pytest.raises(urllib.error.HTTPError) as denied:
@@ -458,9 +458,6 @@ def test_off008_audit_view_filters_and_pages_through_the_whole_history(boss, sta
         other.record(User("auditor7", "district", "310104"), "10.1.1.1", "note", f"AU-{i}",
                      f"#{i}", area="310104")
         other.record(User("someone", "city", "310000"), "10.1.1.2", "note", "AU-x", "x")
-    errors: list[str] = []
-    boss.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    boss.on("pageerror", lambda e: errors.append(str(e)))
 
     def first_cells() -> list[str]:
         return boss.eval_on_selector_all("#audit-table tbody tr td:nth-child(5)",
@@ -495,5 +492,5 @@ def test_off008_audit_view_filters_and_pages_through_the_whole_history(boss, sta
     wait_first("#129", 100)
     boss.click("#audit-close")
     boss.wait_for_selector("#audit-modal.hidden", state="attached", timeout=30_000)
-    assert errors == []
+    assert browser.CONSOLE.take() == []
     assert 500 not in boss.statuses

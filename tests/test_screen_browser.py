@@ -2,14 +2,17 @@
 
 One Redis, one worker thread, one app server and one browser serve the whole
 module; every page runs offline (any request leaving the machine is aborted
-and fails the test). The stale-banner test stops and restarts this module's
-own Redis, so it runs last.
+and fails the test), and a console error or an uncaught exception on any
+page fails it too (`no_console_errors` in conftest.py). The stale-banner test
+stops and restarts this module's own Redis, so it stays last in the file.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 XSS = "<img src=x onerror=alert(1)>"
 MAP = "#map-graph .js-plotly-plot"
+UPDATE = "/_dash-update-component"
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +90,22 @@ def wait_map(page, locations: int) -> None:
                 && m.map.queryRenderedFeatures(
                     {{layers: ['plotly-trace-layer-risk-fill-fill']}}).length > 0; }}""",
         arg=locations, timeout=20_000)
+
+
+@contextmanager
+def fresh_page(stack, size: tuple[int, int], scale: float = 1) -> Iterator:
+    """A new offline page of that size (CSS pixels) and scale, on the city's drawn map."""
+    context = stack.chromium.new_context(viewport={"width": size[0], "height": size[1]},
+                                         device_scale_factor=scale)
+    tried = browser.offline(context)
+    page = context.new_page()
+    try:
+        page.goto(stack.base + "/")
+        wait_map(page, 16)
+        yield page
+    finally:
+        context.close()
+    assert tried == [], f"requests tried to leave the machine: {tried}"
 
 
 def navigate(page, query: str, locations: int) -> None:
@@ -253,18 +273,103 @@ def test_scr007_4k_fits_and_screenshot(page, stack):
     finally:
         page.set_viewport_size({"width": 1920, "height": 1080})
     # A 4K wall runs its browser at 200 %: the screenshot is 3840x2160 device pixels.
-    context = stack.chromium.new_context(viewport={"width": 1920, "height": 1080},
-                                         device_scale_factor=2)
-    tried = browser.offline(context)
-    wall = context.new_page()
-    try:
-        wall.goto(stack.base + "/")
-        wait_map(wall, 16)
+    with fresh_page(stack, (1920, 1080), scale=2) as wall:
         wall.wait_for_timeout(500)
         wall.screenshot(path=str(SCREENSHOTS / "cockpit-3840x2160.png"))
+
+
+def is_tick(response) -> bool:
+    """Whether a response answers the screen's tick (its live update)."""
+    return UPDATE in response.url and "tick.n_intervals" in (response.request.post_data or "")
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160), (1366, 768), (390, 844)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_scr009_page_loads_without_console_errors(stack, size):
+    """A fresh page at each wall, desk and phone size logs no console or page error."""
+    with fresh_page(stack, size) as page:
+        for _ in range(2):  # two live updates after the map is drawn
+            with page.expect_response(is_tick, timeout=10_000) as tick:
+                pass
+            assert tick.value.status == 200
+        assert browser.CONSOLE.take() == []
+
+
+@contextmanager
+def failing_once(stack, pattern: str) -> Iterator:
+    """A new offline page whose first request matching `pattern` answers 500.
+
+    Yields the page, the URLs that failed and the URLs of its `load` events.
+    """
+    context = stack.chromium.new_context(viewport={"width": 1920, "height": 1080})
+    tried = browser.offline(context)
+    failed: list[str] = []
+
+    def fail_once(route) -> None:
+        if failed:
+            route.fallback()
+        else:
+            failed.append(route.request.url)
+            route.fulfill(status=500, body="error")
+
+    context.route(pattern, fail_once)
+    page = context.new_page()
+    loads: list[str] = []
+    page.on("load", lambda p: loads.append(p.url))
+    try:
+        yield page, failed, loads
     finally:
         context.close()
     assert tried == []
+
+
+@pytest.mark.allow_console(r"status of 500 .*react-dom@",
+                           reason="the test answers react-dom's first load with 500")
+@pytest.mark.allow_console(
+    r"page error: (DashRenderer is not defined|Cannot read properties of undefined "
+    r"\(reading '(unstable_batchedUpdates|DashContext)'\))",
+    reason="the scripts after the missing react-dom fail, before the page reloads")
+def test_scr010_page_reloads_itself_when_a_script_fails_to_load(stack):
+    """A script answering 500 once (a cold server did): the page reloads and draws the map."""
+    with failing_once(stack, "**/react-dom@*") as (page, failed, loads):
+        page.goto(stack.base + "/")
+        wait_map(page, 16)
+        assert len(failed) == 1 and len(loads) == 2
+        assert page.evaluate("() => sessionStorage.getItem('citybrain-reloads')") is None
+
+
+def test_scr011_a_map_purged_while_it_draws_is_purged_after_the_drawing(stack):
+    """A new screen replaced the map while it drew a tick's figure: no page error.
+
+    Dash's Graph purges a graph it removes; Plotly's remaining drawing steps then read
+    the purged graph and threw (off006 saw "reading '_rangeSliderData'").
+    """
+    with fresh_page(stack, (1920, 1080)) as page:
+        result = page.evaluate(f"""async () => {{
+            const gd = document.querySelector('{MAP}');
+            const layout = JSON.parse(JSON.stringify(gd.layout));
+            layout.map.center = {{lon: 121.5, lat: 31.1}};
+            const drawing = Plotly.react(gd, gd.data, layout);
+            Plotly.purge(gd);  // as the Graph does when a new screen replaces it
+            const kept = !!gd._fullLayout;
+            await drawing;
+            return {{kept: kept, purged: !gd._fullLayout}}; }}""")
+        assert result == {"kept": True, "purged": True}
+        assert browser.CONSOLE.take() == []
+
+
+@pytest.mark.allow_console(r"status of 500 .*_dash-layout",
+                           reason="the test answers the page's first layout request with 500")
+def test_scr012_page_reloads_itself_when_the_screen_is_not_drawn_in_time(stack):
+    """The layout failing once leaves the page without a screen: it reloads after the wait."""
+    app = create_app(stack.settings.replace(page_start_s=2))
+    with browser.live_server(app) as base, \
+            failing_once(stack, "**/_dash-layout") as (page, failed, loads):
+        page.goto(base + "/")
+        page.wait_for_selector("._dash-error", timeout=10_000)  # no screen, and no reload yet
+        assert len(loads) == 1
+        wait_map(page, 16)
+        assert len(failed) == 1 and len(loads) == 2
 
 
 def test_scr008_stale_banner_when_redis_stops_and_clears_on_restart(page, stack):

@@ -16,9 +16,18 @@ from urllib.parse import parse_qs
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
+from werkzeug.exceptions import Forbidden
 
 from dashboard.auth.guard import access, current_user, in_scope
-from dashboard.screen import audit_view, incident_panel, officials, panels, source, timecontrol
+from dashboard.screen import (
+    audit_view,
+    incident_panel,
+    officials,
+    panels,
+    refusal,
+    source,
+    timecontrol,
+)
 from dashboard.screen.frame import Frame
 from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
 from dashboard.screen.mapfig import figure, patch, same_shape, visibility
@@ -77,6 +86,8 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
     busy: ReplayBusy | None = None
     try:
         frame, key, moment = source.frame(search, replay)
+    except Forbidden:  # logged and audited; `keep_in_scope` sends the URL back
+        return refusal.refused(selection(search, services.geography, services.settings.lang)[1])
     except ReplayBusy as exc:
         busy, moment = exc, source.replay_moment(replay, search, services.settings)
         frame, key, _ = source.frame(search, LIVE)

@@ -16,6 +16,7 @@ from dashboard.settings import Settings
 from layers import LAYERS
 
 GRAPH_CONFIG: Any = {"displayModeBar": False, "scrollZoom": True, "doubleClick": False}
+SCREEN_SLOT = "screen-root"  # the skeleton's slot that `render` fills with the screen
 
 
 def skeleton(settings: Settings) -> html.Div:
@@ -31,7 +32,7 @@ def skeleton(settings: Settings) -> html.Div:
         dcc.Interval(id="tick", interval=settings.update_ms),
         dcc.Interval(id="clock-tick", interval=1000),
         dcc.Store(id="clock-tz", data=settings.tz),
-        html.Div(id="screen-root"),
+        html.Div(id=SCREEN_SLOT),
     ], id="cockpit-root")
 
 

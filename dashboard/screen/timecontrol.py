@@ -73,10 +73,12 @@ def timebar(lang: str, moment: int | None, replay: dict[str, Any] | None,
     ], id="timebar", className="timebar" + (" replaying" if moment is not None else ""))
 
 
+# The time control is part of the screen, drawn after the page's skeleton (which holds
+# `url` and `replay`): its inputs are optional (None) until the screen is there.
 @SCREEN.callback(
     output=Output("replay", "data"),
-    inputs={"minutes": Input("replay-slider", "value"),
-            "_buttons": [Input(button, "n_clicks") for button in (
+    inputs={"minutes": Input("replay-slider", "value", allow_optional=True),
+            "_buttons": [Input(button, "n_clicks", allow_optional=True) for button in (
                 "replay-play60", "replay-play600", "replay-pause", "replay-live")],
             "replay": State("replay", "data"),
             "search": Input("url", "search")},

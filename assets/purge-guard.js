@@ -1,0 +1,51 @@
+/* Plotly must not purge a graph while it is still drawing it.
+   A new screen (another area, language or moment) replaces the old one. When the old map
+   was still drawing a figure (a tick's update waiting for MapLibre), Dash's Graph purged
+   it under the drawing and Plotly's remaining steps threw ("Cannot read properties of
+   undefined (reading '_rangeSliderData')", "... (reading 'getStyle')"). Each draw's
+   promise is kept on its graph until it settles, and a purge waits for it. Dash's Graph
+   loads Plotly on demand: it is wrapped as it is assigned to `window.Plotly`. */
+(function () {
+  "use strict";
+  var DRAWS = ["newPlot", "react", "restyle", "relayout", "update", "extendTraces",
+               "prependTraces", "addTraces", "deleteTraces", "moveTraces", "animate"];
+
+  function track(Plotly, name) {
+    var draw = Plotly[name];
+    if (typeof draw !== "function") { return; }
+    Plotly[name] = function (gd) {
+      var drawing = draw.apply(this, arguments);
+      if (gd && typeof gd === "object" && drawing && typeof drawing.then === "function") {
+        var settled = function () {
+          if (gd.cockpitDrawing === drawing) { delete gd.cockpitDrawing; }
+        };
+        gd.cockpitDrawing = drawing;
+        drawing.then(settled, settled);
+      }
+      return drawing;
+    };
+  }
+
+  function guard(Plotly) {
+    if (!Plotly || Plotly.cockpitGuarded) { return; }
+    Plotly.cockpitGuarded = true;
+    DRAWS.forEach(function (name) { track(Plotly, name); });
+    var purge = Plotly.purge;
+    Plotly.purge = function (gd) {
+      var drawing = gd && gd.cockpitDrawing;
+      if (!drawing) { return purge.apply(this, arguments); }
+      var later = function () { purge.call(Plotly, gd); };
+      drawing.then(later, later);
+      return gd;
+    };
+  }
+
+  var current = window.Plotly;
+  if (current) { guard(current); return; }
+  Object.defineProperty(window, "Plotly", {
+    configurable: true,
+    enumerable: true,
+    get: function () { return current; },
+    set: function (value) { current = value; guard(value); },
+  });
+})();
