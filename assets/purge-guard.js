@@ -4,7 +4,11 @@
    it under the drawing and Plotly's remaining steps threw ("Cannot read properties of
    undefined (reading '_rangeSliderData')", "... (reading 'getStyle')"). Each draw's
    promise is kept on its graph until it settles, and a purge waits for it. Dash's Graph
-   loads Plotly on demand: it is wrapped as it is assigned to `window.Plotly`. */
+   loads Plotly on demand: it is wrapped as it is assigned to `window.Plotly`.
+   Also: Plotly's map hover asks MapLibre for features of its trace layers while a new
+   figure is still adding them (plotly/dash#2706), and MapLibre reports "The layer ... does
+   not exist in the map's style" as a map error. After each draw, the map's query skips
+   layers that are not in its style (yet or any more): the hover finds nothing there. */
 (function () {
   "use strict";
   var DRAWS = ["newPlot", "react", "restyle", "relayout", "update", "extendTraces",
@@ -18,11 +22,30 @@
       if (gd && typeof gd === "object" && drawing && typeof drawing.then === "function") {
         var settled = function () {
           if (gd.cockpitDrawing === drawing) { delete gd.cockpitDrawing; }
+          guardQueries(gd);
         };
         gd.cockpitDrawing = drawing;
         drawing.then(settled, settled);
       }
       return drawing;
+    };
+  }
+
+  function guardQueries(gd) {
+    var layout = gd._fullLayout, subplot = layout && layout.map && layout.map._subplot;
+    var map = subplot && subplot.map;
+    if (!map || map.cockpitGuarded || typeof map.queryRenderedFeatures !== "function") {
+      return;
+    }
+    map.cockpitGuarded = true;
+    var query = map.queryRenderedFeatures;
+    map.queryRenderedFeatures = function (geometry, options) {
+      if (options && options.layers) {
+        var present = options.layers.filter(function (id) { return !!map.getLayer(id); });
+        if (!present.length) { return []; }
+        options = Object.assign({}, options, {layers: present});
+      }
+      return query.call(map, geometry, options);
     };
   }
 
