@@ -12,6 +12,7 @@ from dashboard.actions import actions
 from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
 from dashboard.export import exports
+from dashboard.geojson_export import geojson_exports
 from dashboard.screen import callbacks
 from dashboard.screen.geo import geo
 from dashboard.screen.layout import skeleton
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(api)
     server.register_blueprint(actions)
     server.register_blueprint(exports)
+    server.register_blueprint(geojson_exports)
     server.register_blueprint(geo)
     app.layout = skeleton(settings)
     callbacks.attach(app)
