@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import viewer
+from dashboard import intake, viewer
 from dashboard.actions import actions
 from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(actions)
     server.register_blueprint(exports)
     server.register_blueprint(geojson_exports)
+    intake.install(server, services)
     server.register_blueprint(geo)
     app.layout = skeleton(settings)
     callbacks.attach(app)

@@ -1,4 +1,4 @@
-"""The `citybrain` command: run, web, worker, simulate, check, users, audit."""
+"""The `citybrain` command: run, web, worker, simulate, check, users, producers, audit."""
 
 from __future__ import annotations
 
@@ -184,6 +184,31 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_producers(args: argparse.Namespace) -> int:
+    """Manage the HTTP intake's producer tokens: add (shows the token once), list, revoke."""
+    from dashboard.producers import ProducerError, ProducerStore
+
+    settings, geography = _settings_and_geography()
+    store = ProducerStore(connect(_require_redis(settings), settings.redis_cluster),
+                          settings.state_prefix, geography)
+    try:
+        if args.action == "add":
+            kinds = tuple(k.strip() for k in (args.kinds or "").split(",") if k.strip())
+            token = store.add(args.name, kinds, args.area)
+            print(f"added producer {args.name}; its token (shown only now):\n{token}")
+        elif args.action == "revoke":
+            store.revoke(args.name)
+            print(f"revoked producer {args.name}")
+        else:
+            for producer in store.all():
+                print(f"{producer.name}\t{','.join(producer.kinds) or 'all kinds'}\t"
+                      f"{producer.area or 'whole city'}")
+    except ProducerError as exc:
+        print(f"citybrain producers: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """Check the audit files' hash chains (verify) or write them as CSV (export)."""
     from datetime import date
@@ -258,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input (for scripts)")
     users.set_defaults(func=cmd_users)
+    producers = sub.add_parser("producers", help=cmd_producers.__doc__)
+    producers.add_argument("action", choices=["add", "list", "revoke"])
+    producers.add_argument("name", nargs="?", default="")
+    producers.add_argument("--kinds", help="add: comma-separated kinds it may send (default all)")
+    producers.add_argument("--area", help="add: the area its events must lie in (default all)")
+    producers.set_defaults(func=cmd_producers)
     audit = sub.add_parser("audit", help=cmd_audit.__doc__)
     audit.add_argument("action", choices=["verify", "export"])
     audit.add_argument("--from", dest="since", help="first day (YYYY-MM-DD; export also "

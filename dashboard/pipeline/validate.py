@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import redis
 
 from dashboard.geography import Geography
 from dashboard.pipeline.contract import Event, Rejection, parse_entry
 from dashboard.pipeline.coords import to_wgs84_many
+from dashboard.settings import Settings
 
 
 @dataclass(slots=True)
@@ -66,3 +68,15 @@ def locate_events(events: list[Event], geography: Geography) -> list[str | Rejec
         else:
             areas.append("")  # an incident update without a place
     return areas
+
+
+def dead_letter(pipe: redis.client.Pipeline, settings: Settings, fields: dict[bytes, bytes],
+                rejection: Rejection, dead_stream: str | None = None, **extra: bytes) -> None:
+    """Queue one entry's copy on the dead-letter stream with its reason, and count the reason."""
+    record = dict(fields)
+    record[b"dead_reason"] = rejection.reason.encode()
+    record[b"dead_detail"] = rejection.detail.encode()
+    for name, value in extra.items():
+        record[name.encode()] = value
+    pipe.xadd(dead_stream or settings.dead_stream_key, record)
+    pipe.hincrby(settings.state_prefix + "stats", f"dead:{rejection.reason}", 1)

@@ -29,7 +29,7 @@ from dashboard.geography import Geography
 from dashboard.kinds import BY_NAME
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import Event, Rejection, parse_command
-from dashboard.pipeline.validate import Located, check_batch
+from dashboard.pipeline.validate import Located, check_batch, dead_letter
 from dashboard.redis_conn import same_slot
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
 
@@ -246,14 +246,9 @@ class Worker:
         stream = stream or self.settings.stream
         dead_stream = dead_stream or self.settings.dead_stream_key
         pipe = self.client.pipeline(transaction=self.atomic)
-        stats = self.settings.state_prefix + "stats"
         for (entry_id, fields), rejection in dead:
-            record = dict(fields)
-            record[b"dead_reason"] = rejection.reason.encode()
-            record[b"dead_detail"] = rejection.detail.encode()
-            record[b"dead_entry_id"] = entry_id
-            pipe.xadd(dead_stream, record)
-            pipe.hincrby(stats, f"dead:{rejection.reason}", 1)
+            dead_letter(pipe, self.settings, fields, rejection, dead_stream,
+                        dead_entry_id=entry_id)
         pipe.xack(stream, self.settings.group, *(e[0][0] for e in dead))
         pipe.execute()
         for (entry_id, _), rejection in dead:
