@@ -18,6 +18,7 @@ gets 429 with `Retry-After`. Every request is audited.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,7 @@ class Intake:
     producers: ProducerStore
     add_script: Any
     rate_script: Any
+    clock: Callable[[], float] = time.time  # validation's "now" (events too far ahead)
 
     @classmethod
     def build(cls, services: Services) -> Intake:
@@ -218,7 +220,7 @@ def process(svc: Intake, producer: Producer, items: list[Any]) -> list[dict[str,
     converted = [fields_of(item) for item in items]
     raws = [{k.encode(): v.encode() for k, v in c.items()} for c in converted
             if not isinstance(c, Rejection)]
-    checked = iter(check_batch(raws, svc.geography, int(time.time() * 1000),
+    checked = iter(check_batch(raws, svc.geography, int(svc.clock() * 1000),
                                svc.settings.max_future_s * 1000))
     verdicts: list[Located | Rejection] = []
     for c in converted:
