@@ -176,3 +176,20 @@ def test_bnd008_simplification_keeps_shared_edges(tmp_path, geography, corner):
     assert shapely.union_all([a, b]).area == pytest.approx(a.area + b.area)
     shared = shapely.intersection(a.boundary, b.boundary)
     assert shared.length > D * 0.99  # still one common edge: no sliver between them
+
+
+def test_bnd009_the_command_imports_and_checks(tmp_path, corner, capsys, monkeypatch):
+    monkeypatch.delenv("CITYBRAIN_BOUNDARIES", raising=False)
+    source = tmp_path / "grid.gpkg"
+    cells(corner).to_file(source, layer="grid", driver="GPKG")
+    args = [str(source), "--layer", "grid", "--id-field", "code", "--name-field", "mc",
+            "--level", "grid", "--parent-by", "containment"]
+    assert cli.main(["boundaries", "import", *args]) == 2  # nowhere to write
+    assert "--out" in capsys.readouterr().err
+    out = tmp_path / "city.geojson"
+    assert cli.main(["boundaries", "import", *args, "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert load_geography(out).areas["G2"].parent_id == PARENT
+    monkeypatch.setenv("CITYBRAIN_BOUNDARIES", str(out))  # the imported city is the base now
+    assert cli.main(["boundaries", "check", *args]) == 1  # the compound's gap is reported
+    assert "gap: " in capsys.readouterr().out
