@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 from pyproj.exceptions import CRSError
 
-from dashboard.geography import LEVELS, BoundaryError, Geography, _text, load_geography
+from dashboard.geography import LEVELS, BoundaryError, Geography, cell_text, load_geography
 from dashboard.kinds.base import ID
 from dashboard.pipeline.coords import to_wgs84_many
 
@@ -100,13 +100,15 @@ def read_areas(path: Path, options: ImportOptions, base: Geography
     geoms = _to_wgs84(frame, path, options.coord)
     report = Report(areas=len(ids))
     geoms, report.repaired = _repaired(geoms, ids, path)
-    names = [_text(v) or aid for v, aid in zip(frame[options.name_field], ids, strict=True)]
-    names_en = ([_text(v) or n for v, n in zip(frame[options.name_en_field], names, strict=True)]
-                if options.name_en_field else names)
+    names = [cell_text(v) or aid for v, aid in zip(frame[options.name_field], ids, strict=True)]
+    names_en = names
+    if options.name_en_field:
+        names_en = [cell_text(v) or n
+                    for v, n in zip(frame[options.name_en_field], names, strict=True)]
     out = gpd.GeoDataFrame({"area_id": ids, "name": names, "name_en": names_en,
                             "level": options.level}, geometry=geoms, crs="EPSG:4326")
     if options.parent_field:
-        out["parent_id"] = [_text(v) for v in frame[options.parent_field]]
+        out["parent_id"] = [cell_text(v) for v in frame[options.parent_field]]
         unknown = sorted({p for p in out["parent_id"] if p not in base.areas} - {None})
         if unknown:
             raise BoundaryError(f"{path}: parent ids not in the hierarchy: "
@@ -200,7 +202,7 @@ def _read(path: Path, layer: str | None) -> gpd.GeoDataFrame:
 
 
 def _ids(values: pd.Series, path: Path) -> list[str]:
-    ids = [_text(v) for v in values]
+    ids = [cell_text(v) for v in values]
     bad = [str(v) for v in ids if v is None or not ID.fullmatch(v)]
     if bad:
         raise BoundaryError(f"{path}: ids must be 1-64 characters of A-Za-z0-9._:- "
