@@ -144,12 +144,16 @@ def contained_in(geoms: Sequence[shapely.Geometry], level: str, base: Geography
 
 
 def simplify(frame: gpd.GeoDataFrame, metres: float) -> gpd.GeoDataFrame:
-    """The areas simplified as one coverage: shared edges stay shared (no slivers)."""
+    """The areas simplified as one coverage: shared edges stay shared (no slivers).
+
+    The layer's outer boundary is kept as it is: it is shared with the areas of
+    the hierarchy around it (its parents, their neighbours), which are not simplified.
+    """
     if metres <= 0:
         return frame
     utm = frame.estimate_utm_crs()
     metric = np.asarray(frame.geometry.to_crs(utm).values, dtype=object)
-    simplified = shapely.coverage_simplify(metric, metres, simplify_boundary=True)
+    simplified = shapely.coverage_simplify(metric, metres, simplify_boundary=False)
     out = frame.copy()
     out.geometry = gpd.GeoSeries(simplified, crs=utm, index=frame.index).to_crs("EPSG:4326")
     return out

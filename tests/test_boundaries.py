@@ -176,6 +176,8 @@ def test_bnd008_simplification_keeps_shared_edges(tmp_path, geography, corner):
     assert shapely.union_all([a, b]).area == pytest.approx(a.area + b.area)
     shared = shapely.intersection(a.boundary, b.boundary)
     assert shared.length > D * 0.99  # still one common edge: no sliver between them
+    outline = shapely.box(x, y, x + 2 * D, y + D)  # kept: the areas around share it
+    assert shapely.symmetric_difference(shapely.union_all([a, b]), outline).area < 1e-14
 
 
 def test_bnd009_the_command_imports_and_checks(tmp_path, corner, capsys, monkeypatch):
