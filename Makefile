@@ -1,4 +1,4 @@
-.PHONY: run test lint bench bench-screen bench-memory serve soak
+.PHONY: run test lint bench bench-screen bench-memory bench-intake serve soak
 run:   ## the cockpit with the demo city and feed
 	scripts/run
 test:  ## install and run every test
@@ -12,6 +12,8 @@ bench: ## ingest benchmark
 	.venv/bin/python bench/ingest.py --repeat 3
 bench-screen: ## XADD-to-screen latency, bytes and CPU per tick
 	.venv/bin/python bench/screen.py
+bench-intake: ## HTTP intake's accepted events/s against direct XADD
+	.venv/bin/python bench/intake.py
 bench-memory: ## worker RSS and Redis memory over two million events
 	.venv/bin/python bench/memory.py
 soak:  ## `citybrain run` at 50 events/s with a screen open for an hour; logs in /tmp/soak

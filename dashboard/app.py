@@ -7,11 +7,12 @@ from pathlib import Path
 
 import dash
 
-from dashboard import viewer
+from dashboard import intake, viewer
 from dashboard.actions import actions
 from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
 from dashboard.export import exports
+from dashboard.geojson_export import geojson_exports
 from dashboard.screen import callbacks, refusal
 from dashboard.screen.geo import geo
 from dashboard.screen.index import index_page
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(api)
     server.register_blueprint(actions)
     server.register_blueprint(exports)
+    server.register_blueprint(geojson_exports)
+    intake.install(server, services)
     server.register_blueprint(geo)
     app.layout = skeleton(settings)
     app.index_string = index_page(settings.page_start_s)

@@ -1,4 +1,4 @@
-"""The `citybrain` command: run, web, worker, simulate, check, users, audit."""
+"""The `citybrain` command: run, web, worker, simulate, check, users, producers, boundaries."""
 
 from __future__ import annotations
 
@@ -176,6 +176,54 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_producers(args: argparse.Namespace) -> int:
+    """Manage the HTTP intake's producer tokens: add (shows the token once), list, revoke."""
+    from dashboard.producers import ProducerError, ProducerStore
+
+    settings, geography = _settings_and_geography()
+    store = ProducerStore(connect(_require_redis(settings), settings.redis_cluster),
+                          settings.state_prefix, geography)
+    try:
+        if args.action == "add":
+            kinds = tuple(k.strip() for k in (args.kinds or "").split(",") if k.strip())
+            token = store.add(args.name, kinds, args.area)
+            print(f"added producer {args.name}; its token (shown only now):\n{token}")
+        elif args.action == "revoke":
+            store.revoke(args.name)
+            print(f"revoked producer {args.name}")
+        else:
+            for producer in store.all():
+                print(f"{producer.name}\t{','.join(producer.kinds) or 'all kinds'}\t"
+                      f"{producer.area or 'whole city'}")
+    except ProducerError as exc:
+        print(f"citybrain producers: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_boundaries(args: argparse.Namespace) -> int:
+    """Import a city's boundary file into the hierarchy the cockpit loads, or check it."""
+    from pathlib import Path
+
+    from dashboard.boundaries import ImportOptions, import_file, read_areas
+
+    settings, base = _settings_and_geography()
+    options = ImportOptions(args.id_field, args.name_field, args.level, args.name_en_field,
+                            args.parent_field, args.layer, args.coord, args.simplify)
+    if args.action == "check":
+        _, report = read_areas(Path(args.file), options, base)
+        print("\n".join(report.lines()))
+        return 1 if report.problems else 0
+    out = args.out or settings.boundaries
+    if not out:
+        raise SettingsError("give --out FILE (and point CITYBRAIN_BOUNDARIES at it), or set "
+                            "CITYBRAIN_BOUNDARIES to the file to update")
+    report, loaded = import_file(Path(args.file), options, base, Path(out))
+    print("\n".join(report.lines()))
+    print(f"wrote {out}: {len(loaded.areas)} areas (set CITYBRAIN_BOUNDARIES={out})")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """Check the audit files' hash chains (verify) or write them as CSV (export)."""
     from datetime import date
@@ -250,6 +298,31 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input (for scripts)")
     users.set_defaults(func=cmd_users)
+    producers = sub.add_parser("producers", help=cmd_producers.__doc__)
+    producers.add_argument("action", choices=["add", "list", "revoke"])
+    producers.add_argument("name", nargs="?", default="")
+    producers.add_argument("--kinds", help="add: comma-separated kinds it may send (default all)")
+    producers.add_argument("--area", help="add: the area its events must lie in (default all)")
+    producers.set_defaults(func=cmd_producers)
+    boundaries = sub.add_parser("boundaries", help=cmd_boundaries.__doc__)
+    boundaries.add_argument("action", choices=["import", "check"])
+    boundaries.add_argument("file", help="Shapefile, GeoPackage, GeoJSON, KML ...")
+    boundaries.add_argument("--layer", help="the layer of a multi-layer file (GeoPackage)")
+    boundaries.add_argument("--id-field", required=True, help="field of the area ids")
+    boundaries.add_argument("--name-field", required=True, help="field of the names")
+    boundaries.add_argument("--name-en-field", help="field of the English names")
+    boundaries.add_argument("--level", required=True, help="the level of every area in it")
+    parent = boundaries.add_mutually_exclusive_group(required=True)
+    parent.add_argument("--parent-field", help="field of the parent ids")
+    parent.add_argument("--parent-by", choices=["containment"],
+                        help="find parents by containment in the current hierarchy")
+    boundaries.add_argument("--coord", choices=["wgs84", "gcj02", "bd09"], default="wgs84",
+                            help="the datum of the file's longitude/latitude")
+    boundaries.add_argument("--simplify", type=float, default=0.0, metavar="METRES",
+                            help="import: simplify, keeping shared edges (0: not at all)")
+    boundaries.add_argument("--out", help="import: file to write (default "
+                            "CITYBRAIN_BOUNDARIES)")
+    boundaries.set_defaults(func=cmd_boundaries)
     audit = sub.add_parser("audit", help=cmd_audit.__doc__)
     audit.add_argument("action", choices=["verify", "export"])
     audit.add_argument("--from", dest="since", help="first day (YYYY-MM-DD; export also "

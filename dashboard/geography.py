@@ -288,7 +288,7 @@ def _validate(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
             f"(a boundary file needs {', '.join(REQUIRED_COLUMNS)}, and may have name_en)"
         )
 
-    cells = [_text(v) for v in frame["area_id"]]
+    cells = [cell_text(v) for v in frame["area_id"]]
     for n, cell in enumerate(cells):
         if cell is None:
             raise BoundaryError(f"{path}: feature #{n} has no area_id")
@@ -299,18 +299,18 @@ def _validate(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
             raise BoundaryError(f"{path}: duplicate area_id {aid}")
         seen.add(aid)
 
-    levels = [(_text(v) or "").lower() for v in frame["level"]]
+    levels = [(cell_text(v) or "").lower() for v in frame["level"]]
     for aid, level in zip(ids, levels, strict=True):
         if level not in _DEPTH:
             raise BoundaryError(
                 f"{path}: area {aid} has unknown level {level!r} (levels: {', '.join(LEVELS)})"
             )
-    names = [_text(v) or aid for v, aid in zip(frame["name"], ids, strict=True)]
+    names = [cell_text(v) or aid for v, aid in zip(frame["name"], ids, strict=True)]
     if "name_en" in frame.columns:
-        names_en = [_text(v) or n for v, n in zip(frame["name_en"], names, strict=True)]
+        names_en = [cell_text(v) or n for v, n in zip(frame["name_en"], names, strict=True)]
     else:
         names_en = list(names)
-    parents = [_text(v) for v in frame["parent_id"]]
+    parents = [cell_text(v) for v in frame["parent_id"]]
 
     geoms = _checked_geometry(frame, ids, path)
     _check_tree(ids, levels, parents, path)
@@ -407,7 +407,7 @@ def _check_tree(ids: list[str], levels: list[str], parents: list[str | None], pa
             )
 
 
-def _text(value: object) -> str | None:
+def cell_text(value: object) -> str | None:
     """Read a cell as a stripped string; None for null, NaN and blank; 310000.0 as 310000."""
     if value is None or value is pd.NA:
         return None

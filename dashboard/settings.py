@@ -347,6 +347,11 @@ SETTINGS: tuple[Setting, ...] = (
             "(`https://host/{z}/{x}/{y}.png`); empty keeps the map fully offline.", _optional),
     Setting("CITYBRAIN_SIM_RATE", "5", "Events per second `citybrain simulate` writes by "
             "default.", _positive_float),
+    Setting("CITYBRAIN_INTAKE_MAX_BYTES", "4194304", "Largest body `POST /api/v1/events` "
+            "accepts; a larger one is refused whole (413).", _positive_int),
+    Setting("CITYBRAIN_INTAKE_RATE", "60000", "Events one producer token may send to "
+            "`POST /api/v1/events` per minute; more are refused (429 with `Retry-After`).",
+            _positive_int),
 )
 
 _BY_ATTR = {s.attr: s for s in SETTINGS}
@@ -407,6 +412,8 @@ class Settings:
     page_start_s: float
     tile_url: str | None
     sim_rate: float
+    intake_max_bytes: int
+    intake_rate: int
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

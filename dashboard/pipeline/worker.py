@@ -23,15 +23,14 @@ from datetime import datetime
 from importlib import resources
 from types import FrameType
 
-import numpy as np
 import orjson
 import redis
 
 from dashboard.geography import Geography
 from dashboard.kinds import BY_NAME
 from dashboard.pipeline.consumer import Entry, StreamConsumer
-from dashboard.pipeline.contract import Event, Rejection, parse_command, parse_entry
-from dashboard.pipeline.coords import to_wgs84_many
+from dashboard.pipeline.contract import Event, Rejection, parse_command
+from dashboard.pipeline.validate import Located, check_batch, dead_letter
 from dashboard.redis_conn import same_slot
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
 
@@ -113,25 +112,19 @@ class Worker:
     def prepare(self, entries: Sequence[Entry]) -> PreparedBatch:
         """Validate and locate a batch (pure Python; touches no state)."""
         now_ms = int(time.time() * 1000)
-        max_future_ms = self.settings.max_future_s * 1000
-        events: list[tuple[Entry, Event]] = []
-        dead: list[tuple[Entry, Rejection]] = []
-        for entry in entries:
-            parsed = parse_entry(entry[1], now_ms, max_future_ms, convert=False)
-            if isinstance(parsed, Rejection):
-                dead.append((entry, parsed))
-            else:
-                events.append((entry, parsed))
-        areas = self._areas(events)
+        checked = check_batch([entry[1] for entry in entries], self.geography, now_ms,
+                              self.settings.max_future_s * 1000)
+        valid = sum(isinstance(c, Located) for c in checked)
         rows: list[dict[str, object]] = []
         ack: list[bytes] = []
+        dead: list[tuple[Entry, Rejection]] = []
         # Only the newest events of a batch can reach the live feed: skip the others' JSON.
-        feed_from = len(events) - self.settings.feed_size - 50
-        for i, ((entry, event), area) in enumerate(zip(events, areas, strict=True)):
-            if isinstance(area, Rejection):
-                dead.append((entry, area))
+        feed_from = valid - self.settings.feed_size - 50
+        for entry, result in zip(entries, checked, strict=True):
+            if isinstance(result, Rejection):
+                dead.append((entry, result))
                 continue
-            rows.append(self._row(event, area, i >= feed_from))
+            rows.append(self._row(result.event, result.area, len(ack) >= feed_from))
             ack.append(entry[0])
         return PreparedBatch(rows, ack, dead, now_ms)
 
@@ -194,33 +187,6 @@ class Worker:
             for _, rejection in prepared.dead:
                 result.dead[rejection.reason] = result.dead.get(rejection.reason, 0) + 1
         return result
-
-    def _areas(self, events: list[tuple[Entry, Event]]) -> list[str | Rejection]:
-        located = [i for i, (_, e) in enumerate(events) if e.lon is not None]
-        by_index: dict[int, str | None] = {}
-        if located:
-            lon, lat = to_wgs84_many(
-                np.fromiter((events[i][1].lon for i in located), float, len(located)),
-                np.fromiter((events[i][1].lat for i in located), float, len(located)),
-                np.array([events[i][1].datum for i in located]),
-            )
-            for i, x, y in zip(located, lon.tolist(), lat.tolist(), strict=True):
-                events[i][1].lon, events[i][1].lat, events[i][1].datum = x, y, "wgs84"
-            by_index = dict(zip(located, self.geography.locate(lon, lat), strict=True))
-        areas: list[str | Rejection] = []
-        known = self.geography.areas
-        for i, (_, event) in enumerate(events):
-            if i in by_index:
-                area = by_index[i]
-                areas.append(area if area is not None else Rejection(
-                    "outside_city", f"point {event.lon:.5f}, {event.lat:.5f} is outside every "
-                    "known area"))
-            elif event.area_id is not None:
-                areas.append(event.area_id if event.area_id in known else Rejection(
-                    "unknown_area", f"area_id {event.area_id!r} is not a known area"))
-            else:
-                areas.append("")  # an incident update without a place
-        return areas
 
     def day_hour(self, ts: int) -> tuple[str, str]:
         """The city's day (YYYY-MM-DD) and hour (HH) of an event time."""
@@ -285,14 +251,9 @@ class Worker:
         stream = stream or self.settings.stream
         dead_stream = dead_stream or self.settings.dead_stream_key
         pipe = self.client.pipeline(transaction=self.atomic)
-        stats = self.settings.state_prefix + "stats"
         for (entry_id, fields), rejection in dead:
-            record = dict(fields)
-            record[b"dead_reason"] = rejection.reason.encode()
-            record[b"dead_detail"] = rejection.detail.encode()
-            record[b"dead_entry_id"] = entry_id
-            pipe.xadd(dead_stream, record)
-            pipe.hincrby(stats, f"dead:{rejection.reason}", 1)
+            dead_letter(pipe, self.settings, fields, rejection, dead_stream,
+                        dead_entry_id=entry_id)
         pipe.xack(stream, self.settings.group, *(e[0][0] for e in dead))
         pipe.execute()
         for (entry_id, _), rejection in dead:
