@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import dash
@@ -12,6 +11,9 @@ from dashboard.actions import actions
 from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
 from dashboard.export import exports
+from dashboard.logs import configure as configure_logs
+from dashboard.metrics import web as web_metrics
+from dashboard.metrics.scrape import metrics
 from dashboard.screen import callbacks
 from dashboard.screen.geo import geo
 from dashboard.screen.layout import skeleton
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.extensions["citybrain"] = services
     server.json.ensure_ascii = False  # type: ignore[attr-defined]
     server.json.sort_keys = False  # type: ignore[attr-defined]
+    web_metrics.install(server)  # first: the request id is there for every later hook
     install_access(server, services)
     viewer.install(server)
     server.register_error_handler(ReplayBusy, replay_busy)
@@ -45,6 +48,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(actions)
     server.register_blueprint(exports)
     server.register_blueprint(geo)
+    server.register_blueprint(metrics)
     app.layout = skeleton(settings)
     callbacks.attach(app)
     return app
@@ -52,5 +56,6 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
 def wsgi() -> object:
     """The WSGI callable for `gunicorn 'dashboard.app:wsgi()'`."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app().server
+    settings = Settings.load()
+    configure_logs(settings.log_format)
+    return create_app(settings).server

@@ -8,6 +8,7 @@ import flask
 import redis
 
 from dashboard.geography import Geography, load_geography
+from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer
 from dashboard.redis_conn import connect
 from dashboard.screen.frame import FrameMemo
 from dashboard.settings import Settings
@@ -25,6 +26,7 @@ class Services:
     cache: StateCache
     replayer: Replayer
     frames: FrameMemo  # the frames computed this tick, shared by the process's clients
+    screens: SeenBuffer  # viewers whose screen ticked, for the `screens connected` gauge
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -34,7 +36,8 @@ class Services:
         client = connect(settings.redis_url, settings.redis_cluster)
         geography = load_geography(settings.boundaries, settings.city)
         return cls(settings, client, geography, StateCache(settings, client, geography),
-                   Replayer(settings, client, geography), FrameMemo())
+                   Replayer(settings, client, geography), FrameMemo(),
+                   SeenBuffer(client, settings.state_prefix + "screens", SCREEN_WINDOW_S))
 
 
 def current() -> Services:

@@ -31,11 +31,12 @@ from dashboard.auth.audit import Audit
 from dashboard.auth.throttle import SignInThrottle
 from dashboard.auth.users import User, UserStore
 from dashboard.geography import Geography
+from dashboard.metrics.web import web_metrics
 
 log = logging.getLogger(__name__)
 
-OPEN_PREFIXES = ("/login", "/logout", "/healthz", "/assets/", "/_dash-component-suites/",
-                 "/_favicon.ico", "/favicon.ico")
+OPEN_PREFIXES = ("/login", "/logout", "/healthz", "/metrics", "/assets/",
+                 "/_dash-component-suites/", "/_favicon.ico", "/favicon.ico")
 DEMO_USER = User("demo", "city", "")  # scope filled with the city's id at use
 USER_CACHE_S = 5.0
 
@@ -133,6 +134,7 @@ def require_area(area_id: str) -> str:
         log.warning("out of scope: %s (%s %s) asked for %s from %s", user.name, user.role,
                     user.scope, area_id, client_address())
         acc.audit.record(user, client_address(), "denied", area_id, flask.request.path)
+        web_metrics().scope_refusals.inc()
         raise Forbidden(f"area {area_id} is outside your scope")
     return area_id
 
@@ -193,6 +195,7 @@ def _guard() -> Any:
         opened = acc.store.token_sign_in(token, acc.session_hours)
         if opened is None:
             acc.audit.record(None, client_address(), "bad_token", "", path)
+            web_metrics().sign_in_failures.labels("token").inc()
             return _unauthorised(path)
         start_session(opened[1])
         flask.g.user = opened[0]

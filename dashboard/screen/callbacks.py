@@ -18,6 +18,7 @@ import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
 from dashboard.auth.guard import access, current_user, in_scope
+from dashboard.metrics.web import web_metrics
 from dashboard.screen import audit_view, incident_panel, officials, panels, source, timecontrol
 from dashboard.screen.frame import Frame
 from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
@@ -25,6 +26,7 @@ from dashboard.screen.mapfig import figure, patch, same_shape, visibility
 from dashboard.screen.registry import SCREEN
 from dashboard.services import current
 from dashboard.state.replay import ReplayBusy
+from dashboard.viewer import viewer_id
 from layers import LAYERS
 
 LIVE = {"at": None}  # the time control's choice "live"
@@ -122,6 +124,8 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
     ready yet (`ReplayBusy`) changes only the marker: the next tick continues it.
     """
     services = current()
+    web_metrics().ticks.inc()
+    services.screens.seen(viewer_id(), time.time())
     try:
         frame, key, moment = source.frame(search, replay)
     except ReplayBusy as busy:  # keep what is shown; the marker says why it has not moved

@@ -1,0 +1,45 @@
+"""Who was seen recently: a Redis sorted set of ids by last-seen time, kept bounded.
+
+A process notes ids in memory and writes them (and drops the ones older than the
+window) at most once per `FLUSH_S`, so a screen's tick costs no Redis call of its own;
+`count` answers how many ids every process together saw within the window.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+SCREEN_WINDOW_S = 30.0  # a screen that ticked within this long counts as connected
+REPLAY_WINDOW_S = 60.0  # a viewer that looked back within this long counts as replaying
+FLUSH_S = 5.0
+
+
+class SeenBuffer:
+    """Ids this process saw, written to one sorted set at most once per `FLUSH_S`."""
+
+    def __init__(self, client: redis.Redis, key: str, window_s: float) -> None:
+        self.client = client
+        self.key = key
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._pending: dict[str, float] = {}
+        self._flushed = -1e18
+
+    def seen(self, member: str, now_s: float) -> None:
+        """Note `member` seen at `now_s`; write what was noted when the last write is old."""
+        with self._lock:
+            self._pending[member] = now_s
+            if now_s - self._flushed < FLUSH_S:
+                return
+            batch, self._pending, self._flushed = self._pending, {}, now_s
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(self.key, batch)
+        pipe.zremrangebyscore(self.key, "-inf", now_s - self.window_s)
+        pipe.expire(self.key, max(1, int(self.window_s * 2)))
+        pipe.execute()
+
+    def count(self, now_s: float) -> int:
+        """How many ids every process saw within the window (as written so far)."""
+        return int(self.client.zcount(self.key, now_s - self.window_s, "+inf"))
