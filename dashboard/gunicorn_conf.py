@@ -1,4 +1,4 @@
-"""gunicorn's configuration (`gunicorn -c python:dashboard.gunicorn_conf`): metrics and logs.
+"""Configuration for gunicorn (`gunicorn -c python:dashboard.gunicorn_conf`): metrics, logs.
 
 Loaded by the master before any worker imports the app, so that every worker finds
 `PROMETHEUS_MULTIPROC_DIR` set when it imports `prometheus_client`, and `/metrics`
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.logs import configure as configure_logs
+from dashboard.logs import gunicorn_config
 from dashboard.settings import Settings
 
 _settings = Settings.load()
@@ -23,6 +24,7 @@ _created = not _settings.metrics_dir
 metrics_dir = Path(_settings.metrics_dir or tempfile.mkdtemp(prefix="citybrain-metrics-"))
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 accesslog = None
+logconfig_dict = gunicorn_config(_settings.log_format)
 
 
 def on_starting(server: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import flask
 import orjson
@@ -80,3 +81,20 @@ def configure(fmt: str, level: int = logging.INFO,
     root.setLevel(level)
     for name in also:
         logging.getLogger(name).handlers[:] = [shared]
+
+
+def gunicorn_config(fmt: str) -> dict[str, Any]:
+    """The `logconfig_dict` for gunicorn: its own lines (from the first one) in the same format."""
+    formatter: dict[str, Any] = ({"()": "dashboard.logs.JsonFormatter"} if fmt == "json"
+                                 else {"format": TEXT_FORMAT})
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"citybrain": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "citybrain",
+                                "stream": "ext://sys.stderr"}},
+        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["stderr"],
+                                       "propagate": False},
+                    "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False}},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+    }

@@ -8,7 +8,7 @@ import flask
 import redis
 
 from dashboard.geography import Geography, load_geography
-from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer
+from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
 from dashboard.redis_conn import connect
 from dashboard.screen.frame import FrameMemo
 from dashboard.settings import Settings
@@ -37,7 +37,7 @@ class Services:
         geography = load_geography(settings.boundaries, settings.city)
         return cls(settings, client, geography, StateCache(settings, client, geography),
                    Replayer(settings, client, geography), FrameMemo(),
-                   SeenBuffer(client, settings.state_prefix + "screens", SCREEN_WINDOW_S))
+                   SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S))
 
 
 def current() -> Services:

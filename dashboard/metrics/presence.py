@@ -11,9 +11,17 @@ import threading
 
 import redis
 
+from dashboard.settings import Settings
+
 SCREEN_WINDOW_S = 30.0  # a screen that ticked within this long counts as connected
 REPLAY_WINDOW_S = 60.0  # a viewer that looked back within this long counts as replaying
 FLUSH_S = 5.0
+
+
+def presence_key(settings: Settings, what: str) -> str:
+    """The set of `what` (screens, replays) of this city, apart from its state keys."""
+    city_tag = settings.state_prefix.removeprefix(settings.key_prefix + ":")
+    return f"{settings.key_prefix}:presence:{city_tag}{what}"
 
 
 class SeenBuffer:
@@ -31,15 +39,21 @@ class SeenBuffer:
         """Note `member` seen at `now_s`; write what was noted when the last write is old."""
         with self._lock:
             self._pending[member] = now_s
-            if now_s - self._flushed < FLUSH_S:
+        self._flush(now_s, force=False)
+
+    def count(self, now_s: float) -> int:
+        """How many ids every process saw within the window (this one's written first)."""
+        self._flush(now_s, force=True)
+        return int(self.client.zcount(self.key, now_s - self.window_s, "+inf"))
+
+    def _flush(self, now_s: float, force: bool) -> None:
+        with self._lock:
+            if not force and now_s - self._flushed < FLUSH_S:
                 return
             batch, self._pending, self._flushed = self._pending, {}, now_s
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(self.key, batch)
+        if batch:
+            pipe.zadd(self.key, batch)
         pipe.zremrangebyscore(self.key, "-inf", now_s - self.window_s)
         pipe.expire(self.key, max(1, int(self.window_s * 2)))
         pipe.execute()
-
-    def count(self, now_s: float) -> int:
-        """How many ids every process saw within the window (as written so far)."""
-        return int(self.client.zcount(self.key, now_s - self.window_s, "+inf"))

@@ -44,7 +44,7 @@ import redis
 from redis.exceptions import LockError
 
 from dashboard.geography import Geography
-from dashboard.metrics.presence import REPLAY_WINDOW_S, SeenBuffer
+from dashboard.metrics.presence import REPLAY_WINDOW_S, SeenBuffer, presence_key
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings
 from dashboard.state.store import read_raw
@@ -85,7 +85,8 @@ class Replayer:
         self.model = RiskModel.from_settings(settings)
         self.wait_s = float(settings.replay_wait_s)
         self._slots = threading.BoundedSemaphore(settings.replay_slots)
-        self.sessions = SeenBuffer(client, settings.state_prefix + "replays", REPLAY_WINDOW_S)
+        self.sessions = SeenBuffer(client, presence_key(settings, "replays"),
+                                   REPLAY_WINDOW_S)
 
     def scratch(self, viewer: str) -> Settings:
         """The settings of a viewer's replay: the same city under a scratch key prefix."""
