@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard.demo import flood
 from dashboard.geography import load_geography
+from dashboard.metrics.worker import WorkerMetrics
 from dashboard.pipeline.worker import Worker
 from dashboard.redis_conn import connect, url_or_embedded
 from dashboard.settings import Settings
@@ -47,7 +48,10 @@ def raw_rate(url: str, stream: str, batch: int, group: str) -> tuple[int, float]
 
 def _work(url: str, name: str, group: str, queue: multiprocessing.Queue) -> None:
     settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group})
-    worker = Worker(settings, connect(url), load_geography(None, "shanghai"), name=name)
+    client = connect(url)
+    # counted as `citybrain worker` counts (not served: nothing scrapes a benchmark)
+    worker = Worker(settings, client, load_geography(None, "shanghai"), name=name,
+                    metrics=WorkerMetrics(settings, client))
     queue.put(worker.work(burst=True))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import dash
@@ -13,6 +12,9 @@ from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
 from dashboard.export import exports
 from dashboard.geojson_export import geojson_exports
+from dashboard.logs import configure as configure_logs
+from dashboard.metrics import web as web_metrics
+from dashboard.metrics.scrape import metrics
 from dashboard.screen import callbacks, refusal
 from dashboard.screen.geo import geo
 from dashboard.screen.index import index_page
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.extensions["citybrain"] = services
     server.json.ensure_ascii = False  # type: ignore[attr-defined]
     server.json.sort_keys = False  # type: ignore[attr-defined]
+    web_metrics.install(server)  # first: the request id is there for every later hook
     install_access(server, services)
     viewer.install(server)
     server.register_error_handler(ReplayBusy, replay_busy)
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(geojson_exports)
     intake.install(server, services)
     server.register_blueprint(geo)
+    server.register_blueprint(metrics)
     app.layout = skeleton(settings)
     app.index_string = index_page(settings.page_start_s)
     callbacks.attach(app)
@@ -64,5 +68,6 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
 def wsgi() -> object:
     """The WSGI callable for `gunicorn 'dashboard.app:wsgi()'`."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app().server
+    settings = Settings.load()
+    configure_logs(settings.log_format)
+    return create_app(settings).server

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 
 from dashboard.geography import BoundaryError, Geography, load_geography
+from dashboard.logs import configure as configure_logs
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings, SettingsError
 from dashboard.supervisor import Start, Supervisor
@@ -23,6 +24,7 @@ log = logging.getLogger("citybrain")
 
 def _settings_and_geography() -> tuple[Settings, Geography]:
     settings = Settings.load()
+    configure_logs(settings.log_format)
     geography = load_geography(settings.boundaries, settings.city)
     return settings, geography
 
@@ -35,10 +37,18 @@ def _require_redis(settings: Settings) -> str:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the ingest worker until SIGTERM (or until drained with --burst)."""
+    from dashboard.metrics.worker import WorkerMetrics
     from dashboard.pipeline.worker import Worker
 
     settings, geography = _settings_and_geography()
-    worker = Worker(settings, connect(_require_redis(settings), settings.redis_cluster), geography)
+    client = connect(_require_redis(settings), settings.redis_cluster)
+    metrics = WorkerMetrics(settings, client)
+    if settings.worker_metrics:
+        try:
+            metrics.serve(settings.worker_metrics)
+        except OSError as exc:  # e.g. a second worker on this host: it works on, unscraped
+            log.error("worker metrics not served on %s: %s", settings.worker_metrics, exc)
+    worker = Worker(settings, client, geography, metrics=metrics)
     log.info("worker %s reading %s as group %s", worker.consumer.name, settings.stream,
              settings.group)
     handled = worker.work(burst=args.burst)
@@ -67,10 +77,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _web_command(settings: Settings) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", "dashboard.app:wsgi()",
+        "--config", "python:dashboard.gunicorn_conf",
         "--bind", f"{settings.host}:{settings.port}",
         "--workers", str(settings.web_workers), "--threads", "4",
-        "--worker-class", "gthread", "--timeout", "60", "--access-logfile", "-",
-        "--log-level", "info",
+        "--worker-class", "gthread", "--timeout", "60", "--log-level", "info",
     ]
 
 

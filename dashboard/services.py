@@ -8,6 +8,7 @@ import flask
 import redis
 
 from dashboard.geography import Geography, load_geography
+from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
 from dashboard.redis_conn import connect
 from dashboard.settings import Settings
 from dashboard.state.replay import Replayer
@@ -23,6 +24,7 @@ class Services:
     geography: Geography
     cache: StateCache
     replayer: Replayer
+    screens: SeenBuffer  # viewers whose screen ticked, for the `screens connected` gauge
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -32,7 +34,8 @@ class Services:
         client = connect(settings.redis_url, settings.redis_cluster)
         geography = load_geography(settings.boundaries, settings.city)
         return cls(settings, client, geography, StateCache(settings, client, geography),
-                   Replayer(settings, client, geography))
+                   Replayer(settings, client, geography),
+                   SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S))
 
 
 def current() -> Services:

@@ -153,6 +153,23 @@ def _update_mode(value: str) -> str:
     return value
 
 
+def _listen(value: str) -> str | None:
+    """`host:port`, or `off` (None)."""
+    if value.lower() == "off":
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError("must be host:port (e.g. 127.0.0.1:9108) or off")
+    _port(port)
+    return value
+
+
+def _log_format(value: str) -> str:
+    if value not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return value
+
+
 def _stream_key(value: str) -> str:
     if not value or len(value) > 200:
         raise ValueError("must be a Redis key of 1-200 characters")
@@ -345,6 +362,18 @@ SETTINGS: tuple[Setting, ...] = (
             "wall PC must not stay blank.", _positive_float),
     Setting("CITYBRAIN_TILE_URL", "", "Optional raster tile URL template for a base map "
             "(`https://host/{z}/{x}/{y}.png`); empty keeps the map fully offline.", _optional),
+    Setting("CITYBRAIN_LOG_FORMAT", "text", "Log lines as `text` or `json` (one JSON object "
+            "per line with time, level, process, logger, message and, where they apply, "
+            "request_id, user, area, route, status, duration_ms, event_id, dead_reason).",
+            _log_format),
+    Setting("CITYBRAIN_METRICS_TOKEN", "", "Bearer token Prometheus sends for the web's "
+            "`/metrics` once accounts exist (without it, or with another, `/metrics` answers "
+            "404). Without accounts `/metrics` is open.", _optional, secret=True),
+    Setting("CITYBRAIN_METRICS_DIR", "", "Folder where gunicorn's workers keep their metrics "
+            "(`PROMETHEUS_MULTIPROC_DIR`; emptied at each start). Empty: a fresh temporary "
+            "folder per start.", _optional),
+    Setting("CITYBRAIN_WORKER_METRICS", "127.0.0.1:9108", "`host:port` where the ingest "
+            "worker serves its Prometheus metrics, or `off`.", _listen),
     Setting("CITYBRAIN_SIM_RATE", "5", "Events per second `citybrain simulate` writes by "
             "default.", _positive_float),
     Setting("CITYBRAIN_INTAKE_MAX_BYTES", "4194304", "Largest body `POST /api/v1/events` "
@@ -411,6 +440,10 @@ class Settings:
     update_ms: int
     page_start_s: float
     tile_url: str | None
+    log_format: str
+    metrics_token: str | None = field(repr=False)
+    metrics_dir: str | None
+    worker_metrics: str | None
     sim_rate: float
     intake_max_bytes: int
     intake_rate: int

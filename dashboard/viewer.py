@@ -22,7 +22,7 @@ from dashboard.auth.guard import current_user
 COOKIE = "citybrain_viewer"
 _VALID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _NO_COOKIE_PATHS = ("/assets/", "/_dash-component-suites/", "/_favicon.ico", "/favicon.ico",
-                    "/healthz")
+                    "/healthz", "/metrics")
 
 
 def _cookie() -> str | None:

@@ -31,12 +31,14 @@ from dashboard.auth.audit import Audit
 from dashboard.auth.throttle import SignInThrottle
 from dashboard.auth.users import User, UserStore
 from dashboard.geography import Geography
+from dashboard.metrics.web import web_metrics
 
 log = logging.getLogger(__name__)
 
-# `/api/v1/events` checks its own producer tokens (dashboard/intake.py), never a session.
-OPEN_PREFIXES = ("/login", "/logout", "/healthz", "/assets/", "/_dash-component-suites/",
-                 "/_favicon.ico", "/favicon.ico", "/api/v1/events")
+# `/api/v1/events` checks its own producer tokens (dashboard/intake.py), never a session;
+# `/metrics` its own token (dashboard/metrics/scrape.py).
+OPEN_PREFIXES = ("/login", "/logout", "/healthz", "/metrics", "/assets/",
+                 "/_dash-component-suites/", "/_favicon.ico", "/favicon.ico", "/api/v1/events")
 DEMO_USER = User("demo", "city", "")  # scope filled with the city's id at use
 USER_CACHE_S = 5.0
 
@@ -134,6 +136,7 @@ def require_area(area_id: str) -> str:
         log.warning("out of scope: %s (%s %s) asked for %s from %s", user.name, user.role,
                     user.scope, area_id, client_address())
         acc.audit.record(user, client_address(), "denied", area_id, flask.request.path)
+        web_metrics().scope_refusals.inc()
         raise Forbidden(f"area {area_id} is outside your scope")
     return area_id
 
@@ -194,6 +197,7 @@ def _guard() -> Any:
         opened = acc.store.token_sign_in(token, acc.session_hours)
         if opened is None:
             acc.audit.record(None, client_address(), "bad_token", "", path)
+            web_metrics().sign_in_failures.labels("token").inc()
             return _unauthorised(path)
         start_session(opened[1])
         flask.g.user = opened[0]

@@ -17,6 +17,7 @@ from dashboard.auth.guard import (
     start_session,
     take_sign_in_try,
 )
+from dashboard.metrics.web import web_metrics
 from dashboard.services import current
 
 auth = flask.Blueprint("auth", __name__)
@@ -71,6 +72,7 @@ def login() -> BaseResponse | str:
                                acc.session_hours)
     if opened is None:
         acc.throttle.failed(name, address)
+        web_metrics().sign_in_failures.labels("password").inc()
         acc.audit.record(None, address, "sign_in_failed", name)
         page = flask.render_template_string(_PAGE, next=next_url, name=name,
                                             error="用户名或密码错误 · Wrong user or password")

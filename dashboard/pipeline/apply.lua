@@ -21,7 +21,7 @@
 -- record: the record's old contribution is taken away and its new one added.
 -- Reads and writes are made once per batch (HMGET before, HSET after), since
 -- each redis.call costs more than the Lua around it.
--- Returns {applied, duplicates}.
+-- Returns {applied, duplicates, positions of the duplicates in the batch (1-based)}.
 
 local batch = cjson.decode(ARGV[2])
 local P = batch.p
@@ -194,11 +194,13 @@ end
 -- 3. Apply in order, in memory
 local appliers = {inc = apply_incident, reg = apply_register}
 local applied, dups, last_ts = 0, 0, 0
+local dup_at = {}  -- positions (1-based) of the duplicates, for the worker's counts by kind
 local feed = {}
 local new_seen = {}
 for i, e in ipairs(events) do
   if skip[i] then
     dups = dups + 1
+    dup_at[#dup_at + 1] = i
   else
     appliers[e.a](e)
     applied = applied + 1
@@ -310,4 +312,4 @@ end
 if #ARGV > 2 then
   redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
 end
-return {applied, dups}
+return {applied, dups, dup_at}

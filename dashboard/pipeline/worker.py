@@ -28,6 +28,7 @@ import redis
 
 from dashboard.geography import Geography
 from dashboard.kinds import BY_NAME
+from dashboard.metrics.worker import WorkerMetrics, kind_label
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import Event, Rejection, parse_command
 from dashboard.pipeline.validate import Located, check_batch, dead_letter
@@ -52,6 +53,7 @@ class PreparedBatch:
     ack: list[bytes]
     dead: list[tuple[Entry, Rejection]]
     now_ms: int
+    kinds: list[str] = field(default_factory=list)  # each row's event kind
 
 
 @dataclass
@@ -61,6 +63,9 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     dead: dict[str, int] = field(default_factory=dict)
+    applied_kinds: dict[str, int] = field(default_factory=dict)
+    duplicate_kinds: dict[str, int] = field(default_factory=dict)
+    dead_kinds: dict[tuple[str, str], int] = field(default_factory=dict)  # (reason, kind)
 
     @property
     def total(self) -> int:
@@ -74,6 +79,7 @@ class Worker:
     def __init__(
         self, settings: Settings, client: redis.Redis, geography: Geography,
         name: str | None = None, registry: str | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
         # A replay's scratch namespace: the script lists every key it writes in this set.
@@ -97,6 +103,7 @@ class Worker:
             settings.stream, settings.command_stream)
         source = resources.files("dashboard.pipeline").joinpath("apply.lua").read_text()
         self.script = client.register_script(source)
+        self.metrics = metrics  # counted by `commit` when given (the `citybrain worker` process)
         self._stop_requested = False
         self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
@@ -118,6 +125,7 @@ class Worker:
         rows: list[dict[str, object]] = []
         ack: list[bytes] = []
         dead: list[tuple[Entry, Rejection]] = []
+        kinds: list[str] = []
         # Only the newest events of a batch can reach the live feed: skip the others' JSON.
         feed_from = valid - self.settings.feed_size - 50
         for entry, result in zip(entries, checked, strict=True):
@@ -126,7 +134,8 @@ class Worker:
                 continue
             rows.append(self._row(result.event, result.area, len(ack) >= feed_from))
             ack.append(entry[0])
-        return PreparedBatch(rows, ack, dead, now_ms)
+            kinds.append(result.event.kind)
+        return PreparedBatch(rows, ack, dead, now_ms, kinds)
 
     def prepare_commands(self, entries: Sequence[Entry]) -> PreparedBatch:
         """Validate officials' actions; one on an incident the state does not know is dead."""
@@ -148,20 +157,13 @@ class Worker:
             else:
                 prepared.rows.append(self._row(event, ""))
                 prepared.ack.append(entry[0])
+                prepared.kinds.append("command")
         return prepared
 
     def process_commands(self, entries: Sequence[Entry]) -> BatchResult:
         """Apply officials' actions from the command stream (low volume, one batch)."""
-        prepared = self.prepare_commands(entries)
-        result = BatchResult()
         stream = self.settings.command_stream
-        if prepared.rows:
-            result.applied, result.duplicates = self._apply(
-                prepared.rows, prepared.ack, prepared.now_ms, stream)
-        if prepared.dead:
-            self._dead_letter(prepared.dead, stream, stream + ":dead")
-            for _, rejection in prepared.dead:
-                result.dead[rejection.reason] = result.dead.get(rejection.reason, 0) + 1
+        result = self.commit(self.prepare_commands(entries), stream, stream + ":dead")
         self.commands_handled += result.total
         return result
 
@@ -176,16 +178,26 @@ class Worker:
             self.process_commands(commands)
         return events
 
-    def commit(self, prepared: PreparedBatch) -> BatchResult:
+    def commit(self, prepared: PreparedBatch, stream: str | None = None,
+               dead_stream: str | None = None) -> BatchResult:
         """Apply a prepared batch and dead-letter its invalid entries, acknowledging all."""
+        started = time.perf_counter()
         result = BatchResult()
         if prepared.rows:
-            result.applied, result.duplicates = self._apply(
-                prepared.rows, prepared.ack, prepared.now_ms)
+            result.applied, result.duplicates, dup_at = self._apply(
+                prepared.rows, prepared.ack, prepared.now_ms, stream)
+            duplicates = set(dup_at)
+            for i, kind in enumerate(prepared.kinds):
+                counts = result.duplicate_kinds if i in duplicates else result.applied_kinds
+                counts[kind] = counts.get(kind, 0) + 1
         if prepared.dead:
-            self._dead_letter(prepared.dead)
-            for _, rejection in prepared.dead:
+            self._dead_letter(prepared.dead, stream, dead_stream)
+            for (_, fields), rejection in prepared.dead:
                 result.dead[rejection.reason] = result.dead.get(rejection.reason, 0) + 1
+                key = (rejection.reason, kind_label(fields.get(b"kind")))
+                result.dead_kinds[key] = result.dead_kinds.get(key, 0) + 1
+        if self.metrics is not None and (prepared.rows or prepared.dead):
+            self.metrics.observe(result, time.perf_counter() - started)
         return result
 
     def day_hour(self, ts: int) -> tuple[str, str]:
@@ -210,7 +222,8 @@ class Worker:
                 "ts": event.ts, "feed": feed, **kind.row(event, area, feed, self)}
 
     def _apply(self, rows: list[dict[str, object]], ack: list[bytes], now_ms: int,
-               stream: str | None = None) -> tuple[int, int]:
+               stream: str | None = None) -> tuple[int, int, list[int]]:
+        """Apply rows in one script call: applied, duplicates, the duplicates' positions."""
         stream = stream or self.settings.stream
         payload = orjson.dumps({
             "p": self.settings.state_prefix,
@@ -228,10 +241,10 @@ class Worker:
         })
         try:
             if self.atomic:
-                applied, dups = self.script(
+                applied, dups, dup_at = self.script(
                     keys=[stream], args=[self.settings.group, payload, *ack])
             else:
-                applied, dups = self.script(
+                applied, dups, dup_at = self.script(
                     keys=[self.settings.state_prefix + "stats"], args=[self.settings.group,
                                                                       payload])
                 if ack:
@@ -241,10 +254,13 @@ class Worker:
                 raise
             log.exception("batch of %d failed to apply; applying one by one", len(rows))
             applied = dups = 0
-            for row, entry_id in zip(rows, ack, strict=True):
-                a, d = self._apply([row], [entry_id], now_ms, stream)
+            positions: list[int] = []
+            for i, (row, entry_id) in enumerate(zip(rows, ack, strict=True)):
+                a, d, at = self._apply([row], [entry_id], now_ms, stream)
                 applied, dups = applied + a, dups + d
-        return int(applied), int(dups)
+                positions.extend(i + p for p in at)
+            return applied, dups, positions
+        return int(applied), int(dups), [int(p) - 1 for p in dup_at]
 
     def _dead_letter(self, dead: list[tuple[Entry, Rejection]], stream: str | None = None,
                      dead_stream: str | None = None) -> None:
@@ -256,9 +272,11 @@ class Worker:
                         dead_entry_id=entry_id)
         pipe.xack(stream, self.settings.group, *(e[0][0] for e in dead))
         pipe.execute()
-        for (entry_id, _), rejection in dead:
+        for (entry_id, fields), rejection in dead:
+            event_id = fields.get(b"event_id", b"").decode(errors="replace")[:64] or None
             log.info("dead-lettered %s: %s (%s)", entry_id.decode(), rejection.reason,
-                     rejection.detail)
+                     rejection.detail,
+                     extra={"event_id": event_id, "dead_reason": rejection.reason})
 
     # ---- the loop ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from dash import ClientsideFunction, Input, Output, State, no_update
 from werkzeug.exceptions import Forbidden
 
 from dashboard.auth.guard import access, current_user, in_scope
+from dashboard.metrics.web import web_metrics
 from dashboard.screen import (
     audit_view,
     incident_panel,
@@ -34,6 +35,7 @@ from dashboard.screen.mapfig import figure, patch, same_shape, visibility
 from dashboard.screen.registry import SCREEN
 from dashboard.services import current
 from dashboard.state.replay import ReplayBusy
+from dashboard.viewer import viewer_id
 from layers import LAYERS
 
 LIVE = {"at": None}  # the time control's choice "live"
@@ -133,6 +135,8 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
     ready yet (`ReplayBusy`) changes only the marker: the next tick continues it.
     """
     services = current()
+    web_metrics().ticks.inc()
+    services.screens.seen(viewer_id(), time.time())
     try:
         frame, key, moment = source.frame(search, replay)
     except ReplayBusy as busy:  # keep what is shown; the marker says why it has not moved

@@ -44,6 +44,7 @@ import redis
 from redis.exceptions import LockError
 
 from dashboard.geography import Geography
+from dashboard.metrics.presence import REPLAY_WINDOW_S, SeenBuffer, presence_key
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings
 from dashboard.state.store import read_raw
@@ -84,6 +85,8 @@ class Replayer:
         self.model = RiskModel.from_settings(settings)
         self.wait_s = float(settings.replay_wait_s)
         self._slots = threading.BoundedSemaphore(settings.replay_slots)
+        self.sessions = SeenBuffer(client, presence_key(settings, "replays"),
+                                   REPLAY_WINDOW_S)
 
     def scratch(self, viewer: str) -> Settings:
         """The settings of a viewer's replay: the same city under a scratch key prefix."""
@@ -95,6 +98,7 @@ class Replayer:
         Raises `ReplayBusy` when no slot is free, the lock is not had within the wait,
         or the moment is not reached within it (the next call continues).
         """
+        self.sessions.seen(viewer, time.time())
         if not self._slots.acquire(blocking=False):
             raise ReplayBusy()
         try:

@@ -1,0 +1,59 @@
+"""Who was seen recently: a Redis sorted set of ids by last-seen time, kept bounded.
+
+A process notes ids in memory and writes them (and drops the ones older than the
+window) at most once per `FLUSH_S`, so a screen's tick costs no Redis call of its own;
+`count` answers how many ids every process together saw within the window.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+from dashboard.settings import Settings
+
+SCREEN_WINDOW_S = 30.0  # a screen that ticked within this long counts as connected
+REPLAY_WINDOW_S = 60.0  # a viewer that looked back within this long counts as replaying
+FLUSH_S = 5.0
+
+
+def presence_key(settings: Settings, what: str) -> str:
+    """The set of `what` (screens, replays) of this city, apart from its state keys."""
+    city_tag = settings.state_prefix.removeprefix(settings.key_prefix + ":")
+    return f"{settings.key_prefix}:presence:{city_tag}{what}"
+
+
+class SeenBuffer:
+    """Ids this process saw, written to one sorted set at most once per `FLUSH_S`."""
+
+    def __init__(self, client: redis.Redis, key: str, window_s: float) -> None:
+        self.client = client
+        self.key = key
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._pending: dict[str, float] = {}
+        self._flushed = -1e18
+
+    def seen(self, member: str, now_s: float) -> None:
+        """Note `member` seen at `now_s`; write what was noted when the last write is old."""
+        with self._lock:
+            self._pending[member] = now_s
+        self._flush(now_s, force=False)
+
+    def count(self, now_s: float) -> int:
+        """How many ids every process saw within the window (this one's written first)."""
+        self._flush(now_s, force=True)
+        return int(self.client.zcount(self.key, now_s - self.window_s, "+inf"))
+
+    def _flush(self, now_s: float, force: bool) -> None:
+        with self._lock:
+            if not force and now_s - self._flushed < FLUSH_S:
+                return
+            batch, self._pending, self._flushed = self._pending, {}, now_s
+        pipe = self.client.pipeline(transaction=False)
+        if batch:
+            pipe.zadd(self.key, batch)
+        pipe.zremrangebyscore(self.key, "-inf", now_s - self.window_s)
+        pipe.expire(self.key, max(1, int(self.window_s * 2)))
+        pipe.execute()
