@@ -33,6 +33,20 @@ def test_met001_presence_set_forgets_old_viewers_and_stays_bounded(client):
     assert 0 < client.ttl("t:screens") <= 60
 
 
+def test_met005_a_new_viewer_counts_at_once_in_every_process(client):
+    """Two web processes share one set: a viewer one of them sees for the first time is
+    counted by the other at once, not up to a flush interval later (obs002 saw 0)."""
+    first = SeenBuffer(client, "t:replays", window_s=60)
+    second = SeenBuffer(client, "t:replays", window_s=60)
+    t0 = 1_800_000_000.0
+    assert first.count(t0) == 0  # a scrape served by the first process: it just flushed
+    first.seen("viewer-a", t0 + 0.1)
+    assert second.count(t0 + 0.2) == 1
+    writes_before = client.zscore("t:replays", "viewer-a")
+    first.seen("viewer-a", t0 + 1)  # seen again soon: throttled, no write of its own
+    assert client.zscore("t:replays", "viewer-a") == writes_before
+
+
 def test_met002_ticks_and_screens_connected_on_metrics(settings, client):
     app = create_app(settings).server  # no accounts: /metrics is open
     screens = [app.test_client(), app.test_client()]

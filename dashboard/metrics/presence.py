@@ -33,13 +33,19 @@ class SeenBuffer:
         self.window_s = window_s
         self._lock = threading.Lock()
         self._pending: dict[str, float] = {}
+        self._written: dict[str, float] = {}  # member -> when this process last wrote it
         self._flushed = -1e18
 
     def seen(self, member: str, now_s: float) -> None:
-        """Note `member` seen at `now_s`; write what was noted when the last write is old."""
+        """Note `member` seen at `now_s` and write what was noted.
+
+        A member new to the set (or near the end of its window) is written at once,
+        the others when the last write is older than `FLUSH_S`.
+        """
         with self._lock:
             self._pending[member] = now_s
-        self._flush(now_s, force=False)
+            fresh = now_s - self._written.get(member, -1e18) > self.window_s / 2
+        self._flush(now_s, force=fresh)
 
     def count(self, now_s: float) -> int:
         """How many ids every process saw within the window (this one's written first)."""
@@ -51,6 +57,9 @@ class SeenBuffer:
             if not force and now_s - self._flushed < FLUSH_S:
                 return
             batch, self._pending, self._flushed = self._pending, {}, now_s
+            self._written.update(batch)
+            horizon = now_s - self.window_s
+            self._written = {m: t for m, t in self._written.items() if t > horizon}
         pipe = self.client.pipeline(transaction=False)
         if batch:
             pipe.zadd(self.key, batch)
