@@ -11,7 +11,7 @@ from dashboard.metrics.presence import SeenBuffer
 from dashboard.metrics.worker import WorkerMetrics, kind_label
 from dashboard.pipeline.worker import Worker
 from tests import dashcb
-from tests.events import incident
+from tests.events import incident, traffic
 
 
 def value(text: str, sample: str, **labels: str) -> float | None:
@@ -76,13 +76,16 @@ def test_met003_metrics_404_with_accounts_and_no_token_configured(settings, clie
 
 def test_met004_worker_counts_by_kind_with_bounded_labels(settings, client, geography):
     metrics = WorkerMetrics(settings, client)
-    for event in (incident("A", event_id="ops010"), incident("A", event_id="ops010"),
+    for event in (incident("A", event_id="ops010"), traffic("S1", 30, event_id="ops012"),
+                  incident("A", event_id="ops010"),
                   {"event_id": "ops011", "kind": "made-up-kind-" + "x" * 40, "ts": "1"}):
         client.xadd(settings.stream, event)
     Worker(settings, client, geography, name="m", metrics=metrics).work(burst=True)
     text = generate_latest(metrics.registry).decode()
     assert value(text, "citybrain_events_applied_total", kind="incident") == 1
     assert value(text, "citybrain_events_duplicate_total", kind="incident") == 1
+    assert value(text, "citybrain_events_applied_total", kind="traffic") == 1
+    assert value(text, "citybrain_events_duplicate_total", kind="traffic") is None
     dead = [s.labels for f in text_string_to_metric_families(text) for s in f.samples
             if s.name == "citybrain_events_dead_total"]
     assert dead and all(d["kind"] == "other" for d in dead)
