@@ -380,9 +380,9 @@ def test_off005_incident_panel_looks_back_with_the_screen(official, stack):
     page = official
     moment = stack.t0 + 100 * 60_000  # LB-B reported 40 minutes before, still open
     go(page, f"?area=310104&at={moment}")
-    page.wait_for_selector("#replay-marker.is-replay", timeout=8_000)
+    page.wait_for_selector("#replay-marker.is-replay", timeout=20_000)
     _open_incident(page, "#detail-body", "LB-B")
-    page.wait_for_selector("#incident-replay", timeout=8_000)
+    page.wait_for_selector("#incident-replay", timeout=20_000)
     assert "回看" in page.inner_text("#incident-replay")
     assert page.inner_text("#incident-status") == "已上报"
     assert not page.is_visible("#act-dispatch")
@@ -390,14 +390,14 @@ def test_off005_incident_panel_looks_back_with_the_screen(official, stack):
     stack.client.xadd(stack.settings.stream, incident(
         "LB-B", status="closed", ts=now_ms(), point=None))
     page.click("#replay-live")
-    page.wait_for_selector("#replay-marker.is-live", timeout=8_000)
+    page.wait_for_selector("#replay-marker.is-live", timeout=20_000)
     page.wait_for_function(
         "() => document.querySelector('#incident-status').innerText === '已结案'",
-        timeout=10_000)
+        timeout=20_000)
     assert page.locator("#incident-replay").count() == 0
     assert page.is_visible("#act-dispatch")
     page.click("#incident-close")
-    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=8_000)
+    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=20_000)
 
 
 def test_off006_a_click_on_the_map_opens_the_incident(official, stack):
