@@ -23,7 +23,7 @@ from dashboard.state.view import RawState, RiskModel, RiskReading, build_view
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "events.md"
 ZONE = ZoneInfo("Asia/Shanghai")
-T0 = 1795305600.0  # 2026-11-22T00:00:00+08:00
+T0 = 1795305600.0  # the injected clock starts at 2026-11-22T00:00:00+08:00
 NOW = datetime.fromtimestamp(T0 + 10 * 3600, ZONE)
 IDS = [kind.name for kind in KINDS]
 

@@ -23,7 +23,7 @@ from dashboard.pipeline.contract import Event, parse_entry, parse_ts
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import DEFAULT_RISK_MODEL, DEFAULT_SLA_MINUTES, Settings
 
-T0 = 1795305600.0  # 2026-11-22T00:00:00+08:00
+T0 = 1795305600.0  # the injected clock starts at 2026-11-22T00:00:00+08:00
 ZONE = ZoneInfo("Asia/Shanghai")
 DAY_MS = 86_400_000
 LIFECYCLE = ("reported", "dispatched", "in_progress", "resolved", "verified", "closed")
