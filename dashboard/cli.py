@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dashboard.geography import BoundaryError, Geography, load_geography
 from dashboard.logs import configure as configure_logs
 from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.routing import RoutingError
 from dashboard.settings import Settings, SettingsError
 from dashboard.supervisor import Start, Supervisor
 
@@ -93,8 +94,13 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check settings and boundaries, then exit."""
-    _, geography = _settings_and_geography()
+    """Check settings, boundaries and routing rules, then exit."""
+    from dashboard.routing import load_routing
+
+    settings, geography = _settings_and_geography()
+    if settings.routing_rules:
+        routing = load_routing(settings.routing_rules, geography, settings.departments)
+        print(f"routing rules ok; {sum(map(len, routing.by_category.values()))} rules")
     print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}")
     return 0
 
@@ -115,6 +121,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"embedded Redis ({embedded.binary}) at {url}", flush=True)
         starters["redis"] = embedded.ensure_running
     env = {**os.environ, "REDIS_URL": url}
+    if not settings.routing_rules and not settings.boundaries and settings.city == "shanghai":
+        from dashboard.routing import DEMO_RULES
+
+        env["CITYBRAIN_ROUTING_RULES"] = str(DEMO_RULES)  # the demo city's 分类转办 rules
     me = [sys.executable, "-m", "dashboard.cli"]
     commands = {"worker": [*me, "worker"], "web": _web_command(settings)}
     if not args.no_feed:
@@ -354,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (SettingsError, BoundaryError) as exc:
+    except (SettingsError, BoundaryError, RoutingError) as exc:
         print(f"citybrain: error: {exc}", file=sys.stderr)
         return 2
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import flask
 import redis
@@ -25,9 +27,10 @@ class Services:
     cache: StateCache
     replayer: Replayer
     screens: SeenBuffer  # viewers whose screen ticked, for the `screens connected` gauge
+    clock: Callable[[], float] = field(default=time.time)  # "now" of rankings' periods
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
+    def build(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Services:
         """Connect and load geography; a bad boundary file or setting fails here."""
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (use `citybrain run` for an embedded Redis)")
@@ -35,7 +38,8 @@ class Services:
         geography = load_geography(settings.boundaries, settings.city)
         return cls(settings, client, geography, StateCache(settings, client, geography),
                    Replayer(settings, client, geography),
-                   SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S))
+                   SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S),
+                   clock)
 
 
 def current() -> Services:

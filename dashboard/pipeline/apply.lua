@@ -184,8 +184,12 @@ local function apply_incident(e)
     rec.st, rec.stk, rec.sts, rec.sday = e.ast, e.astk, ts, e.day
   end
   if RESPONDED[e.st] and (rec.ack == nil or ts < rec.ack) then rec.ack = ts end
-  if e.st == 'reopened' then
-    rec.nre = (rec.nre or 0) + 1
+  if e.st == 'reopened' then  -- counted once per event, even if applied again
+    rec.reo = rec.reo or {}
+    if not rec.reo[e.stk] then
+      rec.reo[e.stk] = 1
+      rec.nre = (rec.nre or 0) + 1
+    end
     if rec.rclk == nil or ts > rec.rclk then rec.rclk = ts end
   end
   if e.hist ~= '' then

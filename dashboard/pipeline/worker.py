@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,9 +81,10 @@ class Worker:
     def __init__(
         self, settings: Settings, client: redis.Redis, geography: Geography,
         name: str | None = None, registry: str | None = None,
-        metrics: WorkerMetrics | None = None,
+        metrics: WorkerMetrics | None = None, clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.clock = clock  # "now" (epoch seconds): validation, the closed-incident sweep
         # A replay's scratch namespace: the script lists every key it writes in this set.
         self.registry = registry
         self.client = client
@@ -124,7 +125,7 @@ class Worker:
 
     def prepare(self, entries: Sequence[Entry]) -> PreparedBatch:
         """Validate and locate a batch (pure Python; touches no state)."""
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock() * 1000)
         checked = check_batch([entry[1] for entry in entries], self.geography, now_ms,
                               self.settings.max_future_s * 1000)
         valid = sum(isinstance(c, Located) for c in checked)
@@ -145,7 +146,7 @@ class Worker:
 
     def prepare_commands(self, entries: Sequence[Entry]) -> PreparedBatch:
         """Validate officials' actions; one on an incident the state does not know is dead."""
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock() * 1000)
         verify = self.settings.verify != "off"
         parsed = [(entry, parse_command(entry[1], now_ms, self.settings.max_future_s * 1000,
                                         verify, self.settings.followup_reopens))
@@ -406,7 +407,7 @@ class Worker:
         retention_ms = self.settings.retention_s * 1000
         dead_streams = (self.settings.dead_stream_key, self.settings.command_stream + ":dead")
         if retention_ms:
-            before_ms = int(time.time() * 1000) - retention_ms
+            before_ms = int(time.time() * 1000) - retention_ms  # stream ids: real time
             for consumer in (self.consumer, self.commands):
                 if removed := consumer.trim_before(before_ms):
                     log.info("trimmed %d entries older than %d from %s", removed, before_ms,
