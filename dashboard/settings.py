@@ -51,6 +51,7 @@ DEFAULT_RISK_MODEL: dict[str, tuple[float, float]] = {
 }
 
 DEMO_CITIES = ("shanghai", "hangzhou")
+DISTRICT_TOUR = ("districts",)  # CITYBRAIN_WALL_TOUR=districts: the city, then each district
 
 # Who may verify (or reject) an incident the handling side resolved: `other` (any account
 # but the one that resolved it), `up` (an account whose scope holds the resolver's, one
@@ -266,6 +267,32 @@ def _rules_path(value: str) -> str | None:
     return value or None
 
 
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 1:
+        raise ValueError("must be a number of seconds, at least 1")
+    return number
+
+
+def _wall_tour(value: str) -> tuple[str, ...]:
+    """`districts` (the city, then each district), `off` (none), or area ids."""
+    if value == "off":
+        return ()
+    if value == "districts":
+        return DISTRICT_TOUR
+    items = _list(value)
+    for item in items:
+        if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", item):
+            raise ValueError(f"{item[:40]!r} is not an area id (or use districts or off)")
+    return items
+
+
+def _alert_level(value: str) -> str:
+    if value not in ("orange", "red"):
+        raise ValueError("must be orange or red")
+    return value
+
+
 def _thresholds(value: str) -> tuple[float, float, float, float]:
     parts = [float(x) for x in value.split(",")]
     if len(parts) != 4 or parts != sorted(parts) or not all(0 < p <= 100 for p in parts):
@@ -393,6 +420,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CITYBRAIN_ESCALATE_FACTOR", "2", "An incident overdue by more than this many "
             "times its SLA escalates one level up (street → district → city).",
             _positive_float),
+    Setting("CITYBRAIN_WALL_TOUR", "districts", "What a wall screen tours (巡屏) when its URL "
+            "names no `?tour=`: `districts` (the city, then each district), comma-separated "
+            "area ids, or `off`.", _wall_tour),
+    Setting("CITYBRAIN_TOUR_EVERY_S", "30", "Seconds a tour dwells on each area (`?every=` "
+            "overrides it per page).", _seconds),
+    Setting("CITYBRAIN_TOUR_PAUSE_S", "120", "Any operator input (a click, a key, the wheel) "
+            "pauses a tour for this many seconds.", _seconds),
+    Setting("CITYBRAIN_ALERT_LEVEL", "red", "Risk warning level an area must rise to for an "
+            "alert (告警联动): `red` or `orange`. Severity-4 incidents and sensor alarms always "
+            "alert.", _alert_level),
+    Setting("CITYBRAIN_ALERT_SHOW_S", "20", "Seconds an alert's card shows (and a wall stays "
+            "on it) before the next alert, or the tour or the view before it.", _seconds),
+    Setting("CITYBRAIN_ALERT_THROTTLE_S", "600", "At most one alert per area in this many "
+            "seconds; alerts older than this are no longer shown.", _seconds),
     Setting("CITYBRAIN_HOST", "127.0.0.1", "Address the web server listens on.", _text),
     Setting("CITYBRAIN_PORT", "8050", "Port the web server listens on.", _port),
     Setting("CITYBRAIN_WEB_WORKERS", "2", "gunicorn worker processes of the web server.",
@@ -493,6 +534,12 @@ class Settings:
     response_minutes: int
     ranking_weights: Mapping[str, float]
     escalate_factor: float
+    wall_tour: tuple[str, ...]
+    tour_every_s: float
+    tour_pause_s: float
+    alert_level: str
+    alert_show_s: float
+    alert_throttle_s: float
     host: str
     port: int
     web_workers: int
