@@ -9,6 +9,7 @@ import redis
 
 from dashboard.geography import Geography, load_geography
 from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
+from dashboard.push.beacon import PushStatus
 from dashboard.redis_conn import connect
 from dashboard.settings import Settings
 from dashboard.state.replay import Replayer
@@ -25,6 +26,7 @@ class Services:
     cache: StateCache
     replayer: Replayer
     screens: SeenBuffer  # viewers whose screen ticked, for the `screens connected` gauge
+    push: PushStatus  # whether screens should connect to the push process
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -35,7 +37,8 @@ class Services:
         geography = load_geography(settings.boundaries, settings.city)
         return cls(settings, client, geography, StateCache(settings, client, geography),
                    Replayer(settings, client, geography),
-                   SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S))
+                   SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S),
+                   PushStatus(settings, client))
 
 
 def current() -> Services:
