@@ -23,8 +23,8 @@
   }
 
   function status(kind) {
-    var text = kind && s.cfg ? s.cfg.texts[kind] : "";
-    setProps("push-status", {children: text,
+    var text = kind && s.cfg ? s.cfg.texts[kind] : ["", ""];
+    setProps("push-status", {children: text[0], title: text[1],
                              className: "push-status " + (kind ? "is-" + kind : "hidden")});
   }
 

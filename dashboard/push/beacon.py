@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 BEAT_S = 1.0
 ALIVE_S = 5.0
 READ_S = 1.0
+STATES = {"push": "live", "poll": "polling", "retry": "retry"}  # the screen's push states
 
 
 def beacon_key(settings: Settings) -> str:
@@ -83,5 +84,5 @@ class PushStatus:
         """What a screen needs to connect: the URL, whether push is up, its status texts."""
         return {"up": self.up(), "url": self.settings.push_url,
                 "port": self.settings.push_port,
-                "texts": {"push": t("push_live", lang), "poll": t("push_polling", lang),
-                          "retry": t("push_retry", lang)}}
+                "texts": {kind: [t(f"push_{name}", lang), t(f"push_{name}_title", lang)]
+                          for kind, name in STATES.items()}}
