@@ -157,12 +157,16 @@ def _lang(value: str) -> str:
 
 
 def _update_mode(value: str) -> str:
-    if value == "push":
-        raise ValueError("push is not available yet: the production server (gunicorn's WSGI "
-                         "workers) cannot hold websockets; use poll")
-    if value != "poll":
-        raise ValueError("must be poll")
+    if value not in ("poll", "push"):
+        raise ValueError("must be poll or push")
     return value
+
+
+def _push_url(value: str) -> str:
+    """Empty, a path (`/push`, same origin behind a proxy) or an http(s) URL."""
+    if value and not value.startswith(("/", "http://", "https://")):
+        raise ValueError("must be empty, a path like /push or an http(s):// URL")
+    return value.rstrip("/")
 
 
 def _listen(value: str) -> str | None:
@@ -452,9 +456,16 @@ SETTINGS: tuple[Setting, ...] = (
             "for `CITYBRAIN_AUDIT_KEEP_DAYS`.", _positive_int),
     Setting("CITYBRAIN_LANG", "zh-CN", "Language of the screen: `zh-CN` or `en` "
             "(`?lang=` overrides it per page).", _lang),
-    Setting("CITYBRAIN_UPDATE_MODE", "poll", "How the screen gets updates: `poll` "
-            "(interval callbacks, one shared read per tick). `push` (websockets) is refused "
-            "until the server can hold them.", _update_mode),
+    Setting("CITYBRAIN_UPDATE_MODE", "push", "How the screen gets updates: `push` (the "
+            "push process sends each change as it happens; a screen that cannot reach it, or "
+            "while it is down, polls and says so) or `poll` (interval callbacks only, one "
+            "shared read per tick). See docs/push.md.", _update_mode),
+    Setting("CITYBRAIN_PUSH_PORT", "8051", "Port the push process (`citybrain push`) listens "
+            "on, at `CITYBRAIN_HOST`.", _port),
+    Setting("CITYBRAIN_PUSH_URL", "", "Where browsers reach the push process: empty means "
+            "the page's own host at `CITYBRAIN_PUSH_PORT`; a path such as `/push` means the "
+            "page's own origin, with a proxy routing `/push/` to the push process unbuffered; "
+            "or a full `https://` URL.", _push_url),
     Setting("CITYBRAIN_UPDATE_MS", "1000", "Interval of the screen's update tick.",
             _positive_int),
     Setting("CITYBRAIN_PAGE_START_S", "30", "A page that has not drawn the screen this "
@@ -549,6 +560,8 @@ class Settings:
     audit_stream_maxlen: int
     lang: str
     update_mode: str
+    push_port: int
+    push_url: str
     update_ms: int
     page_start_s: float
     tile_url: str | None
