@@ -24,6 +24,7 @@ from importlib import resources
 from types import FrameType
 
 import orjson
+import ormsgpack
 import redis
 
 from dashboard.geography import Geography
@@ -31,7 +32,7 @@ from dashboard.kinds import BY_NAME
 from dashboard.metrics.worker import WorkerMetrics, kind_label
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import Event, Rejection, parse_command
-from dashboard.pipeline.validate import Located, check_batch, dead_letter
+from dashboard.pipeline.validate import Located, PointMemo, check_batch, dead_letter
 from dashboard.redis_conn import same_slot
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
 
@@ -107,6 +108,7 @@ class Worker:
         self._stop_requested = False
         self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
+        self._points = PointMemo()
         self._last_claim = 0.0
         self._last_trim = 0.0
 
@@ -120,7 +122,7 @@ class Worker:
         """Validate and locate a batch (pure Python; touches no state)."""
         now_ms = int(time.time() * 1000)
         checked = check_batch([entry[1] for entry in entries], self.geography, now_ms,
-                              self.settings.max_future_s * 1000)
+                              self.settings.max_future_s * 1000, self._points)
         valid = sum(isinstance(c, Located) for c in checked)
         rows: list[dict[str, object]] = []
         ack: list[bytes] = []
@@ -225,7 +227,7 @@ class Worker:
                stream: str | None = None) -> tuple[int, int, list[int]]:
         """Apply rows in one script call: applied, duplicates, the duplicates' positions."""
         stream = stream or self.settings.stream
-        payload = orjson.dumps({
+        payload = ormsgpack.packb({
             "p": self.settings.state_prefix,
             "ttl": self.settings.dedup_ttl_s,
             "sb": min(3600, self.settings.dedup_ttl_s) * 1000,
