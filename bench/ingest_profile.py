@@ -16,18 +16,14 @@ import argparse
 import cProfile
 import pstats
 import sys
-import tempfile
 import time
 from importlib import resources
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.demo import flood
-from dashboard.geography import load_geography
+from bench.ingest import flooded
 from dashboard.pipeline.worker import Worker
-from dashboard.redis_conn import connect, url_or_embedded
-from dashboard.settings import Settings
 
 # (first words of a line of apply.lua, the section that starts there)
 SECTIONS = (("local batch = ", "unpack"), ("-- 1. Which events", "dedup"),
@@ -62,48 +58,38 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=50_000, help="events to push")
     parser.add_argument("--cprofile", action="store_true", help="print cProfile of prepare")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url, server = url_or_embedded(tmp)
-        try:
-            client = connect(url)
-            client.flushdb()
-            settings = Settings.load(env={"REDIS_URL": url})
-            geography = load_geography(None, "shanghai")
-            flood(client, settings.stream, geography, args.n, seed=1)
-            worker = Worker(settings, client, geography, name="profile")
-            worker.script = client.register_script(timed_script())
-            worker.consumer.create()
-            started = time.perf_counter()
-            batches = []
-            while entries := worker.consumer.read(settings.batch, None):
-                batches.append(entries)
-            read_s = time.perf_counter() - started
-            n = sum(len(b) for b in batches)
-            profile = cProfile.Profile() if args.cprofile else None
-            started = time.perf_counter()
-            if profile:
-                profile.enable()
-            prepared = [worker.prepare(b) for b in batches]
-            if profile:
-                profile.disable()
-            prepare_s = time.perf_counter() - started
-            started = time.perf_counter()
-            for batch in prepared:
-                worker.commit(batch)
-            commit_s = time.perf_counter() - started
-            print(f"{n:,} events, microseconds per event, one stage at a time:")
-            print(f"  read (XREADGROUP)  {read_s / n * 1e6:6.1f}")
-            print(f"  prepare (validate, locate, rows) {prepare_s / n * 1e6:6.1f}")
-            print(f"  commit (apply.lua + XACK, with the TIME marks) {commit_s / n * 1e6:6.1f}")
-            tally = {k.decode(): int(v) for k, v in client.hgetall("bench:lua").items()}
-            for _, name in SECTIONS[:-1]:
-                print(f"    lua {name:<11} {tally.get(name, 0) / n:6.2f}")
-            print(f"    lua in all      {sum(tally.values()) / n:6.2f}")
-            if profile:
-                pstats.Stats(profile).sort_stats("tottime").print_stats(20)
-        finally:
-            if server:
-                server.stop()
+    with flooded(args.n) as (client, _, settings, geography):
+        worker = Worker(settings, client, geography, name="profile")
+        worker.script = client.register_script(timed_script())
+        worker.consumer.create()
+        started = time.perf_counter()
+        batches = []
+        while entries := worker.consumer.read(settings.batch, None):
+            batches.append(entries)
+        read_s = time.perf_counter() - started
+        n = sum(len(b) for b in batches)
+        profile = cProfile.Profile() if args.cprofile else None
+        started = time.perf_counter()
+        if profile:
+            profile.enable()
+        prepared = [worker.prepare(b) for b in batches]
+        if profile:
+            profile.disable()
+        prepare_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for batch in prepared:
+            worker.commit(batch)
+        commit_s = time.perf_counter() - started
+        print(f"{n:,} events, microseconds per event, one stage at a time:")
+        print(f"  read (XREADGROUP)  {read_s / n * 1e6:6.1f}")
+        print(f"  prepare (validate, locate, rows) {prepare_s / n * 1e6:6.1f}")
+        print(f"  commit (apply.lua + XACK, with the TIME marks) {commit_s / n * 1e6:6.1f}")
+        tally = {k.decode(): int(v) for k, v in client.hgetall("bench:lua").items()}
+        for _, name in SECTIONS[:-1]:
+            print(f"    lua {name:<11} {tally.get(name, 0) / n:6.2f}")
+        print(f"    lua in all      {sum(tally.values()) / n:6.2f}")
+        if profile:
+            pstats.Stats(profile).sort_stats("tottime").print_stats(20)
     return 0
 
 
