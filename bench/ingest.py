@@ -13,11 +13,13 @@ The worker's time includes starting its processes and loading the geography.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -25,7 +27,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard.demo import flood
-from dashboard.geography import load_geography
+from dashboard.geography import Geography, load_geography
 from dashboard.metrics.worker import WorkerMetrics
 from dashboard.pipeline.worker import Worker
 from dashboard.redis_conn import connect, url_or_embedded
@@ -98,12 +100,9 @@ def one_round(client: redis.Redis, url: str, settings: Settings, workers: int,
     return work_n / work_s, ratio
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=200_000, help="events to push")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds (medians printed)")
-    args = parser.parse_args()
+@contextlib.contextmanager
+def flooded(n: int) -> Iterator[tuple[redis.Redis, str, Settings, Geography]]:
+    """A flushed Redis (REDIS_URL, else embedded) whose stream holds `n` demo events."""
     with tempfile.TemporaryDirectory() as tmp:
         url, server = url_or_embedded(tmp)
         try:
@@ -112,24 +111,33 @@ def main() -> int:
             settings = Settings.load(env={"REDIS_URL": url})
             geography = load_geography(None, "shanghai")
             t0 = time.perf_counter()
-            pushed = flood(client, settings.stream, geography, args.n, seed=1)
+            pushed = flood(client, settings.stream, geography, n, seed=1)
             push_s = time.perf_counter() - t0
             print(f"pushed      {pushed:>9,} events in {push_s:6.2f}s "
                   f"({pushed / push_s:>9,.0f}/s)")
-            ratios, rates = [], []
-            for round_no in range(1, args.repeat + 1):
-                rate, ratio = one_round(client, url, settings, args.workers, round_no)
-                rates.append(rate)
-                ratios.append(ratio)
-            if args.repeat > 1:
-                print(f"median of {args.repeat} rounds: worker x{args.workers} "
-                      f"{statistics.median(rates):,.0f} applied/s, "
-                      f"ratio worker/raw = {statistics.median(ratios):.3f}")
+            yield client, url, settings, geography
         finally:
             if server:
                 server.stop()
-    return 0
 
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=200_000, help="events to push")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (medians printed)")
+    args = parser.parse_args()
+    with flooded(args.n) as (client, url, settings, _):
+        ratios, rates = [], []
+        for round_no in range(1, args.repeat + 1):
+            rate, ratio = one_round(client, url, settings, args.workers, round_no)
+            rates.append(rate)
+            ratios.append(ratio)
+        if args.repeat > 1:
+            print(f"median of {args.repeat} rounds: worker x{args.workers} "
+                  f"{statistics.median(rates):,.0f} applied/s, "
+                  f"ratio worker/raw = {statistics.median(ratios):.3f}")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

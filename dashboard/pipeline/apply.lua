@@ -4,9 +4,9 @@
 -- KEYS[1]  the events stream (on a cluster where it is in another slot: a state key,
 --          and the caller acknowledges the entries after the script)
 -- ARGV[1]  consumer group
--- ARGV[2]  JSON: {p: key prefix, ttl: dedup seconds, keep: closed-incident
---          seconds, dayttl: day-hash seconds, rkttl: ranking-hash seconds,
---          rw: response window ms, sla: {category: minutes},
+-- ARGV[2]  MessagePack (cheaper to unpack than JSON): {p: key prefix, ttl: dedup seconds,
+--          keep: closed-incident seconds, dayttl: day-hash seconds, rkttl: ranking-hash
+--          seconds, rw: response window ms, sla: {category: minutes},
 --          fb: fallback minutes, root: city area id, feed: feed size,
 --          now: wall ms, ev: [{...event...}, ...], reg: (a replay only) name of the
 --          set, under the prefix, that lists every key this script writes}
@@ -31,7 +31,7 @@
 -- each redis.call costs more than the Lua around it.
 -- Returns {applied, duplicates, positions of the duplicates in the batch (1-based)}.
 
-local batch = cjson.decode(ARGV[2])
+local batch = cmsgpack.unpack(ARGV[2])
 local P = batch.p
 local events = batch.ev
 local NOW = batch.now

@@ -61,13 +61,6 @@ def parse_ts(value: str) -> int:
 
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
-    # Fast path: an entry of at most 4 KiB in all has no field over the limits; one
-    # comprehension decodes it. Anything else takes the checks field by field.
-    if sum(map(len, raw)) + sum(map(len, raw.values())) <= MAX_FIELD_BYTES:
-        try:
-            return {key.decode(): value.decode() for key, value in raw.items()}
-        except UnicodeDecodeError:
-            pass  # named below
     total = 0
     fields: dict[str, str] = {}
     for key, value in raw.items():
