@@ -1,4 +1,4 @@
-"""The `citybrain` command: run, web, worker, simulate, check, users, producers, boundaries."""
+"""The `citybrain` command: run, web, push, worker, simulate, check, users, producers, etc."""
 
 from __future__ import annotations
 
@@ -93,6 +93,16 @@ def cmd_web(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execv does not return
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Serve the push stream (server-sent events) beside the web, until SIGTERM."""
+    from dashboard.push.app import serve
+
+    settings, _ = _settings_and_geography()
+    _require_redis(settings)
+    serve(settings)
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Check settings, boundaries and routing rules, then exit."""
     from dashboard.routing import load_routing
@@ -106,7 +116,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Everything on one machine: Redis (embedded if needed), worker, demo feed, web.
+    """Everything on one machine: Redis (embedded if needed), worker, demo feed, web, push.
 
     A supervisor restarts a child that dies (the embedded Redis too), with backoff, logged
     and counted in /healthz.
@@ -127,6 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         env["CITYBRAIN_ROUTING_RULES"] = str(DEMO_RULES)  # the demo city's 分类转办 rules
     me = [sys.executable, "-m", "dashboard.cli"]
     commands = {"worker": [*me, "worker"], "web": _web_command(settings)}
+    if settings.update_mode == "push":
+        commands["push"] = [*me, "push"]
     if not args.no_feed:
         commands["feed"] = [*me, "simulate", "--rate", str(args.rate or settings.sim_rate)]
     for name, command in commands.items():
@@ -298,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-feed", action="store_true", help="start without the demo feed")
     run.set_defaults(func=cmd_run)
     sub.add_parser("web", help=cmd_web.__doc__).set_defaults(func=cmd_web)
+    sub.add_parser("push", help=cmd_push.__doc__).set_defaults(func=cmd_push)
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)
     worker.add_argument("--burst", action="store_true", help="drain the stream, then exit")
     worker.set_defaults(func=cmd_worker)

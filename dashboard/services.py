@@ -11,6 +11,7 @@ import redis
 
 from dashboard.geography import Geography, load_geography
 from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
+from dashboard.push.beacon import PushStatus
 from dashboard.redis_conn import connect
 from dashboard.settings import Settings
 from dashboard.state.replay import Replayer
@@ -27,6 +28,7 @@ class Services:
     cache: StateCache
     replayer: Replayer
     screens: SeenBuffer  # viewers whose screen ticked, for the `screens connected` gauge
+    push: PushStatus  # whether screens should connect to the push process
     clock: Callable[[], float] = field(default=time.time)  # "now" of rankings' periods
 
     @classmethod
@@ -39,7 +41,7 @@ class Services:
         return cls(settings, client, geography, StateCache(settings, client, geography),
                    Replayer(settings, client, geography),
                    SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S),
-                   clock)
+                   PushStatus(settings, client), clock)
 
 
 def current() -> Services:

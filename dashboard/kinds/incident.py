@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from dashboard.i18n import label
+from dashboard.i18n import label, t
 from dashboard.kinds.base import (
     Demo,
     Event,
@@ -181,8 +181,10 @@ class IncidentKind(Kind):
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
         """Category, status, title."""
+        status = item.get("status")
         return (label("category", item.get("category") or "unknown", lang),
-                label("status", item.get("status"), lang), str(item.get("title") or ""))
+                t("overdue", lang) if status == "overdue" else label("status", status, lang),
+                str(item.get("title") or ""))
 
     def demo(self, sim: Any) -> Demo | None:
         """New incidents (their updates are due on simulated time, before any kind)."""

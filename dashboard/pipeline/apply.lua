@@ -13,6 +13,11 @@
 --          Each event is a named record (dashboard/kinds): id, key (its register key),
 --          ts, feed (JSON or ''), and `a`, its applier: 'inc' (an incident update) or
 --          'reg' (a register: hash `h`, field `f`, value `v`, kept when its key is newer).
+--          A register row may also carry its record's level (`lv`, stored first in `v`) and
+--          `lf` (entering that level is news: the live feed gets the record, with `from`,
+--          the level before, and `kf`, the name of the field `f`), or a group `g` whose
+--          level is decided by the group's records together (`gm[h]`: the model of the
+--          hash: indicator weights `w`, thresholds `t`, level names `l`; the risk score).
 -- ARGV[3..] stream entry ids to acknowledge
 --
 -- Every piece of state is a register decided by event time (a key
@@ -71,12 +76,19 @@ do
     elseif e.a == 'inc' then
       if not seen[e.iid] then seen[e.iid] = true; ids[#ids + 1] = e.iid end
     else
-      local hk = e.h .. '\0' .. e.f
-      if not reg_seen[hk] then
-        reg_seen[hk] = true
-        local list = reg_fields[e.h]
-        if not list then list = {}; reg_fields[e.h] = list end
-        list[#list + 1] = e.f
+      local wanted = {e.f}
+      local model = e.g and batch.gm and batch.gm[e.h]
+      if model then
+        for ind, _ in pairs(model.w) do wanted[#wanted + 1] = e.g .. '|' .. ind end
+      end
+      for _, f in ipairs(wanted) do
+        local hk = e.h .. '\0' .. f
+        if not reg_seen[hk] then
+          reg_seen[hk] = true
+          local list = reg_fields[e.h]
+          if not list then list = {}; reg_fields[e.h] = list end
+          list[#list + 1] = f
+        end
       end
     end
   end
@@ -224,24 +236,78 @@ local function apply_incident(e)
 end
 
 local reg_new = {}
+local feed = {}
 local function packed_key(packed)
   return string.sub(packed, 1, string.find(packed, '\t', 1, true) - 1)
 end
 
--- e = {a='reg', id, key, ts, h (hash), f (field), v (the record, JSON), feed}: the latest
--- by event time is kept, stored as "<key>\t<record>" so that the key compares cheaply
+-- A stored record's own level (`"lv":"..."` in its JSON), nil when it has none
+local function level_of(packed)
+  if not packed then return nil end
+  return string.match(packed, '"lv":"([%w_]*)"')
+end
+
+-- The level of a group of records (an area's indicators): the weighted, saturated sum of
+-- their values (each term rounded to 2 decimals, at most 100) against the thresholds.
+-- The first level when no weighted record is there. Returns the level and the score.
+local function group_level(h, g)
+  local model = batch.gm[h]
+  local total, scored = 0, false
+  for ind, pair in pairs(model.w) do
+    local hk = h .. '\0' .. g .. '|' .. ind
+    local packed = reg_new[hk] or reg_old[hk]
+    local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
+    if v and pair[1] > 0 then
+      scored = true
+      local r = math.max(v, 0) / pair[2]
+      if r > 1 then r = 1 end
+      total = total + math.floor(pair[1] * r * 100 + 0.5) / 100
+    end
+  end
+  if not scored then return model.l[1], nil end
+  if total > 100 then total = 100 end
+  local index = 1
+  for _, t in ipairs(model.t) do
+    if total >= t then index = index + 1 end
+  end
+  return model.l[index], total
+end
+
+-- e = {a='reg', id, key, ts, h (hash), f (field), v (the record, JSON), feed, k (kind),
+--      lv, lf, kf, g}: the latest by event time is kept, stored as "<key>\t<record>" so
+-- that the key compares cheaply. A level it enters that is news goes to the live feed.
 local function apply_register(e)
   local hk = e.h .. '\0' .. e.f
   local old = reg_new[hk] or reg_old[hk]
   if old and not newer(e.key, packed_key(old)) then return end
-  reg_new[hk] = e.key .. '\t' .. e.v
+  local model = e.g and batch.gm and batch.gm[e.h]
+  local before = model and group_level(e.h, e.g)
+  if e.lv then
+    reg_new[hk] = e.key .. '\t{"lv":"' .. e.lv .. '",' .. string.sub(e.v, 2)
+  else
+    reg_new[hk] = e.key .. '\t' .. e.v
+  end
+  local head = '{"id":"' .. e.id .. '","kind":"' .. e.k .. '",'
+  if model then
+    local after, score = group_level(e.h, e.g)
+    if after ~= before then
+      feed[#feed + 1] = head .. '"from":"' .. before .. '","lv":"' .. after .. '","score":'
+        .. (score or 0) .. ',' .. string.sub(e.v, 2)
+    end
+  elseif e.lf then
+    local was = level_of(old)
+    if was ~= e.lv then
+      local named = e.kf and ('"' .. e.kf .. '":"' .. e.f .. '",') or ''
+      feed[#feed + 1] = head .. '"from":"' .. (was or '') .. '","lv":"' .. e.lv .. '",'
+        .. named .. string.sub(e.v, 2)
+    end
+  end
 end
 
 -- 3. Apply in order, in memory
 local appliers = {inc = apply_incident, reg = apply_register}
 local applied, dups, last_ts = 0, 0, 0
 local dup_at = {}  -- positions (1-based) of the duplicates, for the worker's counts by kind
-local feed = {}
 local new_seen = {}
 for i, e in ipairs(events) do
   if skip[i] then
@@ -250,7 +316,14 @@ for i, e in ipairs(events) do
   else
     appliers[e.a](e)
     applied = applied + 1
-    if e.feed ~= '' then feed[#feed + 1] = e.feed end
+    if e.feed ~= '' then
+      local rec = e.a == 'inc' and incidents[e.iid]
+      if rec and rec.area and e.area == '' then  -- a status change without a place: its area
+        feed[#feed + 1] = string.gsub(e.feed, '"area":""', '"area":"' .. rec.area .. '"', 1)
+      else
+        feed[#feed + 1] = e.feed
+      end
+    end
     if e.ts > last_ts then last_ts = e.ts end
     local b = math.floor(e.ts / batch.sb)
     new_seen[b] = new_seen[b] or {}

@@ -44,6 +44,8 @@ class Rejection:
 
 def parse_ts(value: str) -> int:
     """Epoch milliseconds of an ISO-8601 time with offset or integer epoch ms."""
+    if len(value) <= 16 and value.isascii() and value.isdigit():  # the common form, unsigned
+        return int(value)
     if _EPOCH_MS.fullmatch(value):
         return int(value)
     if "T" not in value[:11] or not _ISO_WITH_OFFSET.fullmatch(value):
@@ -59,6 +61,13 @@ def parse_ts(value: str) -> int:
 
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
+    # Fast path: an entry of at most 4 KiB in all has no field over the limits; one
+    # comprehension decodes it. Anything else takes the checks field by field.
+    if sum(map(len, raw)) + sum(map(len, raw.values())) <= MAX_FIELD_BYTES:
+        try:
+            return {key.decode(): value.decode() for key, value in raw.items()}
+        except UnicodeDecodeError:
+            pass  # named below
     total = 0
     fields: dict[str, str] = {}
     for key, value in raw.items():

@@ -27,7 +27,7 @@ import orjson
 import redis
 
 from dashboard.geography import Geography
-from dashboard.kinds import BY_NAME
+from dashboard.kinds import BY_NAME, REGISTERS
 from dashboard.metrics.worker import WorkerMetrics, kind_label
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import Event, Rejection, parse_command
@@ -111,6 +111,9 @@ class Worker:
         self.routing: Routing | None = load_routing(
             settings.routing_rules, geography, settings.departments,
         ) if settings.routing_rules else None
+        # How the script scores a group's level (risk: an area's indicators), by register.
+        self.group_models = {kind.register: model for kind in REGISTERS
+                             if (model := kind.group_model(settings)) is not None}
         self._stop_requested = False
         self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
@@ -256,6 +259,7 @@ class Worker:
             "feed": self.settings.feed_size,
             "now": now_ms,
             "ev": rows,
+            "gm": self.group_models,
             **({"reg": self.registry} if self.registry else {}),
         })
         try:

@@ -356,6 +356,7 @@ def decode_records(
         for name, packed in sorted(registers.get(kind.name, {}).items()):
             try:
                 record = orjson.loads(packed[packed.index(b"\t") + 1:])
+                record.pop("lv", None)  # the level the script compares; not the record's
             except (ValueError, orjson.JSONDecodeError):  # a value written before named records
                 log.warning("skipping %s register %r: not a named record", kind.name, name)
                 continue  # the next reading of it replaces it
