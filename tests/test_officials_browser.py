@@ -416,7 +416,7 @@ def test_off006_a_click_on_the_map_opens_the_incident(official, stack):
             const t = gd && gd.data.find(d => d.uid === 'incidents-points');
             return t && t.lon.some((v, i) => Math.abs(v - x) < 1e-6
                                           && Math.abs(t.lat[i] - y) < 1e-6); }""",
-        arg=list(point), timeout=10_000)
+        arg=list(point), timeout=20_000)
     for _ in range(3):  # as a user does: point at it (its label shows), then click
         page.wait_for_timeout(1000)  # let the map draw the new point
         xy = page.evaluate(
