@@ -34,6 +34,10 @@ from dashboard.viewer import viewer_id
 actions = flask.Blueprint("actions", __name__)
 
 
+class NotVerifier(Forbidden):
+    """403: the account may not verify (or reject) the incident (`CITYBRAIN_VERIFY`)."""
+
+
 def stored_incident(client: Any, prefix: str, incident_id: str) -> tuple[bytes | None,
                                                                           bytes | None]:
     """The incident's stored record and action history (raw), one round trip."""
@@ -99,14 +103,14 @@ def check_verifier(services: Services, user: User, record: dict[str, Any]) -> No
         return
     resolver = record.get("resolved_by")
     if resolver and resolver == user.name:
-        raise Forbidden("a different account must verify what this account resolved")
+        raise NotVerifier("a different account must verify what this account resolved")
     if rule == "up":
         known = access().cache.users().get(resolver or "")
         below = known.scope if known else record["responsible"]
         geography = services.geography
         if user.scope == below or below not in geography.areas or (
                 user.scope not in geography.chain(below)):
-            raise Forbidden("verification needs an account one level up from the resolver")
+            raise NotVerifier("verification needs an account one level up from the resolver")
 
 
 def perform_action(services: Services, user: User, incident_id: str, action: Any,

@@ -329,8 +329,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CITYBRAIN_STREAM", "citybrain:events", "Stream the producers write events to.",
             _stream_key),
     Setting("CITYBRAIN_COMMAND_STREAM", "citybrain:commands", "Stream of officials' actions "
-            "(acknowledge, dispatch, note, close) for upstream systems; the worker applies "
-            "them too (docs/commands.md).", _stream_key),
+            "(acknowledge, dispatch, note, close, verify, reject, follow_up) for upstream "
+            "systems; the worker applies them too (docs/commands.md).", _stream_key),
     Setting("CITYBRAIN_DEAD_STREAM", "", "Dead-letter stream; empty means `<stream>:dead`.",
             _optional),
     Setting("CITYBRAIN_GROUP", "citybrain", "Consumer group the workers share.", _stream_key),

@@ -59,7 +59,13 @@ def numbers(client, settings, geography, now) -> dict:
         areas[area_id] = summary
     stats = client.hgetall(settings.state_prefix + "stats")
     counters = {k: v for k, v in stats.items() if k not in (b"last_applied_ms",)}
-    return {"areas": areas, "stats": counters, "dead": client.xlen(settings.dead_stream_key)}
+    # the rankings' per-day counters (closed loop), zeros left by moved contributions aside
+    rankings = {key.rsplit(b":", 1)[-1]: {f: n for f, n in client.hgetall(key).items()
+                                          if n != b"0"}
+                for key in client.scan_iter(match=settings.state_prefix + "rk:*")}
+    assert rankings, "no rankings counters were kept"
+    return {"areas": areas, "stats": counters, "dead": client.xlen(settings.dead_stream_key),
+            "rankings": rankings}
 
 
 def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> subprocess.Popen:

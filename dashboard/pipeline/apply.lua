@@ -117,6 +117,7 @@ local notes_new = {}
 local NOTES_KEPT = 30
 
 local incidents, dirty_inc = {}, {}
+local contributed = {}  -- an incident's contribution after its last event in this batch
 local counters = {}
 
 local function newer(key, old_key)
@@ -187,7 +188,7 @@ local function apply_incident(e)
     rec = raw and cjson.decode(raw) or {}
     incidents[iid] = rec
   end
-  local old = contributions(rec)
+  local old = contributed[iid] or contributions(rec)
   if rec.t0 == nil or ts < rec.t0 then rec.t0 = ts end
   if e.st ~= '' and newer(e.stk, rec.stk) then
     rec.st, rec.stk, rec.sts, rec.sday = e.st, e.stk, ts, e.day
@@ -230,8 +231,10 @@ local function apply_incident(e)
       rec['k_' .. name] = key
     end
   end
+  local new = contributions(rec)
+  contributed[iid] = new
   count(old, -1)
-  count(contributions(rec), 1)
+  count(new, 1)
   dirty_inc[iid] = true
 end
 

@@ -25,6 +25,7 @@ from dashboard.screen import (
     incident_panel,
     officials,
     panels,
+    rankings_view,
     refusal,
     source,
     timecontrol,
@@ -76,7 +77,8 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
         user_box=officials.user_box(user, access().open_mode(), services.geography, lang),
         timebar=timecontrol.timebar(lang, moment, replay, services.settings, busy),
         incident_panel=incident_panel.panel(lang, user, services.settings),
-        overlays=[audit_view.audit_modal(lang)] if user.role == "city" else [],
+        overlays=[rankings_view.rankings_modal(lang, user, rankings_view.wanted(search)),
+                  *([audit_view.audit_modal(lang)] if user.role == "city" else [])],
         replaying=moment is not None, push=_push_config(lang),
         export_href=None if user.role == "wall" else
         f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")

@@ -22,9 +22,10 @@ from typing import Any
 import dash
 import orjson
 from dash import ALL, Input, Output, State, dcc, html, no_update
-from werkzeug.exceptions import BadRequest, NotFound, ServiceUnavailable
+from werkzeug.exceptions import BadRequest, Conflict, NotFound, ServiceUnavailable
 
 from dashboard.actions import (
+    NotVerifier,
     decode_incident,
     perform_action,
     stored_incident,
@@ -33,7 +34,7 @@ from dashboard.auth.guard import client_address, current_user
 from dashboard.auth.users import User
 from dashboard.i18n import label, t
 from dashboard.kinds.incident import OpenIncident
-from dashboard.pipeline.contract import MAX_NOTE_CHARS
+from dashboard.pipeline.contract import MAX_NOTE_CHARS, SATISFACTION
 from dashboard.screen import source
 from dashboard.screen.frame import digest
 from dashboard.screen.layout import selection
@@ -45,7 +46,8 @@ from dashboard.viewer import viewer_id
 from layers.incidents import SEVERITY_COLORS, age_text
 
 REFRESH_MS = 800  # how often an open panel checks whether its incident changed
-ACTION_IDS = {f"act-{name}": name for name in ("acknowledge", "dispatch", "note", "close")}
+ACTION_IDS = {f"act-{name}": name for name in ("acknowledge", "dispatch", "note", "close",
+                                               "verify", "reject", "follow_up")}
 
 
 def panel(lang: str, user: User, settings: Settings) -> html.Aside:
@@ -74,6 +76,22 @@ def panel(lang: str, user: User, settings: Settings) -> html.Aside:
                           placeholder=t("result_ph", lang), className="act-text"),
                 html.Button(label("action", "close", lang), id="act-close",
                             className="act-button act-close"),
+            ], className="act-row"),
+            html.Div([  # 核查结案: another account verifies, or rejects with a reason
+                dcc.Input(id="act-reason", type="text", maxLength=MAX_NOTE_CHARS,
+                          placeholder=t("reason_ph", lang), className="act-text"),
+                html.Button(label("action", "verify", lang), id="act-verify",
+                            className="act-button act-close"),
+                html.Button(label("action", "reject", lang), id="act-reject",
+                            className="act-button act-reject"),
+            ], className="act-row"),
+            html.Div([  # 跟踪回访: the resident's answer (hotline incidents; the note above)
+                dcc.Dropdown(id="act-sat", options=[
+                    {"label": label("satisfaction", code, lang), "value": code}
+                    for code in SATISFACTION], placeholder=t("sat_ph", lang),
+                    clearable=False, searchable=False, className="act-dept"),
+                html.Button(label("action", "follow_up", lang), id="act-follow_up",
+                            className="act-button"),
             ], className="act-row"),
             html.Div(id="act-msg", className="act-msg", role="status"),
         ], id="ip-actions", className=_actions_class(user, False))
@@ -177,7 +195,10 @@ def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
         ("department", record["department"] or "–"),
         ("reported", f"{_clock(reported, settings, '%m-%d %H:%M')} · {age}"),
         ("overdue", t("yes", lang) if late else t("no", lang)),
+        ("reopen_count", str(record.get("reopen_count") or 0)),
     ]
+    if record.get("satisfaction"):
+        fields.append(("satisfaction", label("satisfaction", record["satisfaction"], lang)))
     history = [html.Li([
         html.Span(_clock(h.get("ts"), settings, "%m-%d %H:%M"), className="h-time"),
         html.Span(str(h.get("user") or ""), className="h-user"),
@@ -284,42 +305,48 @@ def _past(services: Any, moment: int, incident_id: str
 
 @SCREEN.callback(
     output=[Output("act-msg", "children"), Output("act-msg", "className"),
-            Output("act-note-text", "value"), Output("act-result", "value")],
+            Output("act-note-text", "value"), Output("act-result", "value"),
+            Output("act-reason", "value")],
     inputs={"_clicks": [Input(button, "n_clicks") for button in ACTION_IDS],
             "chosen": State("incident-sel", "data"),
             "department": State("act-dept", "value"),
             "note": State("act-note-text", "value"),
             "result": State("act-result", "value"),
+            "reason": State("act-reason", "value"),
+            "satisfaction": State("act-sat", "value"),
             "search": State("url", "search"),
             "replay": State("replay", "data")},
     prevent_initial_call=True,
 )
 def act(_clicks: list[int | None], chosen: str | None, department: str | None,
-        note: str | None, result: str | None, search: str | None,
-        replay: dict[str, Any] | None) -> Any:
-    """Acknowledge, dispatch, note or close through the REST route's own checks.
+        note: str | None, result: str | None, reason: str | None, satisfaction: str | None,
+        search: str | None, replay: dict[str, Any] | None) -> Any:
+    """Any action on the incident through the REST route's own checks.
 
     Answers once the command is written: the panel's timer shows the worker's result.
+    A refusal (wrong status, the same account verifying its own work) is shown as text.
     """
     action = ACTION_IDS.get(str(dash.ctx.triggered_id))
     if action is None or not chosen or not dash.ctx.triggered[0].get("value"):
-        return (no_update,) * 4
+        return (no_update,) * 5
     services = current()
     user = current_user()
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
     if source.replay_moment(replay, search, services.settings) is not None:
-        return f"✗ {t('go_live', lang)}", "act-msg is-error", no_update, no_update
-    text = result if action == "close" else note if action == "note" else ""
+        return f"✗ {t('go_live', lang)}", "act-msg is-error", no_update, no_update, no_update
+    text = result if action == "close" else note if action in ("note", "follow_up") else ""
     try:  # 403 outside the scope: not caught
         perform_action(services, user, str(chosen), action,
                        (department or "") if action == "dispatch" else "", text or "",
-                       client_address())
-    except (BadRequest, NotFound, ServiceUnavailable) as refused:
+                       client_address(), (reason or "") if action == "reject" else "",
+                       (satisfaction or "") if action == "follow_up" else "")
+    except (BadRequest, Conflict, NotFound, NotVerifier, ServiceUnavailable) as refused:
         return (f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error",
-                no_update, no_update)
+                no_update, no_update, no_update)
     done = label("action", action, lang)
     if action == "dispatch":
         done += f" → {department}"
     stamp = datetime.now(services.settings.zone).strftime("%H:%M:%S")
     return (f"✓ {t('sent', lang)}: {done} ({stamp})", "act-msg is-ok",
-            "" if action == "note" else no_update, "" if action == "close" else no_update)
+            "" if action in ("note", "follow_up") else no_update,
+            "" if action == "close" else no_update, "" if action == "reject" else no_update)

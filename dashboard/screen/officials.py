@@ -1,4 +1,4 @@
-"""Who is signed in (or the open demo mode), sign-out, and the audit log button."""
+"""Who is signed in (or the open demo mode), sign-out, the rankings and audit log buttons."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ def user_box(user: User, open_demo: bool, geography: Geography, lang: str) -> ht
     """The header's account block: name, role and scope with sign-out, or the demo label."""
     audit = html.Button(t("audit", lang), id="audit-open", className="who-button") \
         if user.role == "city" else None
+    ranks = html.Button(t("rankings", lang), id="rank-open", className="who-button")
     if open_demo:
         return html.Div([
             html.Span("开放演示模式 / Open demo mode", id="demo-label", className="demo-label"),
-            audit,
+            ranks, audit,
         ], id="who", className="who is-demo")
     return html.Div([
         html.Div([html.Span(user.name, id="who-name", className="who-name"),
@@ -24,7 +25,7 @@ def user_box(user: User, open_demo: bool, geography: Geography, lang: str) -> ht
                  className="who-line"),
         html.Div([html.Span(geography.name(user.scope, lang), id="who-scope",
                             className="who-scope"),
-                  audit,
+                  ranks, audit,
                   html.A(t("sign_out", lang), href="/logout", id="sign-out",
                          className="who-button")], className="who-line"),
     ], id="who", className="who", title=t("signed_in", lang))
