@@ -21,6 +21,7 @@ from werkzeug.exceptions import Forbidden
 from dashboard.auth.guard import access, current_user, in_scope
 from dashboard.metrics.web import web_metrics
 from dashboard.screen import (
+    alert_card,
     audit_view,
     incident_panel,
     officials,
@@ -28,8 +29,9 @@ from dashboard.screen import (
     refusal,
     source,
     timecontrol,
+    tour,
 )
-from dashboard.screen.frame import Frame
+from dashboard.screen.frame import Frame, digest
 from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
 from dashboard.screen.mapfig import figure, patch, same_shape, visibility
 from dashboard.screen.registry import SCREEN
@@ -58,6 +60,7 @@ TICK_OUTPUTS = {
     "marker_class": Output("replay-marker", "className"),
     "timebar_class": Output("timebar", "className"),
     "slider": Output("replay-slider", "value"),
+    "alerts": Output("alert-list", "data"),
     "sig": Output("tick-sig", "data"),
 }
 
@@ -100,7 +103,9 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
         user_box=officials.user_box(user, access().open_mode(), services.geography, lang),
         timebar=timecontrol.timebar(lang, moment, replay, services.settings, busy),
         incident_panel=incident_panel.panel(lang, user, services.settings),
-        overlays=[audit_view.audit_modal(lang)] if user.role == "city" else [],
+        overlays=[*([audit_view.audit_modal(lang)] if user.role == "city" else []),
+                  alert_card.card(lang, user, services.settings),
+                  tour.parts(search, user, services.settings, services.geography, lang)],
         replaying=moment is not None,
         export_href=None if user.role == "wall" else
         f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")
@@ -147,6 +152,8 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
     new = _signature(frame, key)
     marker, marker_class = timecontrol.marker(moment, replay, services.settings)
     new["replay"] = marker
+    alert_list = alert_card.listed(frame.lang) if moment is None else []  # live only
+    new["alerts"] = digest(alert_list)
     old = sig if sig and sig.get("key") == key else {}
 
     def changed(name: str, make: Any) -> Any:
@@ -193,6 +200,7 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
         "timebar_class": ("timebar" + (" replaying" if moment is not None else ""))
         if replay_changed else no_update,
         "slider": slider,
+        "alerts": alert_list if old.get("alerts") != new["alerts"] else no_update,
         "sig": new,
     }
 
