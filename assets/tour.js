@@ -2,7 +2,7 @@
  *
  * The server sends the areas (checked against the user's scope) in `tour-config`; the
  * step lives in the URL (`step=`, 1-based, next to `area=`), so a reload continues
- * where it was. Any operator input (pointer, key, wheel, touch) pauses the tour for
+ * where it was. A step's dwell counts from when its map is drawn. Any operator input (pointer, key, wheel, touch) pauses the tour for
  * `pause_ms`; an alert on the card holds it (`cockpitWall.holdUntil`, set by
  * alerts.js). A tour given by URL is remembered for the browser session, so that
  * following a link (which drops `tour=`) pauses it rather than ending it.
@@ -30,10 +30,25 @@
     }
   }
 
+  // Navigate the way the screen's own links do (dcc.Location listens for this event),
+  // replacing the history entry: a wall that tours for days must not grow its history.
+  function go(search) {
+    window.setTimeout(function () {
+      window.history.replaceState({}, "", window.location.pathname + search);
+      window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+    }, 0);
+  }
+
+  // Whether the map is still drawing (never replace a screen under its drawing map).
+  function drawing() {
+    var gd = document.querySelector("#map-graph .js-plotly-plot");
+    var sub = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
+    return !sub || !sub.map || Boolean(gd.cockpitDrawing);
+  }
+
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.cockpit_tour = {
     step: function (_n, search, config) {
-      var none = window.dash_clientside.no_update;
       var params = new URLSearchParams(search || "");
       var extra = null;
       if (config && config.from_url) {
@@ -48,7 +63,7 @@
       tour.config = config;
       var areas = (config && config.areas) || [];
       if (!areas.length) {
-        return [none, "", "tour-badge hidden"];
+        return ["", "tour-badge hidden"];
       }
       var now = Date.now();
       var step = parseInt(params.get("step") || "", 10);
@@ -56,14 +71,15 @@
         step = areas.indexOf(params.get("area")) + 1 || 1;
       }
       var key = areas.join(",") + "|" + step;
-      if (tour.key !== key) {
+      if (tour.key !== key || tour.shown !== config) {  // a new step, or its screen drawn
         tour.key = key;
+        tour.shown = config;
         tour.since = now;
       }
       var paused = now < tour.pausedUntil;
       var held = now < (window.cockpitWall.holdUntil || 0);
-      if (paused || held) {
-        tour.since = now;  // after the pause, a whole dwell on this area
+      if (paused || held || drawing()) {
+        tour.since = now;  // after the pause, or once the map is drawn, a whole dwell
       }
       var badge = config.label + " " + step + "/" + areas.length + (paused ? " · " + config.paused : "");
       var css = "tour-badge" + (paused ? " paused" : "");
@@ -71,7 +87,7 @@
       if (!paused && !held && now - tour.since >= config.every_ms) {
         next = step % areas.length + 1;
       } else if (params.get("area") === areas[step - 1] || paused || held) {
-        return [none, badge, css];
+        return [badge, css];
       }
       params.set("area", areas[next - 1]);
       params.set("step", String(next));
@@ -81,8 +97,9 @@
       }
       tour.key = areas.join(",") + "|" + next;
       tour.since = now;
+      go("?" + params.toString());
       badge = config.label + " " + next + "/" + areas.length;
-      return ["?" + params.toString(), badge, "tour-badge"];
+      return [badge, "tour-badge"];
     },
   };
 })();

@@ -4,9 +4,9 @@
 geography and the user's scope: unknown or out-of-scope ones are left out); a
 wall screen without one tours `CITYBRAIN_WALL_TOUR` (by default the city, then
 each district). The browser (`assets/tour.js`) moves on every `every` seconds
-by putting `area=` and `step=` into the URL, so a reload continues where it
-was; any operator input pauses it for `CITYBRAIN_TOUR_PAUSE_S`, and an alert
-being shown holds it.
+by putting `area=` and `step=` into the URL (as the screen's own links do), so a
+reload continues where it was; any operator input pauses it for
+`CITYBRAIN_TOUR_PAUSE_S`, and an alert being shown holds it.
 """
 
 from __future__ import annotations
@@ -82,9 +82,8 @@ def parts(search: str | None, user: User, settings: Settings, geography: Geograp
     ], id="tour")
 
 
-SCREEN.clientside_callback(
+SCREEN.clientside_callback(  # it moves on the way the screen's links do (history + event)
     ClientsideFunction(namespace="cockpit_tour", function_name="step"),
-    Output("url", "search", allow_duplicate=True),
     Output("tour-badge", "children"),
     Output("tour-badge", "className"),
     Input("tour-tick", "n_intervals"),
