@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import orjson
 
 if TYPE_CHECKING:
+    from dashboard.routing import Rule
     from dashboard.settings import Settings
 
 ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -99,6 +100,14 @@ class RowContext(Protocol):
 
     def day_hour(self, ts: int) -> tuple[str, str]:
         """The city's day and hour of an event time."""
+        ...
+
+    def responsible(self, area: str) -> str:
+        """The area answering for what happens in `area`: its street (or district, or city)."""
+        ...
+
+    def route(self, category: str, area: str, severity: str) -> Rule | None:
+        """The routing rule for a new incident without a department (None: no rule)."""
         ...
 
 

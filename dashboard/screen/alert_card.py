@@ -1,7 +1,7 @@
 """The alert card on the screen, its acknowledgement, and the list each tick sends.
 
-The tick sends the user's current alerts (`listed`: computed once per view and
-language, in the user's scope) to the `alert-list` store when they change; the
+Its own timer sends the user's current alerts (`listed`: computed once per view
+and language, in the user's scope) to the `alert-list` store when they change; the
 browser (`assets/alerts.js`) queues them newest first, shows each one's card
 for `CITYBRAIN_ALERT_SHOW_S` and, on a wall screen only, flies the map to it
 and back. Every text reaches the card as a string property, rendered as text.
@@ -22,6 +22,9 @@ from dashboard import alerts
 from dashboard.auth.guard import access, client_address, current_user, require_area
 from dashboard.auth.users import User
 from dashboard.i18n import t
+from dashboard.screen import source
+from dashboard.screen.frame import digest
+from dashboard.screen.layout import selection
 from dashboard.screen.registry import SCREEN
 from dashboard.services import current
 from dashboard.settings import Settings
@@ -48,8 +51,10 @@ def listed(lang: str) -> list[dict[str, Any]]:
 
 
 def card(lang: str, user: User, settings: Settings) -> html.Div:
-    """The (hidden) card, its stores and timer; a wall screen's map moves, others' do not."""
+    """The (hidden) card, its stores and timers; a wall screen's map moves, others' do not."""
     return html.Div([
+        dcc.Interval(id="alert-poll", interval=settings.update_ms),
+        dcc.Store(id="alert-sig"),
         dcc.Store(id="alert-list"),
         dcc.Store(id="alert-current"),
         dcc.Store(id="alert-ack-done"),
@@ -88,6 +93,33 @@ SCREEN.clientside_callback(
     State("alert-config", "data"),
     prevent_initial_call=True,
 )
+
+
+@SCREEN.callback(
+    Output("alert-list", "data"),
+    Output("alert-sig", "data"),
+    Input("alert-poll", "n_intervals"),
+    State("alert-sig", "data"),
+    State("url", "search"),
+    State("replay", "data"),
+    prevent_initial_call=True,
+)
+def poll(_: int, held: str | None, search: str | None,
+         replay: dict[str, Any] | None = None) -> Any:
+    """The user's current alerts when they changed (none while looking back).
+
+    Its own timer (`CITYBRAIN_UPDATE_MS`), apart from the screen's tick, so that alerts
+    arrive whether the screen polls or is pushed to.
+    """
+    services = current()
+    settings = services.settings
+    lang = selection(search, services.geography, settings.lang)[1]
+    live = source.replay_moment(replay, search, settings) is None
+    found = listed(lang) if live else []
+    signature = digest(found)
+    if signature == held:
+        return no_update, no_update
+    return found, signature
 
 
 @SCREEN.callback(
