@@ -130,6 +130,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "sensors": ("物联感知", "Sensors"),
     "sensor_alarm": ("告警", "Alarm"),
     "sensor_normal": ("正常", "Normal"),
+    "tour": ("巡屏", "Tour"),
+    "tour_paused": ("已暂停", "paused"),
+    "alert_incident": ("特别严重事件", "Critical incident"),
+    "alert_risk": ("风险预警升级", "Risk warning raised"),
+    "alert_sensor": ("物联感知告警", "Sensor alarm"),
+    "alert_device": ("设备", "Device"),
+    "alert_threshold": ("告警阈值", "Alarm threshold"),
+    "alert_ack": ("确认告警", "Acknowledge"),
+    "alert_where": ("地点", "Where"),
+    "alert_when": ("时间", "When"),
+    "alert_why": ("依据", "Why"),
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {

@@ -13,6 +13,7 @@ from dashboard.geography import Geography, load_geography
 from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
 from dashboard.push.beacon import PushStatus
 from dashboard.redis_conn import connect
+from dashboard.screen import tour
 from dashboard.settings import Settings
 from dashboard.state.replay import Replayer
 from dashboard.state.store import StateCache
@@ -38,6 +39,7 @@ class Services:
             raise RuntimeError("REDIS_URL is not set (use `citybrain run` for an embedded Redis)")
         client = connect(settings.redis_url, settings.redis_cluster)
         geography = load_geography(settings.boundaries, settings.city)
+        tour.check(settings, geography)  # a wall tour of unknown areas stops the start
         return cls(settings, client, geography, StateCache(settings, client, geography),
                    Replayer(settings, client, geography),
                    SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S),

@@ -21,6 +21,7 @@ from werkzeug.exceptions import Forbidden
 from dashboard.auth.guard import access, current_user, in_scope
 from dashboard.metrics.web import web_metrics
 from dashboard.screen import (
+    alert_card,
     audit_view,
     incident_panel,
     officials,
@@ -29,6 +30,7 @@ from dashboard.screen import (
     refusal,
     source,
     timecontrol,
+    tour,
     update,
 )
 from dashboard.screen.frame import Frame
@@ -78,7 +80,9 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
         timebar=timecontrol.timebar(lang, moment, replay, services.settings, busy),
         incident_panel=incident_panel.panel(lang, user, services.settings),
         overlays=[rankings_view.rankings_modal(lang, user, rankings_view.wanted(search)),
-                  *([audit_view.audit_modal(lang)] if user.role == "city" else [])],
+                  *([audit_view.audit_modal(lang)] if user.role == "city" else []),
+                  alert_card.card(lang, user, services.settings),
+                  tour.parts(search, user, services.settings, services.geography, lang)],
         replaying=moment is not None, push=_push_config(lang),
         export_href=None if user.role == "wall" else
         f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")
