@@ -31,8 +31,9 @@ from dashboard.screen import (
 )
 from dashboard.screen.frame import Frame
 from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
-from dashboard.screen.mapfig import figure, patch, same_shape, visibility
+from dashboard.screen.mapfig import figure, patch, refit, same_shape, visibility
 from dashboard.screen.registry import SCREEN
+from dashboard.screen.viewport import Box
 from dashboard.services import current
 from dashboard.state.replay import ReplayBusy
 from dashboard.viewer import viewer_id
@@ -77,8 +78,9 @@ def _signature(frame: Frame, key: str) -> dict[str, Any]:
             "last_event": frame.last_event}
 
 
-@SCREEN.callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"))
-def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
+@SCREEN.callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"),
+                 State("screen-box", "data"))
+def render(search: str | None, replay: dict[str, Any] | None = None, box: Any = None) -> Any:
     """Draw the whole screen for the area and language in the URL (and the chosen moment).
 
     While the chosen moment's replay is not ready the screen is drawn live, its marker
@@ -103,7 +105,8 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
         overlays=[audit_view.audit_modal(lang)] if user.role == "city" else [],
         replaying=moment is not None,
         export_href=None if user.role == "wall" else
-        f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")
+        f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}",
+        box=Box.parse(box))
 
 
 @SCREEN.callback(Output("url-fix", "search"), Input("url", "search"))
@@ -123,11 +126,12 @@ def keep_in_scope(search: str | None) -> Any:
     output=TICK_OUTPUTS,
     inputs={"_": Input("tick", "n_intervals"), "search": State("url", "search"),
             "sig": State("tick-sig", "data"), "visible": State("map-layers", "value"),
-            "replay": Input("replay", "data")},
+            "replay": Input("replay", "data"), "box": State("screen-box", "data")},
     prevent_initial_call=True,
 )
 def tick(_: int, search: str | None, sig: dict[str, Any] | None,
-         visible: list[str] | None, replay: dict[str, Any] | None = None) -> dict[str, Any]:
+         visible: list[str] | None, replay: dict[str, Any] | None = None,
+         box: Any = None) -> dict[str, Any]:
     """Send what changed since the browser's signature; everything if it is behind.
 
     While looking back the frame is the replay at the chosen moment (moving forward
@@ -156,9 +160,11 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
         layer.id for layer in LAYERS if layer.default_visible]
     map_update: Any = no_update
     if not old or not same_shape(old.get("traces") or [], new["traces"]):
-        map_update = figure(frame, services.geography, shown, services.settings.tile_url)
+        map_update = figure(frame, services.geography, shown, services.settings.tile_url,
+                            Box.parse(box))
     elif old["traces"] != new["traces"]:
-        map_patch, new["traces"] = patch(frame, old["traces"], new["traces"], shown)
+        map_patch, new["traces"] = patch(frame, old["traces"], new["traces"], shown,
+                                         Box.parse(box))
         if map_patch is not None:
             map_update = map_patch
     trend_update: Any = no_update
@@ -214,6 +220,28 @@ def switch_layers(visible: list[str] | None, sig: dict[str, Any] | None,
     if not sig:
         return no_update, legends
     return visibility(sig["owners"], visible), legends
+
+
+@SCREEN.callback(
+    Output("map-graph", "figure", allow_duplicate=True),
+    Output("trend-graph", "figure", allow_duplicate=True),
+    Input("screen-box", "data"),
+    State("url", "search"),
+    State("replay", "data"),
+    prevent_initial_call=True,
+)
+def fit_to_box(box: Any, search: str | None, replay: dict[str, Any] | None) -> tuple[Any, Any]:
+    """The map's box changed size: fit the selection into it and resize Plotly's text."""
+    try:
+        frame, _, _ = source.frame(search, replay)
+    except (Forbidden, ReplayBusy):  # the screen shows its refusal, or the next tick redraws
+        return no_update, no_update
+    size = Box.parse(box)
+    trend = dash.Patch()
+    trend["layout"]["font"]["size"] = panels.px(panels.TREND_FONT_PX, size)
+    trend["layout"]["hoverlabel"]["font"]["size"] = panels.px(panels.TREND_FONT_PX, size)
+    trend["layout"]["margin"] = panels.trend_margin(size)
+    return refit(frame, current().geography, size), trend
 
 
 @SCREEN.callback(
