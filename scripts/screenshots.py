@@ -33,9 +33,10 @@ def shoot(city, size: tuple[int, int], area: str, path: Path) -> list[str]:
     try:
         page = context.new_page()
         page.goto(f"{city.base}/?area={area}")
-        browser.wait_map(page, AREAS[area], timeout_ms=60_000)
+        patience = browser.patience_ms(size)
+        browser.wait_map(page, AREAS[area], timeout_ms=patience)
         bounds = city.geography.frame.geometry.loc[area].bounds
-        problems = [] if browser.wait_fitted(page, bounds, timeout_ms=60_000) else [
+        problems = [] if browser.wait_fitted(page, bounds, timeout_ms=patience) else [
             "the map did not fit the area"]
         problems += browser.layout_problems(page)
         page.screenshot(path=str(path), full_page=True)

@@ -258,6 +258,13 @@ SCREEN_SIZES: tuple[tuple[int, int], ...] = (
 )
 
 
+def patience_ms(size: tuple[int, int]) -> int:
+    """How long to wait for a map of a page that size: Chromium draws it in software here,
+    and a wall of 37 million pixels on a busy 2-core machine takes minutes (not a speed
+    check: the tests only wait for conditions)."""
+    return 20_000 + size[0] * size[1] // 200
+
+
 def wait_map(page, locations: int, timeout_ms: int = 20_000) -> None:  # type: ignore[no-untyped-def]
     """Until the screen shows a map whose risk fill has that many areas, drawn."""
     page.wait_for_selector("#kpi-open", timeout=timeout_ms)

@@ -32,10 +32,10 @@ def stack(tmp_path_factory):
         yield city
 
 
-def fill_and_fit(page, stack, area: str) -> dict:
+def fill_and_fit(page, stack, area: str, timeout_ms: int) -> dict:
     """Wait until the map has fitted the area; how much of the map it fills."""
     bounds = stack.geography.frame.geometry.loc[area].bounds
-    browser.wait_fitted(page, bounds)
+    browser.wait_fitted(page, bounds, timeout_ms=timeout_ms)
     return browser.area_fill(page, bounds)
 
 
@@ -73,14 +73,15 @@ def test_res010_every_size_fits_the_map_the_panels_and_the_text(stack, size):
     context = stack.chromium.new_context(viewport={"width": size[0], "height": size[1]},
                                          device_scale_factor=1)
     tried = browser.offline(context)
+    patience = browser.patience_ms(size)
     try:
         page = context.new_page()
         page.goto(stack.base + "/?area=310000")
-        browser.wait_map(page, 16)
+        browser.wait_map(page, 16, timeout_ms=patience)
         layout = page.evaluate("() => getComputedStyle(document.documentElement)"
                                ".getPropertyValue('--layout').trim()")
         assert layout == LAYOUTS.get(size, "wall")
-        city = fill_and_fit(page, stack, "310000")
+        city = fill_and_fit(page, stack, "310000", patience)
         assert city["inside"] and max(city["width"], city["height"]) >= 0.6, city
         assert browser.layout_problems(page) == []
         sizes = text_sizes(page)
@@ -102,8 +103,8 @@ def test_res010_every_size_fits_the_map_the_panels_and_the_text(stack, size):
         page.evaluate("""q => { history.pushState({}, '', '/' + q);
             window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""",
                       f"?area={XUHUI}")
-        browser.wait_map(page, 957)
-        district = fill_and_fit(page, stack, XUHUI)
+        browser.wait_map(page, 957, timeout_ms=patience)
+        district = fill_and_fit(page, stack, XUHUI, patience)
         assert district["inside"] and max(district["width"], district["height"]) >= 0.6
         assert browser.layout_problems(page) == []
     finally:
