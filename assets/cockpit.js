@@ -10,3 +10,58 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     },
   },
 });
+
+/* The map's real box (`viewport.Box` on the server): its size in CSS pixels, the height
+   the time control covers at its top, and the root font size the CSS derives from the
+   viewport. Measured whenever the map or the time control changes size, and written
+   into the `screen-box` store only when it changed: the server then fits the selected
+   area into the box and sizes Plotly's text for the rem. */
+(function () {
+  var observed = [];
+  var last = "";
+  var pending = null;
+
+  function box() {
+    var map = document.getElementById("map-graph");
+    if (!map) return null;
+    var r = map.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2) return null;
+    var top = 0;
+    var bar = document.getElementById("timebar");
+    if (bar && bar.getClientRects().length) {
+      var b = bar.getBoundingClientRect();
+      if (b.top < r.top + r.height / 2 && b.bottom > r.top) top = b.bottom - r.top;
+    }
+    var rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    return {width: Math.round(r.width), height: Math.round(r.height),
+            top: Math.round(top), rem: Math.round(rem * 100) / 100};
+  }
+
+  function report() {
+    pending = null;
+    var now = box();
+    var dc = window.dash_clientside;
+    if (!now || !dc || !dc.set_props) return;
+    var key = JSON.stringify(now);
+    if (key === last) return;
+    last = key;
+    dc.set_props("screen-box", {data: now});
+  }
+
+  function soon() {  /* one report per burst of resizes (a window dragged wider) */
+    if (pending !== null) clearTimeout(pending);
+    pending = setTimeout(report, 120);
+  }
+
+  var sizes = new ResizeObserver(soon);
+
+  function watch() {  /* a new screen brings a new map element: observe that one */
+    var now = [document.getElementById("map-graph"), document.getElementById("timebar")];
+    if (now[0] === observed[0] && now[1] === observed[1]) return;
+    sizes.disconnect();
+    now.forEach(function (el) { if (el) sizes.observe(el); });
+    observed = now;
+  }
+
+  new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
+})();

@@ -56,6 +56,24 @@
     return on;
   }
 
+  /* A snapshot is made once for every screen of its area: its map is fitted to a default
+     box. Keep this screen's own fit and text sizes (`viewport.Box`, cockpit.js). */
+  function keepFit(figure) {
+    var gd = document.querySelector("#map-graph .js-plotly-plot");
+    var now = gd && gd.layout;
+    var next = figure.layout;
+    if (!now || !now.map || !next || !next.map || now.uirevision !== next.uirevision) { return; }
+    next.map.center = now.map.center;
+    next.map.zoom = now.map.zoom;
+    if (now.font) { next.font = now.font; }
+    if (now.hoverlabel) { next.hoverlabel = now.hoverlabel; }
+    var fonts = {};
+    (gd.data || []).forEach(function (trace) { if (trace.textfont) { fonts[trace.uid] = trace.textfont; } });
+    figure.data.forEach(function (trace) {
+      if (trace.textfont && fonts[trace.uid]) { trace.textfont = fonts[trace.uid]; }
+    });
+  }
+
   function apply(event) {
     var msg;
     try { msg = JSON.parse(event.data); } catch (e) { return; }
@@ -69,6 +87,7 @@
       props["map-graph"].figure.data.forEach(function (trace, i) {
         trace.visible = !!on[msg.owners[i]];
       });
+      keepFit(props["map-graph"].figure);
     }
     Object.keys(props).forEach(function (id) {
       if (id === "tick-sig" || document.getElementById(id)) { setProps(id, props[id]); }

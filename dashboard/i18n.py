@@ -244,6 +244,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+# Large numbers in a KPI tile: the language's own steps (万 and 亿 in Chinese).
+NUMBER_UNITS: dict[str, tuple[tuple[int, str], ...]] = {
+    "zh-CN": ((10**8, "亿"), (10**4, "万")),
+    "en": ((10**9, "B"), (10**6, "M"), (10**3, "k")),
+}
+
+
 def pick_lang(value: str | None, default: str = "zh-CN") -> str:
     """`en` or `zh-CN` from a `?lang=` value; anything else gives the default."""
     if value and value.lower().startswith("en"):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import redis
@@ -19,6 +20,7 @@ from werkzeug.serving import make_server
 
 from dashboard.geography import Geography
 from dashboard.pipeline.worker import Worker
+from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
 from tests.events import incident, now_ms, risk, traffic
 
@@ -242,3 +244,182 @@ def clipped_headings(page) -> list[str]:  # type: ignore[no-untyped-def]
     return page.evaluate("""() => [...document.querySelectorAll('.panel h2, .panel h3')]
         .filter(e => e.offsetParent !== null && e.scrollHeight > e.clientHeight + 1)
         .map(e => e.innerText)""")
+
+
+MAP = "#map-graph .js-plotly-plot"
+
+# Every layout the screen is made for (CSS pixels, device scale 1): 16:9 from an
+# official's laptop to an 8K wall, 32:9 mosaics (the last a 3x6 wall of 1080p panels),
+# a 48:9 row of three, portrait, a tablet and a phone.
+SCREEN_SIZES: tuple[tuple[int, int], ...] = (
+    (1366, 768), (1920, 1080), (3840, 2160), (7680, 4320),
+    (5760, 1620), (7680, 2160), (11520, 3240), (5760, 1080),
+    (1080, 1920), (768, 1024), (390, 844),
+)
+
+
+def patience_ms(size: tuple[int, int]) -> int:
+    """How long to wait for a map of a page that size: Chromium draws it in software here,
+    and a wall of 37 million pixels on a busy 2-core machine takes minutes (not a speed
+    check: the tests only wait for conditions)."""
+    return 20_000 + size[0] * size[1] // 200
+
+
+def wait_map(page, locations: int, timeout_ms: int = 20_000) -> None:  # type: ignore[no-untyped-def]
+    """Until the screen shows a map whose risk fill has that many areas, drawn."""
+    page.wait_for_selector("#kpi-open", timeout=timeout_ms)
+    page.wait_for_function(
+        f"""n => {{ const gd = document.querySelector('{MAP}');
+            const m = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
+            const fill = gd && gd.data && gd.data.find(d => d.uid === 'risk-fill');
+            return m && fill && fill.locations.length === n && m.map.loaded()
+                && m.map.queryRenderedFeatures(
+                    {{layers: ['plotly-trace-layer-risk-fill-fill']}}).length > 0; }}""",
+        arg=locations, timeout=timeout_ms)
+
+
+# How much of the map's free part (below the time control) the bounds take, and whether
+# they stay inside it: the area as MapLibre projects it, in the map canvas's pixels.
+AREA_FILL = f"""([west, south, east, north]) => {{
+    const gd = document.querySelector('{MAP}');
+    const m = gd._fullLayout.map._subplot.map;
+    const box = m.getCanvas().getBoundingClientRect();
+    const bar = document.getElementById('timebar');
+    const top = bar && bar.getClientRects().length
+        ? Math.max(0, bar.getBoundingClientRect().bottom - box.top) : 0;
+    const a = m.project([west, north]), b = m.project([east, south]);
+    const free = box.height - top;
+    return {{width: (b.x - a.x) / box.width, height: (b.y - a.y) / free,
+             inside: a.x >= -2 && a.y >= top - 2 && b.x <= box.width + 2
+                     && b.y <= box.height + 2}}; }}"""
+
+
+def area_fill(page, bounds) -> dict:  # type: ignore[no-untyped-def]
+    """The selected area's share of the map's free width and height, and if it is inside."""
+    return page.evaluate(AREA_FILL, [float(b) for b in bounds])
+
+
+def wait_fitted(page, bounds, share: float = 0.6, timeout_ms: int = 20_000) -> bool:  # type: ignore[no-untyped-def]
+    """Until the area fills `share` of the map's width or height (the fit has arrived)."""
+    try:
+        page.wait_for_function(
+            f"""([bounds, share]) => {{ const f = ({AREA_FILL})(bounds);
+                return f.inside && Math.max(f.width, f.height) >= share; }}""",
+            arg=[[float(b) for b in bounds], share], timeout=timeout_ms)
+    except PlaywrightError:
+        return False
+    return True
+
+
+def layout_problems(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """What is wrong with the screen's layout as drawn, as sentences (none: empty list).
+
+    - the page scrolls sideways (or, outside the phone layout, at all);
+    - an element sticks out of the viewport, or out of the panel, tile or header it is in;
+    - a KPI value, panel heading or tile label is drawn narrower than its text (clipped);
+    - a panel heading or a list is hidden, or a list is empty.
+    """
+    return page.evaluate("""() => {
+        const out = [];
+        const root = document.documentElement;
+        const phone = getComputedStyle(root).getPropertyValue('--layout').trim() === 'phone';
+        if (root.scrollWidth > innerWidth + 1) out.push(`scrolls sideways: ${root.scrollWidth}`);
+        if (!phone && root.scrollHeight > innerHeight + 1)
+            out.push(`scrolls: ${root.scrollHeight} > ${innerHeight}`);
+        const name = e => e.id ? '#' + e.id : e.tagName.toLowerCase() + '.'
+            + [...e.classList].join('.');
+        const shown = e => e.getClientRects().length > 0
+            && getComputedStyle(e).visibility !== 'hidden';
+        const boxes = '.panel, .kpi, .header, .map-overlay, .timebar';
+        const height = phone ? root.scrollHeight : innerHeight;
+        for (const e of document.querySelectorAll('#screen *')) {
+            if (!shown(e) || e.closest('.js-plotly-plot, .dash-dropdown-content, .hidden'))
+                continue;
+            const r = e.getBoundingClientRect();
+            if (r.width === 0 || r.height === 0) continue;
+            const y = phone ? r.top + scrollY : r.top, bottom = y + r.height;
+            if (r.left < -1 || r.right > innerWidth + 1 || y < -1 || bottom > height + 1)
+                out.push(`${name(e)} outside the viewport`);
+            const box = e.parentElement && e.parentElement.closest(boxes);
+            if (box && !e.matches(boxes)) {
+                const b = box.getBoundingClientRect();
+                if (r.left < b.left - 1 || r.right > b.right + 1 || r.top < b.top - 1
+                        || r.bottom > b.bottom + 1)
+                    out.push(`${name(e)} sticks out of ${name(box)}`);
+            }
+        }
+        for (const e of document.querySelectorAll(
+                '.kpi-value, .kpi-label, .lvl, .panel h2, .panel h3, .title')) {
+            const cut = getComputedStyle(e).overflowY !== 'visible'
+                && e.scrollHeight > e.clientHeight + 1;
+            if (shown(e) && (e.scrollWidth > e.clientWidth + 1 || cut))
+                out.push(`${name(e)} clipped: "${e.innerText}"`);
+        }
+        for (const e of document.querySelectorAll('.main h2, #feed-list, #top-list, '
+                + '#overdue-list, #detail-body, #trend-graph, #kpi-row')) {
+            if (e.closest('.hidden')) continue;  // a closed overlay's own headings
+            if (!shown(e)) { out.push(`${name(e)} hidden`); continue; }
+            const r = e.getBoundingClientRect();
+            if (r.height < 8 || r.width < 8) out.push(`${name(e)} squeezed to nothing`);
+        }
+        for (const id of ['feed-list', 'top-list', 'overdue-list']) {
+            const list = document.getElementById(id);
+            const rows = list ? [...list.children].filter(
+                li => shown(li) && !li.classList.contains('feed-empty')) : [];
+            const visible = rows.filter(li => { const r = li.getBoundingClientRect();
+                const b = list.getBoundingClientRect();
+                return r.height > 0 && r.bottom <= b.bottom + 1 && r.top >= b.top - 1; });
+            if (!visible.length) out.push(`#${id} shows no row`);
+        }
+        return out;
+    }""")
+
+
+def small_touch_targets(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Links, buttons and switches smaller than 44x44 CSS pixels (the phone layout's floor)."""
+    return page.evaluate("""() => [...document.querySelectorAll(
+            '#screen a, #screen button, #screen [role=button], #screen .layer-switch label, '
+            + '#area-picker')]
+        .filter(e => e.getClientRects().length && !e.closest('.hidden'))
+        .map(e => [e, e.getBoundingClientRect()])
+        .filter(([e, r]) => r.height < 44 || r.width < 44)
+        .map(([e, r]) => `${e.id || e.className || e.tagName} ${Math.round(r.width)}x`
+                         + `${Math.round(r.height)}`)""")
+
+
+@contextmanager
+def demo_city(workdir: Path, **env: str) -> Iterator[SimpleNamespace]:
+    """The seeded city served for a browser: its own Redis, a worker, the app, Chromium.
+
+    Yields `server` (the Redis), `settings`, `client`, `app`, `geography`, `base` (the
+    app's URL) and `chromium`; `env` adds settings to the screen tests' defaults.
+    """
+    import logging
+
+    from playwright.sync_api import sync_playwright
+
+    from dashboard.app import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = EmbeddedRedis(workdir / "redis")
+    server.start()
+    settings = Settings.load(env={
+        "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "0.2", "CITYBRAIN_UPDATE_MS": "400",
+        "CITYBRAIN_STALE_AFTER_S": "600", "CITYBRAIN_BLOCK_MS": "200",
+        "CITYBRAIN_AUDIT_DIR": str(workdir / "audit"), **env})
+    client = connect(server.url)
+    try:
+        app = create_app(settings)
+        geography = app.server.extensions["citybrain"].geography
+        seed(client, settings, geography)
+        with background_worker(settings, client, geography), live_server(app) as base, \
+                sync_playwright() as playwright:
+            chromium = launch(playwright)
+            try:
+                yield SimpleNamespace(server=server, settings=settings, client=client, app=app,
+                                      geography=geography, base=base, chromium=chromium)
+            finally:
+                chromium.close()
+    finally:
+        client.close()
+        server.stop()

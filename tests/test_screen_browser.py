@@ -9,18 +9,14 @@ stops and restarts this module's own Redis, so it stays last in the file.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from dashboard.app import create_app
-from dashboard.redis_conn import EmbeddedRedis, connect
-from dashboard.settings import Settings
 from tests import browser
 from tests.events import PUDONG_POINT, incident
 
@@ -28,34 +24,15 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 XSS = "<img src=x onerror=alert(1)>"
-MAP = "#map-graph .js-plotly-plot"
+MAP = browser.MAP
 UPDATE = "/_dash-update-component"
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     browser.need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = EmbeddedRedis(tmp_path_factory.mktemp("screen-redis"))
-    server.start()
-    settings = Settings.load(env={
-        "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "0.2", "CITYBRAIN_UPDATE_MS": "400",
-        "CITYBRAIN_STALE_AFTER_S": "600", "CITYBRAIN_BLOCK_MS": "200",
-        "CITYBRAIN_AUDIT_DIR": str(tmp_path_factory.mktemp("screen-audit"))})
-    client = connect(server.url)
-    app = create_app(settings)
-    geography = app.server.extensions["citybrain"].geography
-    browser.seed(client, settings, geography)
-    with browser.background_worker(settings, client, geography), \
-            browser.live_server(app) as base, sync_playwright() as playwright:
-        chromium = browser.launch(playwright)
-        yield SimpleNamespace(server=server, settings=settings, client=client, app=app,
-                              geography=geography, base=base, chromium=chromium)
-        chromium.close()
-    client.close()
-    server.stop()
+    with browser.demo_city(tmp_path_factory.mktemp("screen")) as city:
+        yield city
 
 
 @pytest.fixture(scope="module")
@@ -79,17 +56,7 @@ def page(screen):
     assert screen.dialogs == [], "a script ran from untrusted text"
 
 
-def wait_map(page, locations: int) -> None:
-    """Until the screen shows a map whose risk fill has that many areas, drawn."""
-    page.wait_for_selector("#kpi-open", timeout=20_000)
-    page.wait_for_function(
-        f"""n => {{ const gd = document.querySelector('{MAP}');
-            const m = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
-            const fill = gd && gd.data && gd.data.find(d => d.uid === 'risk-fill');
-            return m && fill && fill.locations.length === n && m.map.loaded()
-                && m.map.queryRenderedFeatures(
-                    {{layers: ['plotly-trace-layer-risk-fill-fill']}}).length > 0; }}""",
-        arg=locations, timeout=20_000)
+wait_map = browser.wait_map
 
 
 @contextmanager
@@ -123,7 +90,7 @@ def trace(page, uid: str) -> dict:
 
 
 def wait_for_search(page, part: str) -> None:
-    page.wait_for_function("p => location.search.includes(p)", arg=part, timeout=5_000)
+    page.wait_for_function("p => location.search.includes(p)", arg=part, timeout=20_000)
 
 
 def summary(stack, area_id: str | None = None) -> dict:
@@ -160,11 +127,11 @@ def test_scr001_city_loads_with_district_polygons(page, stack):
     page.wait_for_function(
         f"""() => document.querySelector('{MAP}').data
             .filter(d => d.uid.startsWith('traffic-')).every(d => d.visible === true)""",
-        timeout=5_000)
+        timeout=20_000)
     assert "畅通" in page.inner_text("#map-legend")
     page.click("#map-layers label:has-text('交通拥堵')")
     page.wait_for_function("() => !document.querySelector('#map-legend').innerText"
-                           ".includes('畅通')", timeout=5_000)
+                           ".includes('畅通')", timeout=20_000)
 
 
 def test_scr002_xadded_incident_reaches_feed_map_and_kpi(page, stack):
@@ -177,14 +144,14 @@ def test_scr002_xadded_incident_reaches_feed_map_and_kpi(page, stack):
     started = time.monotonic()
     page.wait_for_function(
         "t => document.querySelector('#feed-list').innerText.includes(t)", arg=title,
-        timeout=5_000)
+        timeout=20_000)
     page.wait_for_function(
         f"""lon => document.querySelector('{MAP}').data
             .find(d => d.uid === 'incidents-points').lon.some(x => Math.abs(x - lon) < 1e-6)""",
-        arg=lon, timeout=5_000)
+        arg=lon, timeout=20_000)
     page.wait_for_function(
         "n => document.querySelector('#kpi-open').innerText.replace(/,/g, '') === String(n)",
-        arg=before + 1, timeout=5_000)
+        arg=before + 1, timeout=20_000)
     assert time.monotonic() - started < 5
     assert number(page, "#kpi-open") == summary(stack)["incidents"]["open"] == before + 1
     assert number(page, "#kpi-today") == summary(stack)["incidents"]["today"]
@@ -196,7 +163,7 @@ def test_scr003_untrusted_title_is_text(page, stack):
         "XSS-1", point=PUDONG_POINT, title=XSS, department="<b>dept</b>"))
     page.wait_for_function(
         "t => document.querySelector('#feed-list').innerText.includes(t)", arg=XSS,
-        timeout=5_000)
+        timeout=20_000)
     page.wait_for_timeout(500)
     assert page.evaluate("() => document.querySelectorAll('img').length") == 0
     assert page.dialogs == []
@@ -221,12 +188,12 @@ def test_scr005_select_by_picker_click_and_breadcrumb(page, stack):
     page.wait_for_function(
         f"""() => {{ const t = document.querySelector('{MAP}').data
             .find(d => d.uid === 'risk-fill'); return t && t.locations.length === 957; }}""",
-        timeout=10_000)
+        timeout=20_000)
     # Hide the incidents (the layer switcher) so that the click lands on the area.
     page.click("#map-layers label:has-text('在办事件')")
     page.wait_for_function(
         f"""() => document.querySelector('{MAP}').data
-            .find(d => d.uid === 'incidents-points').visible === false""", timeout=5_000)
+            .find(d => d.uid === 'incidents-points').visible === false""", timeout=20_000)
     target = stack.geography.areas["310104-R0100"]
     x, y = page.evaluate(
         f"""([lon, lat]) => {{ const gd = document.querySelector('{MAP}');
@@ -239,13 +206,13 @@ def test_scr005_select_by_picker_click_and_breadcrumb(page, stack):
     page.wait_for_timeout(200)
     page.mouse.click(x + 1, y + 1)
     wait_for_search(page, "area=310104-R0100")
-    page.wait_for_selector("#detail-title:has-text('示例小区 0100')", timeout=5_000)
+    page.wait_for_selector("#detail-title:has-text('示例小区 0100')", timeout=20_000)
     page.click("#map-layers label:has-text('在办事件')")
     page.click("#crumbs a >> text=上海市")
     wait_for_search(page, "area=310000")
     page.wait_for_function(
         f"""() => document.querySelector('{MAP}').data
-            .find(d => d.uid === 'risk-fill').locations.length === 16""", timeout=10_000)
+            .find(d => d.uid === 'risk-fill').locations.length === 16""", timeout=20_000)
 
 
 def test_scr006_english_by_query(page, stack):
@@ -289,7 +256,7 @@ def test_scr009_page_loads_without_console_errors(stack, size):
     """A fresh page at each wall, desk and phone size logs no console or page error."""
     with fresh_page(stack, size) as page:
         for _ in range(2):  # two live updates after the map is drawn
-            with page.expect_response(is_tick, timeout=10_000) as tick:
+            with page.expect_response(is_tick, timeout=20_000) as tick:
                 pass
             assert tick.value.status == 200
         assert browser.CONSOLE.take() == []
@@ -366,7 +333,7 @@ def test_scr012_page_reloads_itself_when_the_screen_is_not_drawn_in_time(stack):
     with browser.live_server(app) as base, \
             failing_once(stack, "**/_dash-layout") as (page, failed, loads):
         page.goto(base + "/")
-        page.wait_for_selector("._dash-error", timeout=10_000)  # no screen, and no reload yet
+        page.wait_for_selector("._dash-error", timeout=20_000)  # no screen, and no reload yet
         assert len(loads) == 1
         wait_map(page, 16)
         assert len(failed) == 1 and len(loads) == 2
@@ -381,7 +348,7 @@ def test_scr008_stale_banner_when_redis_stops_and_clears_on_restart(page, stack)
     shown = page.inner_text("#kpi-open")
     stack.server.stop()
     try:
-        page.wait_for_selector("#stale-banner:not(.hidden)", timeout=10_000)
+        page.wait_for_selector("#stale-banner:not(.hidden)", timeout=20_000)
         banner = page.inner_text("#stale-banner")
         assert "数据已停止更新" in banner and "无法连接数据库" in banner
         assert page.get_attribute("#screen", "class") == "screen is-stale"

@@ -35,9 +35,10 @@ from dashboard.screen import (
 )
 from dashboard.screen.frame import Frame
 from dashboard.screen.layout import screen, selection
-from dashboard.screen.mapfig import visibility
+from dashboard.screen.mapfig import refit, visibility
 from dashboard.screen.registry import SCREEN
 from dashboard.screen.update import TICK_OUTPUTS
+from dashboard.screen.viewport import Box
 from dashboard.services import current
 from dashboard.state.replay import ReplayBusy
 from dashboard.viewer import viewer_id
@@ -56,8 +57,9 @@ def _frame(search: str | None, replay: dict[str, Any] | None = None) -> tuple[Fr
     return frame, key
 
 
-@SCREEN.callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"))
-def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
+@SCREEN.callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"),
+                 State("screen-box", "data"))
+def render(search: str | None, replay: dict[str, Any] | None = None, box: Any = None) -> Any:
     """Draw the whole screen for the area and language in the URL (and the chosen moment).
 
     While the chosen moment's replay is not ready the screen is drawn live, its marker
@@ -85,7 +87,8 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
                   tour.parts(search, user, services.settings, services.geography, lang)],
         replaying=moment is not None, push=_push_config(lang),
         export_href=None if user.role == "wall" else
-        f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")
+        f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}",
+        box=Box.parse(box))
 
 
 @SCREEN.callback(Output("url-fix", "search"), Input("url", "search"))
@@ -105,11 +108,12 @@ def keep_in_scope(search: str | None) -> Any:
     output=TICK_OUTPUTS,
     inputs={"_": Input("tick", "n_intervals"), "search": State("url", "search"),
             "sig": State("tick-sig", "data"), "visible": State("map-layers", "value"),
-            "replay": Input("replay", "data")},
+            "replay": Input("replay", "data"), "box": State("screen-box", "data")},
     prevent_initial_call=True,
 )
 def tick(_: int, search: str | None, sig: dict[str, Any] | None,
-         visible: list[str] | None, replay: dict[str, Any] | None = None) -> dict[str, Any]:
+         visible: list[str] | None, replay: dict[str, Any] | None = None,
+         box: Any = None) -> dict[str, Any]:
     """Send what changed since the browser's signature; everything if it is behind.
 
     While looking back the frame is the replay at the chosen moment (moving forward
@@ -129,7 +133,7 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
     shown = visible if visible is not None else [
         layer.id for layer in LAYERS if layer.default_visible]
     outputs = update.changes(frame, key, sig, shown, services.settings, services.geography,
-                             moment, replay)
+                             moment, replay, Box.parse(box))
     push = _push_config(frame.lang)
     if push is not None and (sig or {}).get("push") != push["up"]:
         outputs["push"] = push  # push came up (or went down): the page (re)connects
@@ -162,6 +166,28 @@ def switch_layers(visible: list[str] | None, sig: dict[str, Any] | None,
     if not sig:
         return no_update, legends
     return visibility(sig["owners"], visible), legends
+
+
+@SCREEN.callback(
+    Output("map-graph", "figure", allow_duplicate=True),
+    Output("trend-graph", "figure", allow_duplicate=True),
+    Input("screen-box", "data"),
+    State("url", "search"),
+    State("replay", "data"),
+    prevent_initial_call=True,
+)
+def fit_to_box(box: Any, search: str | None, replay: dict[str, Any] | None) -> tuple[Any, Any]:
+    """The map's box changed size: fit the selection into it and resize Plotly's text."""
+    try:
+        frame, _, _ = source.frame(search, replay)
+    except (Forbidden, ReplayBusy):  # the screen shows its refusal, or the next tick redraws
+        return no_update, no_update
+    size = Box.parse(box)
+    trend = dash.Patch()
+    trend["layout"]["font"]["size"] = panels.px(panels.TREND_FONT_PX, size)
+    trend["layout"]["hoverlabel"]["font"]["size"] = panels.px(panels.TREND_FONT_PX, size)
+    trend["layout"]["margin"] = panels.trend_margin(size)
+    return refit(frame, current().geography, size), trend
 
 
 @SCREEN.callback(

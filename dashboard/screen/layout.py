@@ -12,6 +12,7 @@ from dashboard.i18n import label, pick_lang, t
 from dashboard.screen import panels
 from dashboard.screen.frame import Frame
 from dashboard.screen.mapfig import figure
+from dashboard.screen.viewport import Box
 from dashboard.settings import Settings
 from layers import LAYERS
 
@@ -23,12 +24,14 @@ def skeleton(settings: Settings) -> html.Div:
     """What never changes: URL, timers, time zone, the look-back choice, the screen's slot.
 
     `url-fix` puts a user back on their own area when the URL asks for one outside
-    their scope; `replay` holds the time control's choice across area changes.
+    their scope; `replay` holds the time control's choice across area changes;
+    `screen-box` the map's real size, measured by `assets/cockpit.js` (`viewport.Box`).
     """
     return html.Div([
         dcc.Location(id="url", refresh="callback-nav"),
         dcc.Location(id="url-fix", refresh="callback-nav"),
         dcc.Store(id="replay"),
+        dcc.Store(id="screen-box"),
         dcc.Interval(id="tick", interval=settings.update_ms),
         dcc.Interval(id="clock-tick", interval=1000),
         dcc.Store(id="clock-tz", data=settings.tz),
@@ -70,12 +73,14 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
            signature: dict[str, Any], scope: str | None = None, *,
            user_box: Any = None, timebar: Any = None, incident_panel: Any = None,
            overlays: list[Any] | None = None, replaying: bool = False,
-           export_href: str | None = None, push: dict[str, Any] | None = None) -> html.Div:
+           export_href: str | None = None, push: dict[str, Any] | None = None,
+           box: Box | None = None) -> html.Div:
     """The whole screen for the frame's area and language.
 
     The officials' parts (account block, time control, incident panel, audit
     overlay) are built by their own modules and slotted in here. `push` tells the
-    browser where the push process is (`PushStatus.config`; None: poll only).
+    browser where the push process is (`PushStatus.config`; None: poll only). The
+    figures are sized for the `box` the browser last reported.
     """
     lang = frame.lang
     visible = [layer.id for layer in LAYERS if layer.default_visible]
@@ -111,14 +116,14 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
             label("level", geography.areas[frame.area_id].level, lang))], id="detail-title"),
         *export,
         html.Div(panels.detail_body(frame), id="detail-body", className="detail"),
-        html.H2(t("top_risk", lang)),
+        html.H2(t("top_risk", lang), id="top-title"),
         html.Ol(panels.top_items(frame), id="top-list", className="top-list"),
     ], className="panel left")
     centre = html.Section([
         timebar,
         banner,
         dcc.Graph(id="map-graph", className="map",
-                  figure=figure(frame, geography, visible, settings.tile_url),
+                  figure=figure(frame, geography, visible, settings.tile_url, box),
                   config=GRAPH_CONFIG, responsive=True, style={"height": "100%"}),
         html.Div([
             dcc.Checklist(id="map-layers", className="layer-switch",
@@ -131,12 +136,13 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
         *(overlays or []),
     ], className="panel centre")
     right = html.Section([
-        html.H2(t("feed", lang)),
+        html.H2(t("feed", lang), id="feed-title"),
         html.Ul(panels.feed_items(frame), id="feed-list", className="feed"),
-        html.H2([t("overdue_list", lang), html.Small(overdue_count(frame), id="overdue-count")]),
+        html.H2([t("overdue_list", lang), html.Small(overdue_count(frame), id="overdue-count")],
+                id="overdue-title"),
         html.Ul(panels.overdue_items(frame), id="overdue-list", className="overdue-list"),
-        html.H2(t("trend", lang)),
-        dcc.Graph(id="trend-graph", figure=panels.trend_figure(frame), className="trend",
+        html.H2(t("trend", lang), id="trend-title"),
+        dcc.Graph(id="trend-graph", figure=panels.trend_figure(frame, box), className="trend",
                   config={"displayModeBar": False, "staticPlot": False}),
         incident_panel,
     ], className="panel right")

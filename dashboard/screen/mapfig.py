@@ -8,7 +8,11 @@ from typing import Any
 from dash import Patch
 
 from dashboard.screen.frame import Frame
-from layers.base import OFFLINE_STYLE, center_zoom, focus
+from dashboard.screen.viewport import Box, fit, px
+from layers.base import OFFLINE_STYLE, focus
+
+HOVER_FONT_PX = 16  # sizes for 1920x1080; `viewport.px` scales them to the screen
+FONT_PX = 12
 
 
 def map_style(tile_url: str | None) -> dict[str, Any]:
@@ -26,12 +30,17 @@ def map_style(tile_url: str | None) -> dict[str, Any]:
 
 
 def figure(frame: Frame, geography: Any, visible: Collection[str],
-           tile_url: str | None = None) -> dict[str, Any]:
-    """The whole figure for a newly selected area (polygons by URL, so still small)."""
-    center, zoom = center_zoom(focus(geography, frame.area_id).bounds)
+           tile_url: str | None = None, box: Box | None = None) -> dict[str, Any]:
+    """The whole figure for a newly selected area (polygons by URL, so still small).
+
+    The selection is fitted into the map's real `box` (as the browser measured it)
+    and the text sized for its rem.
+    """
+    box = box or Box()
+    center, zoom = fit(focus(geography, frame.area_id).bounds, box)
     # below="": every trace on top of the ones before it, in registry order (the default
     # puts choropleths under the first symbol layer, i.e. under some scatter traces).
-    data = [{"below": "", **trace, "visible": owner in visible}
+    data = [{"below": "", **trace, **_text_size(trace, box), "visible": owner in visible}
             for trace, owner in zip(frame.traces, frame.trace_layers, strict=True)]
     return {
         "data": data,
@@ -42,21 +51,45 @@ def figure(frame: Frame, geography: Any, visible: Collection[str],
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
             "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
             "showlegend": False, "dragmode": "pan",
-            "hoverlabel": {"font": {"size": 16}, "bgcolor": "#111a2b",
+            "hoverlabel": {"font": {"size": px(HOVER_FONT_PX, box)}, "bgcolor": "#111a2b",
                            "bordercolor": "#9fb3c8"},
-            "font": {"color": "#e8eef6"},
+            "font": {"color": "#e8eef6", "size": px(FONT_PX, box)},
         },
     }
 
 
+def refit(frame: Frame, geography: Any, box: Box) -> Patch:
+    """A `Patch` moving the map to fit a new box and resizing its text (data untouched)."""
+    center, zoom = fit(focus(geography, frame.area_id).bounds, box)
+    changed = Patch()
+    changed["layout"]["map"]["center"] = center
+    changed["layout"]["map"]["zoom"] = zoom
+    changed["layout"]["hoverlabel"]["font"]["size"] = px(HOVER_FONT_PX, box)
+    changed["layout"]["font"]["size"] = px(FONT_PX, box)
+    for index, trace in enumerate(frame.traces):
+        sized = _text_size(trace, box)
+        if sized:
+            changed["data"][index]["textfont"] = sized["textfont"]
+    return changed
+
+
+def _text_size(trace: Mapping[str, Any], box: Box) -> dict[str, Any]:
+    """The trace's `textfont` with its size scaled to the box ({} for a trace without)."""
+    font = trace.get("textfont")
+    if not isinstance(font, Mapping) or "size" not in font:
+        return {}
+    return {"textfont": {**font, "size": px(font["size"], box)}}
+
+
 def patch(frame: Frame, old: Sequence[Mapping[str, str]], new: Sequence[Mapping[str, str]],
-          visible: Collection[str]) -> tuple[Patch | None, list[Mapping[str, str]]]:
+          visible: Collection[str], box: Box | None = None,
+          ) -> tuple[Patch | None, list[Mapping[str, str]]]:
     """A `Patch` of the changed keys of the visible traces, and the hashes it brings.
 
     Hidden traces are not sent (the browser would process them for nothing); they
     keep their old hashes, so the first tick after a layer is shown sends them.
     None instead of a `Patch` when nothing visible changed. Both lists must have
-    the same shape (`same_shape`).
+    the same shape (`same_shape`). A changed `textfont` is sized for the `box`.
     """
     changed = Patch()
     sent = False
@@ -68,7 +101,9 @@ def patch(frame: Frame, old: Sequence[Mapping[str, str]], new: Sequence[Mapping[
         hashes.append(after)
         for key, value in after.items():
             if before.get(key) != value:
-                changed["data"][index][key] = frame.traces[index][key]
+                trace = frame.traces[index]
+                changed["data"][index][key] = _text_size(trace, box or Box()).get(
+                    key, trace[key])
                 sent = True
     return (changed if sent else None), hashes
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard.i18n import label, t
+from dashboard.i18n import NUMBER_UNITS, label, t
 from dashboard.kinds import KINDS
 from dashboard.screen.frame import Frame
+from dashboard.screen.viewport import Box, px
 from layers.base import WARNING_COLORS, Legend
 from layers.incidents import SEVERITY_COLORS
 from layers.traffic import LEVEL_CODES as TRAFFIC_CODES
@@ -29,8 +30,26 @@ def href(area_id: str, lang: str) -> str:
     return f"/?area={area_id}&lang={lang}"
 
 
-def _number(value: int | None) -> str:
-    return "–" if value is None else f"{value:,}"
+EXACT_BELOW = 100_000  # up to "99,999" a tile shows the number itself
+
+
+def compact(value: int | None, lang: str) -> str:
+    """A count short enough for a KPI tile: exact below 100,000, else 12.3万 / 123k.
+
+    At most six characters below 10^11 (the tile is sized for "99,999").
+    """
+    if value is None:
+        return "–"
+    if abs(value) < EXACT_BELOW:
+        return f"{value:,}"
+    units = NUMBER_UNITS.get(lang, NUMBER_UNITS["en"])  # largest step first
+    for index, (step, unit) in enumerate(units):
+        finer = units[index + 1][0] if index + 1 < len(units) else 1
+        if abs(value) >= step - finer / 2:  # what would round up to a whole step counts
+            scaled = value / step
+            text = f"{scaled:.1f}" if abs(scaled) < 99.95 else f"{scaled:.0f}"
+            return text.removesuffix(".0") + unit
+    return f"{value:,}"
 
 
 def kpi_values(frame: Frame) -> list[Any]:
@@ -38,14 +57,16 @@ def kpi_values(frame: Frame) -> list[Any]:
     k, lang = frame.kpis, frame.lang
     traffic_colour = TRAFFIC_COLORS[TRAFFIC_CODES.index(k["traffic_level"] or "none")]
     return [
-        _number(k["today"]), _number(k["open"]), _number(k["overdue"]), _number(k["closed"]),
-        [_number(k["rate"]), html.Small("%")] if k["rate"] is not None else "–",
+        compact(k["today"], lang), compact(k["open"], lang), compact(k["overdue"], lang),
+        compact(k["closed"], lang),
+        [f"{k['rate']:,}", html.Small("%")] if k["rate"] is not None else "–",
         [f"{k['mttc']:.0f}", html.Small(t("minutes", lang))] if k["mttc"] is not None else "–",
         html.Span("–" if k["traffic"] is None else f"{k['traffic']:.2f}",
                   style={"color": traffic_colour}),
-        [html.Span(_number(n), className=f"lvl lvl-{lvl}",
-                   title=label("risk_level", lvl, lang))
-         for lvl, n in reversed(list(k["levels"].items()))],
+        [html.Span(text, className=f"lvl lvl-{lvl}" + (" lvl-long" if len(text) > 3 else ""),
+                   title=f"{label('risk_level', lvl, lang)} {n:,}")
+         for lvl, n, text in ((lvl, n, compact(n, lang))
+                              for lvl, n in reversed(list(k["levels"].items())))],
     ]
 
 
@@ -58,11 +79,16 @@ def kpi_row(frame: Frame) -> list[Any]:
         if kind.kpi_label and kind.name in frame.kpis["kinds"]:
             value = frame.kpis["kinds"][kind.name]
             named.append((kind.name, kind.kpi_label,
-                          html.Span(_number(value), className="alert" if value else "")))
+                          html.Span(compact(value, frame.lang),
+                                    className="alert" if value else "")))
+    exact = {name: frame.kpis.get(name) for name in ("today", "open", "overdue", "closed")}
+    exact.update(frame.kpis["kinds"])
     for name, text_key, value in named:
+        count = exact.get(name)
         tiles.append(html.Div([
             html.Div(t(text_key, frame.lang), className="kpi-label"),
-            html.Div(value, id=f"kpi-{name}", className="kpi-value"),
+            html.Div(value, id=f"kpi-{name}", className="kpi-value",
+                     title=f"{count:,}" if isinstance(count, int) else None),
         ], className=f"kpi kpi-{name}"))
     return tiles
 
@@ -170,20 +196,31 @@ def _late(minutes: float, lang: str) -> str:
     return f"+{whole // 60}h{whole % 60:02d}"
 
 
-def trend_figure(frame: Frame) -> dict[str, Any]:
-    """Bars of incidents per hour over the last 24 hours."""
+TREND_FONT_PX = 14  # sizes for 1920x1080; `viewport.px` scales them to the screen
+TREND_MARGIN_PX = {"l": 44, "r": 8, "t": 6, "b": 30}
+
+
+def trend_figure(frame: Frame, box: Box | None = None) -> dict[str, Any]:
+    """Bars of incidents per hour over the last 24 hours, text sized for the screen's rem."""
+    box = box or Box()
     return {
         "data": [{"type": "bar", "x": frame.trend["x"], "y": frame.trend["y"],
                   "marker": {"color": "#56b4e9"}, "hovertemplate": "%{x} · %{y}<extra></extra>"}],
         "layout": {
-            "margin": {"l": 44, "r": 8, "t": 6, "b": 30},
+            "margin": trend_margin(box),
             "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-            "font": {"color": "#c9d4e3", "size": 14},
+            "font": {"color": "#c9d4e3", "size": px(TREND_FONT_PX, box)},
+            "hoverlabel": {"font": {"size": px(TREND_FONT_PX, box)}},
             "xaxis": {"tickmode": "array", "tickvals": frame.trend["x"][::4], "fixedrange": True},
             "yaxis": {"gridcolor": "#25324a", "fixedrange": True, "rangemode": "tozero"},
             "bargap": 0.15, "uirevision": "trend",
         },
     }
+
+
+def trend_margin(box: Box) -> dict[str, float]:
+    """The trend chart's margins (room for its tick labels) at the box's rem."""
+    return {side: px(size, box) for side, size in TREND_MARGIN_PX.items()}
 
 
 def legend_box(legends: list[Legend]) -> list[Any]:

@@ -21,6 +21,7 @@ from dashboard.screen.frame import Frame
 from dashboard.screen.layout import overdue_count, screen_class, stale_text
 from dashboard.screen.mapfig import figure, patch, same_shape
 from dashboard.screen.source import speed
+from dashboard.screen.viewport import Box
 from dashboard.settings import Settings
 
 # What a tick updates, by name (a grouped output: the callback returns a dict).
@@ -55,11 +56,13 @@ def signature(frame: Frame, key: str) -> dict[str, Any]:
 
 def changes(frame: Frame, key: str, sig: dict[str, Any] | None, shown: Collection[str],
             settings: Settings, geography: Geography, moment: int | None = None,
-            replay: dict[str, Any] | None = None) -> dict[str, Any]:
+            replay: dict[str, Any] | None = None, box: Box | None = None) -> dict[str, Any]:
     """Every tick output by name: what differs from `sig`, `no_update` for the rest.
 
     `shown` are the visible layers (hidden traces keep their old hashes and are sent
-    once shown); `moment` is the replayed moment (None: live).
+    once shown); `moment` is the replayed moment (None: live); `box` the map's real
+    box as the browser reported it (None for push, which serves many screens: the
+    page keeps its own fit, `assets/push.js`).
     """
     new = signature(frame, key)
     marker, marker_class = timecontrol.marker(moment, replay, settings)
@@ -71,9 +74,9 @@ def changes(frame: Frame, key: str, sig: dict[str, Any] | None, shown: Collectio
 
     map_update: Any = no_update
     if not old or not same_shape(old.get("traces") or [], new["traces"]):
-        map_update = figure(frame, geography, shown, settings.tile_url)
+        map_update = figure(frame, geography, shown, settings.tile_url, box)
     elif old["traces"] != new["traces"]:
-        map_patch, new["traces"] = patch(frame, old["traces"], new["traces"], shown)
+        map_patch, new["traces"] = patch(frame, old["traces"], new["traces"], shown, box)
         if map_patch is not None:
             map_update = map_patch
     trend_update: Any = no_update
