@@ -17,6 +17,7 @@ from dashboard.metrics import web as web_metrics
 from dashboard.metrics.scrape import metrics
 from dashboard.screen import callbacks, refusal
 from dashboard.screen.geo import geo
+from dashboard.screen.glyphs import glyphs
 from dashboard.screen.index import index_page
 from dashboard.screen.layout import skeleton
 from dashboard.services import Services
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(geojson_exports)
     intake.install(server, services)
     server.register_blueprint(geo)
+    server.register_blueprint(glyphs)
     server.register_blueprint(metrics)
     app.layout = skeleton(settings)
     app.index_string = index_page(settings.page_start_s)

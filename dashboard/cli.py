@@ -13,9 +13,10 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from dashboard.geography import BoundaryError, Geography, load_geography
+from dashboard.geography import BoundaryError, Geography
 from dashboard.logs import configure as configure_logs
 from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.roads import city_geography
 from dashboard.settings import Settings, SettingsError
 from dashboard.supervisor import Start, Supervisor
 
@@ -25,7 +26,7 @@ log = logging.getLogger("citybrain")
 def _settings_and_geography() -> tuple[Settings, Geography]:
     settings = Settings.load()
     configure_logs(settings.log_format)
-    geography = load_geography(settings.boundaries, settings.city)
+    geography = city_geography(settings)
     return settings, geography
 
 
@@ -93,9 +94,11 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check settings and boundaries, then exit."""
+    """Check settings, boundaries and the road network, then exit."""
     _, geography = _settings_and_geography()
-    print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}")
+    roads = geography.roads
+    lines = f"; {len(roads.classes)} road segments ({roads.source})" if roads else ""
+    print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}{lines}")
     return 0
 
 

@@ -102,6 +102,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "sensors": ("物联感知", "Sensors"),
     "sensor_alarm": ("告警", "Alarm"),
     "sensor_normal": ("正常", "Normal"),
+    # the map at city scale (layers/incidents.py, layers/traffic.py)
+    "map_counted": ("事件数", "Incident counts"),
+    "map_cell": ("网格范围内", "In this cell"),
+    "synthetic_roads": ("演示用合成路网，非真实道路", "synthetic demo road, not a real one"),
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
