@@ -1,6 +1,7 @@
-"""Acting on incidents: detail, and acknowledge / dispatch / note / close.
+"""Acting on incidents: detail, and the actions (close, verify, reject, follow_up ...).
 
-An action is checked here (role, scope, incident exists, valid fields), then
+An action is checked here (role, scope, incident exists, valid fields, the incident's
+status allows it, and who may verify: `CITYBRAIN_VERIFY`), then
 written to the command stream (`CITYBRAIN_COMMAND_STREAM`) for upstream
 systems and for our own worker, which applies it to the state like any event,
 and recorded in the audit log.
@@ -15,12 +16,18 @@ from typing import Any
 
 import flask
 import orjson
-from werkzeug.exceptions import BadRequest, Forbidden, NotFound
+from werkzeug.exceptions import BadRequest, Conflict, Forbidden, NotFound
 
 from dashboard.api import requested_moment
 from dashboard.auth.guard import access, client_address, current_user, require_area
 from dashboard.auth.users import User
-from dashboard.pipeline.contract import ACTIONS, MAX_NOTE_CHARS, MAX_TITLE_CHARS
+from dashboard.pipeline.contract import (
+    ACTIONS,
+    MAX_NOTE_CHARS,
+    MAX_TITLE_CHARS,
+    SATISFACTION,
+    command_status,
+)
 from dashboard.services import Services, current
 from dashboard.viewer import viewer_id
 
@@ -60,6 +67,10 @@ def decode_incident(services: Services, incident_id: str, raw: bytes | None,
             "severity": int(record.get("sev") or 2), "title": record.get("title", ""),
             "department": record.get("dept", ""), "lon": record.get("lon"),
             "lat": record.get("lat"), "reported": record.get("rts"),
+            "responsible": record.get("str") or services.geography.responsible(area),
+            "reopen_count": int(record.get("nre") or 0),
+            "resolved_by": record.get("rby") or None,
+            "satisfaction": record.get("sat") or None,
             "history": orjson.loads(notes) if notes else []}
 
 
@@ -76,47 +87,97 @@ def detail(incident_id: str) -> flask.Response:
     return flask.jsonify(decode_incident(services, incident_id, *record))
 
 
+def check_verifier(services: Services, user: User, record: dict[str, Any]) -> None:
+    """403 unless `user` may verify or reject this resolved incident (`CITYBRAIN_VERIFY`).
+
+    `other`: any account but the one that resolved it; `up`: also an account whose scope
+    strictly holds the resolver's (the resolver unknown: the incident's street). In the
+    open demo mode (no accounts) there is no one else to ask: anyone verifies.
+    """
+    rule = services.settings.verify
+    if rule == "off" or access().open_mode():
+        return
+    resolver = record.get("resolved_by")
+    if resolver and resolver == user.name:
+        raise Forbidden("a different account must verify what this account resolved")
+    if rule == "up":
+        known = access().cache.users().get(resolver or "")
+        below = known.scope if known else record["responsible"]
+        geography = services.geography
+        if user.scope == below or below not in geography.areas or (
+                user.scope not in geography.chain(below)):
+            raise Forbidden("verification needs an account one level up from the resolver")
+
+
 def perform_action(services: Services, user: User, incident_id: str, action: Any,
-                   department: str = "", note: str = "", address: str = "?") -> dict[str, str]:
+                   department: str = "", note: str = "", address: str = "?",
+                   reason: str = "", satisfaction: str = "") -> dict[str, str]:
     """Check and write one action to the command stream, and audit it; the command written.
 
     The single server-side path of the REST route and the screen: the role, the scope
-    (`incident_record` answers 403 outside it), the action and its fields are all
-    checked here, whatever the caller sent.
+    (`incident_record` answers 403 outside it), the action and its fields, whether the
+    incident's status allows it and who may verify are all checked here, whatever the
+    caller sent.
     """
     if not user.can_act:
         raise Forbidden("this account may only look")
-    area = incident_record(services, incident_id)["area"]  # exists, and in scope
+    record = incident_record(services, incident_id)  # exists, and in scope
+    area = record["area"]
     if action not in ACTIONS:
         raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
     department, note = str(department or ""), str(note or "")
+    reason, satisfaction = str(reason or ""), str(satisfaction or "")
     if action == "dispatch" and department not in services.settings.departments:
         raise BadRequest("department must be one of CITYBRAIN_DEPARTMENTS")
-    if len(note) > MAX_NOTE_CHARS or len(department) > MAX_TITLE_CHARS:
+    if len(note) > MAX_NOTE_CHARS or len(department) > MAX_TITLE_CHARS or (
+            len(reason) > MAX_NOTE_CHARS):
         raise BadRequest("note is too long")
+    if action in ("verify", "reject"):
+        if record["status"] != "resolved":
+            raise Conflict(f"only a resolved incident can be verified or rejected "
+                           f"(it is {record['status']})")
+        check_verifier(services, user, record)
+        if action == "reject" and not reason.strip():
+            raise BadRequest("a rejection needs a reason")
+    if action == "follow_up":
+        if record["source"] != "hotline":
+            raise BadRequest("follow-up is for incidents from the hotline")
+        if record["status"] not in ("resolved", "closed"):
+            raise Conflict("follow-up comes after the incident is resolved or closed")
+        if satisfaction not in SATISFACTION:
+            raise BadRequest(f"satisfaction must be one of {', '.join(SATISFACTION)}")
     command = {
         "command_id": f"cmd-{uuid.uuid4().hex}", "action": action,
         "incident_id": incident_id, "user": user.name, "role": user.role,
         "address": address, "v": "1",
         "ts": datetime.fromtimestamp(time.time(), services.settings.zone).isoformat(),
     }
+    status = command_status(action, services.settings.verify != "off",
+                            services.settings.followup_reopens, satisfaction)
+    if status:
+        command["status"] = status  # for upstream systems; the worker decides the same way
     if department:
         command["department"] = department
+    if reason:
+        command["reason"] = reason
+    if satisfaction:
+        command["satisfaction"] = satisfaction
     if note:
         command["note" if action != "close" else "result"] = note
     # Audited first: when the audit cannot be written the action is refused (503).
-    access().audit.record(user, address, action, incident_id, f"{department} {note}".strip(),
-                          area=area, required=True)
+    detail = " ".join(x for x in (department, satisfaction, reason, note) if x)
+    access().audit.record(user, address, action, incident_id, detail, area=area, required=True)
     entry_id = services.client.xadd(services.settings.command_stream, command)
     return {**command, "entry_id": entry_id.decode()}
 
 
 @actions.post("/api/v1/incidents/<incident_id>/actions")
 def act(incident_id: str) -> flask.Response:
-    """Acknowledge, dispatch, note or close an incident in the user's scope."""
+    """Acknowledge, dispatch, note, close, verify, reject or follow up, in the user's scope."""
     body = flask.request.get_json(silent=True) or {}
     command = perform_action(current(), current_user(), incident_id, body.get("action"),
                              body.get("department") or "",
-                             body.get("note") or body.get("result") or "", client_address())
+                             body.get("note") or body.get("result") or "", client_address(),
+                             body.get("reason") or "", body.get("satisfaction") or "")
     return flask.jsonify({"accepted": True, "command_id": command["command_id"],
                           "entry_id": command["entry_id"]}), 202  # type: ignore[return-value]

@@ -93,9 +93,10 @@ def overdue() -> flask.Response:
 
 @api.get("/healthz")
 def healthz() -> flask.Response:
-    """Redis reachability, stream length, lag, last apply and counts."""
+    """Redis reachability, stream length, lag, last apply and counts; whether push is up."""
     services = current()
     report = health(services.client, services.settings)
+    report["push"] = services.push.health()
     response = flask.jsonify(report)
     response.status_code = 200 if report["redis"] == "ok" else 503
     return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dash
@@ -15,6 +17,7 @@ from dashboard.geojson_export import geojson_exports
 from dashboard.logs import configure as configure_logs
 from dashboard.metrics import web as web_metrics
 from dashboard.metrics.scrape import metrics
+from dashboard.rankings_api import rankings_api
 from dashboard.screen import callbacks, refusal
 from dashboard.screen.geo import geo
 from dashboard.screen.glyphs import glyphs
@@ -27,10 +30,14 @@ from dashboard.state.replay import ReplayBusy
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
-def create_app(settings: Settings | None = None) -> dash.Dash:
-    """Build the app: services (Redis, geography, cache), read API, screen."""
+def create_app(settings: Settings | None = None,
+               clock: Callable[[], float] = time.time) -> dash.Dash:
+    """Build the app: services (Redis, geography, cache), read API, screen.
+
+    `clock` is "now" for the rankings' periods (tests inject one).
+    """
     settings = settings or Settings.load()
-    services = Services.build(settings)
+    services = Services.build(settings, clock)
     app = dash.Dash(
         __name__,
         title="City Operations Cockpit",
@@ -52,6 +59,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(actions)
     server.register_blueprint(exports)
     server.register_blueprint(geojson_exports)
+    server.register_blueprint(rankings_api)
     intake.install(server, services)
     server.register_blueprint(geo)
     server.register_blueprint(glyphs)

@@ -1,4 +1,4 @@
-"""The `citybrain` command: run, web, worker, simulate, check, users, producers, boundaries."""
+"""The `citybrain` command: run, web, push, worker, simulate, check, users, producers, etc."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dashboard.geography import BoundaryError, Geography
 from dashboard.logs import configure as configure_logs
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.roads import city_geography
+from dashboard.routing import RoutingError
 from dashboard.settings import Settings, SettingsError
 from dashboard.supervisor import Start, Supervisor
 
@@ -93,9 +94,24 @@ def cmd_web(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execv does not return
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Serve the push stream (server-sent events) beside the web, until SIGTERM."""
+    from dashboard.push.app import serve
+
+    settings, _ = _settings_and_geography()
+    _require_redis(settings)
+    serve(settings)
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check settings, boundaries and the road network, then exit."""
-    _, geography = _settings_and_geography()
+    """Check settings, boundaries, the road network and routing rules, then exit."""
+    from dashboard.routing import load_routing
+
+    settings, geography = _settings_and_geography()
+    if settings.routing_rules:
+        routing = load_routing(settings.routing_rules, geography, settings.departments)
+        print(f"routing rules ok; {sum(map(len, routing.by_category.values()))} rules")
     roads = geography.roads
     lines = f"; {len(roads.classes)} road segments ({roads.source})" if roads else ""
     print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}{lines}")
@@ -103,7 +119,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Everything on one machine: Redis (embedded if needed), worker, demo feed, web.
+    """Everything on one machine: Redis (embedded if needed), worker, demo feed, web, push.
 
     A supervisor restarts a child that dies (the embedded Redis too), with backoff, logged
     and counted in /healthz.
@@ -118,8 +134,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"embedded Redis ({embedded.binary}) at {url}", flush=True)
         starters["redis"] = embedded.ensure_running
     env = {**os.environ, "REDIS_URL": url}
+    if not settings.routing_rules and not settings.boundaries and settings.city == "shanghai":
+        from dashboard.routing import DEMO_RULES
+
+        env["CITYBRAIN_ROUTING_RULES"] = str(DEMO_RULES)  # the demo city's 分类转办 rules
     me = [sys.executable, "-m", "dashboard.cli"]
     commands = {"worker": [*me, "worker"], "web": _web_command(settings)}
+    if settings.update_mode == "push":
+        commands["push"] = [*me, "push"]
     if not args.no_feed:
         commands["feed"] = [*me, "simulate", "--rate", str(args.rate or settings.sim_rate)]
     for name, command in commands.items():
@@ -291,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-feed", action="store_true", help="start without the demo feed")
     run.set_defaults(func=cmd_run)
     sub.add_parser("web", help=cmd_web.__doc__).set_defaults(func=cmd_web)
+    sub.add_parser("push", help=cmd_push.__doc__).set_defaults(func=cmd_push)
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)
     worker.add_argument("--burst", action="store_true", help="drain the stream, then exit")
     worker.set_defaults(func=cmd_worker)
@@ -357,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (SettingsError, BoundaryError) as exc:
+    except (SettingsError, BoundaryError, RoutingError) as exc:
         print(f"citybrain: error: {exc}", file=sys.stderr)
         return 2
 

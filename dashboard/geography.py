@@ -189,6 +189,15 @@ class Geography:
         """Return the area and its ancestors up to the city, finest first."""
         return self._chains[area_id]
 
+    def responsible(self, area_id: str) -> str:
+        """The area answering for ``area_id``: its street, else its district, else the city."""
+        chain = self._chains.get(area_id, (self.root_id,))
+        for level in ("street", "district"):
+            for candidate in chain:
+                if self.areas[candidate].level == level:
+                    return candidate
+        return self.root_id
+
     def children(self, area_id: str) -> tuple[str, ...]:
         """Return the ids of the direct children, sorted."""
         return self._children[area_id]

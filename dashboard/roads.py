@@ -4,7 +4,7 @@
 a `segment_id` per LineString (or MultiLineString) and, optionally, a `road_class`
 (OSM `highway` values such as `motorway`, `primary`, `residential`) that sets the
 drawn width. Without the setting the demo city uses its shipped synthetic network
-(`dashboard/data/<city>.roads.geojson`, made by `scripts/build_boundaries.py`).
+(`dashboard/data/roads/<city>.geojson`, made by `scripts/build_boundaries.py`).
 
 Plotly's map draws GeoJSON by URL only as polygons (`choroplethmap`), so each line
 is served as a thin ribbon polygon around it (`/geo/roads.json`, fetched once and
@@ -44,6 +44,7 @@ ROAD_WIDTHS: Mapping[str, float] = MappingProxyType({
     "tertiary": 2.5, "residential": 2.0, "service": 1.5,
 })
 DEFAULT_WIDTH = 3.0
+ROADS_DIR = DATA_DIR / "roads"  # the demo cities' synthetic networks
 
 
 class RoadsError(BoundaryError):
@@ -67,7 +68,7 @@ class RoadNetwork:
 
 def shipped_roads(city: str) -> Path:
     """Where the demo city's synthetic network would be."""
-    return DATA_DIR / f"{city}.roads.geojson"
+    return ROADS_DIR / f"{city}.geojson"
 
 
 def load_roads(path: str | Path) -> RoadNetwork:
@@ -104,7 +105,7 @@ def load_roads(path: str | Path) -> RoadNetwork:
     middle = shapely.line_interpolate_point(shapely.line_merge(lines), 0.5, normalized=True)
     midpoints = {sid: (round(float(x), 6), round(float(y), 6)) for sid, x, y in zip(
         keys, shapely.get_x(middle), shapely.get_y(middle), strict=True)}
-    synthetic = path.resolve().parent == DATA_DIR
+    synthetic = path.resolve().parent == ROADS_DIR
     return RoadNetwork(str(path), MappingProxyType(dict(zip(keys, classes, strict=True))),
                        MappingProxyType(midpoints), synthetic, ribbons(keys, lines))
 

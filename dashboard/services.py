@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import flask
 import redis
 
 from dashboard.geography import Geography
 from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
+from dashboard.push.beacon import PushStatus
 from dashboard.redis_conn import connect
 from dashboard.roads import city_geography
 from dashboard.settings import Settings
@@ -26,9 +29,11 @@ class Services:
     cache: StateCache
     replayer: Replayer
     screens: SeenBuffer  # viewers whose screen ticked, for the `screens connected` gauge
+    push: PushStatus  # whether screens should connect to the push process
+    clock: Callable[[], float] = field(default=time.time)  # "now" of rankings' periods
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
+    def build(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Services:
         """Connect and load geography; a bad boundary or road file or setting fails here."""
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (use `citybrain run` for an embedded Redis)")
@@ -36,7 +41,8 @@ class Services:
         geography = city_geography(settings)
         return cls(settings, client, geography, StateCache(settings, client, geography),
                    Replayer(settings, client, geography),
-                   SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S))
+                   SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S),
+                   PushStatus(settings, client), clock)
 
 
 def current() -> Services:

@@ -51,6 +51,18 @@ DEFAULT_RISK_MODEL: dict[str, tuple[float, float]] = {
 }
 
 DEMO_CITIES = ("shanghai", "hangzhou")
+DISTRICT_TOUR = ("districts",)  # CITYBRAIN_WALL_TOUR=districts: the city, then each district
+
+# Who may verify (or reject) an incident the handling side resolved: `other` (any account
+# but the one that resolved it), `up` (an account whose scope holds the resolver's, one
+# level up or more) or `off` (no verification: "close" closes at once).
+VERIFY_RULES = ("other", "up", "off")
+
+# The composite ranking score: weight per rate (docs/closed-loop.md); they need not add up
+# to 100: the score is the weighted mean of the rates that exist, times 100.
+DEFAULT_RANKING_WEIGHTS: dict[str, float] = {
+    "response": 10.0, "closure": 25.0, "on_time": 20.0, "rework": 15.0, "satisfaction": 30.0,
+}
 
 
 class SettingsError(ValueError):
@@ -145,12 +157,16 @@ def _lang(value: str) -> str:
 
 
 def _update_mode(value: str) -> str:
-    if value == "push":
-        raise ValueError("push is not available yet: the production server (gunicorn's WSGI "
-                         "workers) cannot hold websockets; use poll")
-    if value != "poll":
-        raise ValueError("must be poll")
+    if value not in ("poll", "push"):
+        raise ValueError("must be poll or push")
     return value
+
+
+def _push_url(value: str) -> str:
+    """Empty, a path (`/push`, same origin behind a proxy) or an http(s) URL."""
+    if value and not value.startswith(("/", "http://", "https://")):
+        raise ValueError("must be empty, a path like /push or an http(s):// URL")
+    return value.rstrip("/")
 
 
 def _listen(value: str) -> str | None:
@@ -223,6 +239,62 @@ def _number_table(value: str) -> dict[str, float]:
                 raise ValueError(f"{name!r} must be a number of at least 0")
             table[str(name)] = float(number)
     return table
+
+
+def _verify_rule(value: str) -> str:
+    if value not in VERIFY_RULES:
+        raise ValueError(f"must be one of {', '.join(VERIFY_RULES)}")
+    return value
+
+
+def _ranking_weights(value: str) -> dict[str, float]:
+    """`name=weight,...` over the rates of DEFAULT_RANKING_WEIGHTS (those left out keep theirs)."""
+    weights = dict(DEFAULT_RANKING_WEIGHTS)
+    for item in (part.strip() for part in value.split(",") if part.strip()):
+        name, sep, number = item.partition("=")
+        name = name.strip()
+        if not sep or name not in weights:
+            raise ValueError(f"{item!r}: must be name=weight with a name of "
+                             f"{', '.join(DEFAULT_RANKING_WEIGHTS)}")
+        weight = float(number)
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"weight of {name} must be a number of at least 0")
+        weights[name] = weight
+    if not any(weights.values()):
+        raise ValueError("at least one weight must be above 0")
+    return weights
+
+
+def _rules_path(value: str) -> str | None:
+    if value and not os.path.isfile(value):
+        raise ValueError(f"no such file: {value}")
+    return value or None
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 1:
+        raise ValueError("must be a number of seconds, at least 1")
+    return number
+
+
+def _wall_tour(value: str) -> tuple[str, ...]:
+    """`districts` (the city, then each district), `off` (none), or area ids."""
+    if value == "off":
+        return ()
+    if value == "districts":
+        return DISTRICT_TOUR
+    items = _list(value)
+    for item in items:
+        if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", item):
+            raise ValueError(f"{item[:40]!r} is not an area id (or use districts or off)")
+    return items
+
+
+def _alert_level(value: str) -> str:
+    if value not in ("orange", "red"):
+        raise ValueError("must be orange or red")
+    return value
 
 
 def _thresholds(value: str) -> tuple[float, float, float, float]:
@@ -336,9 +408,42 @@ SETTINGS: tuple[Setting, ...] = (
             "add`), which gives its role and scope. Empty: off.", _optional),
     Setting("CITYBRAIN_DEPARTMENTS", "城管,环卫,交警,消防,市政,街道办,住建,市场监管",
             "Comma-separated departments an incident can be dispatched to.", _list),
+    Setting("CITYBRAIN_ROUTING_RULES", "", "CSV of routing rules (分类转办; header "
+            "`category,area_id,severity,department,sla_minutes`): the worker dispatches a "
+            "new incident without a department to the most specific matching rule's "
+            "department, with its SLA (docs/closed-loop.md). Empty: no routing (`citybrain run` "
+            "uses the shipped demo rules for Shanghai).", _rules_path),
+    Setting("CITYBRAIN_VERIFY", "other", "Who verifies a resolved incident before it "
+            "closes: `other` (any account but the one that resolved it), `up` (an account "
+            "whose scope holds the resolver's) or `off` (\"close\" closes at once).",
+            _verify_rule),
+    Setting("CITYBRAIN_FOLLOWUP_REOPENS", "1", "1: a hotline follow-up answered "
+            "`dissatisfied` reopens the incident (its SLA clock restarts); 0: it is only "
+            "recorded.", _flag),
+    Setting("CITYBRAIN_RESPONSE_MINUTES", "30", "The response window: an incident counts "
+            "as responded to (响应率) when it is acknowledged (or further handled) within "
+            "this many minutes of its report.", _positive_int),
+    Setting("CITYBRAIN_RANKING_WEIGHTS", "", "Weights of the rankings' composite score, "
+            "`name=weight` comma-separated over `response`, `closure`, `on_time`, `rework`, "
+            "`satisfaction` (defaults 10, 25, 20, 15, 30; `DEFAULT_RANKING_WEIGHTS`).",
+            _ranking_weights),
     Setting("CITYBRAIN_ESCALATE_FACTOR", "2", "An incident overdue by more than this many "
             "times its SLA escalates one level up (street → district → city).",
             _positive_float),
+    Setting("CITYBRAIN_WALL_TOUR", "districts", "What a wall screen tours (巡屏) when its URL "
+            "names no `?tour=`: `districts` (the city, then each district), comma-separated "
+            "area ids, or `off`.", _wall_tour),
+    Setting("CITYBRAIN_TOUR_EVERY_S", "30", "Seconds a tour dwells on each area (`?every=` "
+            "overrides it per page).", _seconds),
+    Setting("CITYBRAIN_TOUR_PAUSE_S", "120", "Any operator input (a click, a key, the wheel) "
+            "pauses a tour for this many seconds.", _seconds),
+    Setting("CITYBRAIN_ALERT_LEVEL", "red", "Risk warning level an area must rise to for an "
+            "alert (告警联动): `red` or `orange`. Severity-4 incidents and sensor alarms always "
+            "alert.", _alert_level),
+    Setting("CITYBRAIN_ALERT_SHOW_S", "20", "Seconds an alert's card shows (and a wall stays "
+            "on it) before the next alert, or the tour or the view before it.", _seconds),
+    Setting("CITYBRAIN_ALERT_THROTTLE_S", "600", "At most one alert per area in this many "
+            "seconds; alerts older than this are no longer shown.", _seconds),
     Setting("CITYBRAIN_HOST", "127.0.0.1", "Address the web server listens on.", _text),
     Setting("CITYBRAIN_PORT", "8050", "Port the web server listens on.", _port),
     Setting("CITYBRAIN_WEB_WORKERS", "2", "gunicorn worker processes of the web server.",
@@ -357,9 +462,16 @@ SETTINGS: tuple[Setting, ...] = (
             "for `CITYBRAIN_AUDIT_KEEP_DAYS`.", _positive_int),
     Setting("CITYBRAIN_LANG", "zh-CN", "Language of the screen: `zh-CN` or `en` "
             "(`?lang=` overrides it per page).", _lang),
-    Setting("CITYBRAIN_UPDATE_MODE", "poll", "How the screen gets updates: `poll` "
-            "(interval callbacks, one shared read per tick). `push` (websockets) is refused "
-            "until the server can hold them.", _update_mode),
+    Setting("CITYBRAIN_UPDATE_MODE", "push", "How the screen gets updates: `push` (the "
+            "push process sends each change as it happens; a screen that cannot reach it, or "
+            "while it is down, polls and says so) or `poll` (interval callbacks only, one "
+            "shared read per tick). See docs/push.md.", _update_mode),
+    Setting("CITYBRAIN_PUSH_PORT", "8051", "Port the push process (`citybrain push`) listens "
+            "on, at `CITYBRAIN_HOST`.", _port),
+    Setting("CITYBRAIN_PUSH_URL", "", "Where browsers reach the push process: empty means "
+            "the page's own host at `CITYBRAIN_PUSH_PORT`; a path such as `/push` means the "
+            "page's own origin, with a proxy routing `/push/` to the push process unbuffered; "
+            "or a full `https://` URL.", _push_url),
     Setting("CITYBRAIN_UPDATE_MS", "1000", "Interval of the screen's update tick.",
             _positive_int),
     Setting("CITYBRAIN_PAGE_START_S", "30", "A page that has not drawn the screen this "
@@ -434,7 +546,18 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     sso_header: str | None
     departments: tuple[str, ...]
+    routing_rules: str | None
+    verify: str
+    followup_reopens: bool
+    response_minutes: int
+    ranking_weights: Mapping[str, float]
     escalate_factor: float
+    wall_tour: tuple[str, ...]
+    tour_every_s: float
+    tour_pause_s: float
+    alert_level: str
+    alert_show_s: float
+    alert_throttle_s: float
     host: str
     port: int
     web_workers: int
@@ -444,6 +567,8 @@ class Settings:
     audit_stream_maxlen: int
     lang: str
     update_mode: str
+    push_port: int
+    push_url: str
     update_ms: int
     page_start_s: float
     tile_url: str | None

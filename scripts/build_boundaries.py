@@ -9,7 +9,7 @@ hierarchy of fictional streets, communities and compounds in Xuhui, 310104),
 ``dashboard/data/hangzhou.geojson`` (city 330100 and its 13 districts) and a copy of
 the codes CSV as ``dashboard/data/admin_codes.csv``; and for each city a small
 **synthetic** road network for the demo's traffic segments,
-``dashboard/data/<city>.roads.geojson`` (made-up lines inside each district, one per
+``dashboard/data/roads/<city>.geojson`` (made-up lines inside each district, one per
 demo segment id, with a random `road_class`; not real roads). ``--roads-only``
 rebuilds just those from the shipped boundary files (no cnmaps needed).
 
@@ -404,7 +404,8 @@ def roads_from_shipped(out: Path, seed: int) -> None:
             collection = json.load(fh)
         districts = {f["properties"]["area_id"]: shape(f["geometry"])
                      for f in collection["features"] if f["properties"]["level"] == "district"}
-        path = out / f"{stem}.roads.geojson"
+        path = out / "roads" / f"{stem}.geojson"
+        path.parent.mkdir(exist_ok=True)
         feats = road_features(districts, seed)
         write_roads(path, feats)
         print(f"{path}: {len(feats)} synthetic road segments, "

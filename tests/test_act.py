@@ -55,12 +55,17 @@ def test_act001_dispatch_note_close_reach_state_through_the_worker(app, settings
     assert http.post("/api/v1/incidents/X1/actions",
                      json={"action": "close", "result": "已清理"}).status_code == 202
     worker.work(burst=True)
+    assert http.get("/api/v1/incidents/X1").get_json()["status"] == "resolved"  # not yet closed
+    assert http.get("/api/v1/summary").get_json()["incidents"]["open"] == 1
+    assert signed_in(app, "boss").post("/api/v1/incidents/X1/actions",
+                                       json={"action": "verify"}).status_code == 202
+    worker.work(burst=True)
     summary = http.get("/api/v1/summary").get_json()
     assert summary["incidents"]["open"] == 0 and summary["incidents"]["closed_today"] == 1
     commands = client.xrange(settings.command_stream)
-    assert [c[b"action"] for _, c in commands] == [b"dispatch", b"note", b"close"]
+    assert [c[b"action"] for _, c in commands] == [b"dispatch", b"note", b"close", b"verify"]
     assert commands[2][1][b"result"] == "已清理".encode()
-    assert all(c[b"user"] == b"xuhui" for _, c in commands)
+    assert [c[b"user"] for _, c in commands] == [b"xuhui"] * 3 + [b"boss"]
     audit = signed_in(app, "boss").get("/api/v1/audit").get_json()
     assert {"dispatch", "note", "close"} <= {entry["action"] for entry in audit}
     assert all(e["user"] == "xuhui" for e in audit if e["action"] in ("dispatch", "close"))
@@ -89,7 +94,7 @@ def test_act002_only_in_scope_and_only_real_actions(app):
 def test_act003_bad_commands_are_dead_lettered(settings, client, worker):
     client.xadd(settings.stream, incident("X1"))
     worker.work(burst=True)
-    base = {"command_id": "c1", "action": "close", "incident_id": "X1", "user": "u",
+    base = {"command_id": "c1", "action": "verify", "incident_id": "X1", "user": "u",
             "ts": str(now_ms())}
     client.xadd(settings.command_stream, {**base, "incident_id": "GHOST", "command_id": "c2"})
     client.xadd(settings.command_stream, {**base, "action": "explode", "command_id": "c3"})

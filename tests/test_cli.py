@@ -42,7 +42,7 @@ def get_json(url: str) -> dict:
 def test_cli001_run_starts_everything_and_numbers_move(tmp_path):
     port = free_port()
     env = clean_env(CITYBRAIN_DATA_DIR=str(tmp_path / "data"), CITYBRAIN_PORT=str(port),
-                    CITYBRAIN_WEB_WORKERS="1")
+                    CITYBRAIN_PUSH_PORT=str(free_port()), CITYBRAIN_WEB_WORKERS="1")
     proc = citybrain("run", "--rate", "40", env=env, stdout=subprocess.PIPE,
                      stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/api/v1/summary"
@@ -153,7 +153,7 @@ def cockpit(tmp_path: Path, **extra: str) -> Iterator[str]:
     """`citybrain run --rate 40` (its output in run.log); its base URL. Ends with SIGINT."""
     port = free_port()
     env = clean_env(CITYBRAIN_DATA_DIR=str(tmp_path / "data"), CITYBRAIN_PORT=str(port),
-                    CITYBRAIN_WEB_WORKERS="1", **extra)
+                    CITYBRAIN_PUSH_PORT=str(free_port()), CITYBRAIN_WEB_WORKERS="1", **extra)
     with open(tmp_path / "run.log", "w") as log:
         proc = citybrain("run", "--rate", "40", env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

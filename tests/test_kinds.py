@@ -37,6 +37,12 @@ class Context:
         moment = datetime.fromtimestamp(ts / 1000, ZONE)
         return moment.strftime("%Y-%m-%d"), moment.strftime("%H")
 
+    def responsible(self, area: str) -> str:
+        return area
+
+    def route(self, category: str, area: str, severity: str) -> None:
+        return None
+
 
 @pytest.fixture(scope="module")
 def simulator(geography: Geography) -> Simulator:

@@ -90,3 +90,18 @@ def test_met004_worker_counts_by_kind_with_bounded_labels(settings, client, geog
             if s.name == "citybrain_events_dead_total"]
     assert dead and all(d["kind"] == "other" for d in dead)
     assert kind_label(b"traffic") == "traffic" and kind_label(None) == "other"
+
+
+def test_met006_starting_the_worker_metrics_reads_no_stream(settings, client):
+    """Registering the stream gauges asks Redis nothing (on a long stream it cost seconds);
+    each scrape still reads them."""
+    client.xadd(settings.stream, incident("A", event_id="met006"))
+    client.xgroup_create(settings.stream, settings.group, id="0")
+    client.config_resetstat()
+    metrics = WorkerMetrics(settings, client)
+    asked = set(client.info("commandstats"))
+    assert not asked & {"cmdstat_xlen", "cmdstat_xinfo", "cmdstat_xrange",
+                        "cmdstat_hgetall"}, asked
+    text = generate_latest(metrics.registry).decode()
+    assert value(text, "citybrain_consumer_lag") == 1
+    assert "cmdstat_xinfo" in client.info("commandstats")

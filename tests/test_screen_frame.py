@@ -15,7 +15,7 @@ from dash import Patch, no_update
 from dashboard.app import create_app
 from dashboard.i18n import LABELS, TEXT, label, pick_lang, t
 from dashboard.pipeline.worker import Worker
-from dashboard.screen import callbacks
+from dashboard.screen import callbacks, update
 from dashboard.screen.frame import frame_for
 from dashboard.screen.layout import selection
 from dashboard.screen.mapfig import patch
@@ -75,9 +75,9 @@ def test_scf004_tick_sends_only_what_changed(app, settings, client, geography):
     with request(app, "/"):
         services = app.server.extensions["citybrain"]
         frame, key = callbacks._frame("?area=310104")
-        first = callbacks._signature(frame, key)
+        first = update.signature(frame, key)
     out = _tick(app, "?area=310104", first)
-    assert set(out) == set(callbacks.TICK_OUTPUTS)  # grouped: one named output each
+    assert set(out) == set(update.TICK_OUTPUTS)  # grouped: one named output each
     kpis, feed, trend, fig, sig = (out[k] for k in ("kpis", "feed", "trend", "map", "sig"))
     assert kpis is no_update and feed is no_update and fig is no_update and trend is no_update
     client.xadd(settings.stream, incident("N1", point=XUHUI_POINT, title="<script>x</script>"))
@@ -103,7 +103,7 @@ def test_scf005_twenty_clients_share_one_read_per_tick(settings, client):
     cache = app.server.extensions["citybrain"].cache
     with request(app, "/"):
         frame, key = callbacks._frame("")
-        sig = callbacks._signature(frame, key)
+        sig = update.signature(frame, key)
     reads = cache.reads
     for _ in range(20):
         _tick(app, "", sig)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import orjson
 
 if TYPE_CHECKING:
+    from dashboard.routing import Rule
     from dashboard.settings import Settings
 
 ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -101,6 +102,14 @@ class RowContext(Protocol):
         """The city's day and hour of an event time."""
         ...
 
+    def responsible(self, area: str) -> str:
+        """The area answering for what happens in `area`: its street (or district, or city)."""
+        ...
+
+    def route(self, category: str, area: str, severity: str) -> Rule | None:
+        """The routing rule for a new incident without a department (None: no rule)."""
+        ...
+
 
 class Demo(Protocol):
     """A kind's demo generator: how often it speaks, and its next event."""
@@ -131,6 +140,9 @@ class Kind:
     record: ClassVar[type | None] = None  # the typed record `decode` makes
     block: ClassVar[str | None] = None  # its key in the area summary
     kpi_label: ClassVar[str | None] = None  # i18n text key of its KPI tile, if it has one
+    # Levels of a record (`level`) whose entry is news for the live feed (a reading is not).
+    feed_levels: ClassVar[tuple[str, ...]] = ()
+    key_field: ClassVar[str | None] = None  # the event field its register key is (feed rows)
 
     def parse(self, fields: Fields) -> tuple[Fields, bool]:
         """The kind's fields validated (as strings), and whether a point is required."""
@@ -141,8 +153,20 @@ class Kind:
         raise NotImplementedError
 
     def feeds(self, data: Fields, settings: Settings) -> bool:
-        """Whether an event of this kind goes to the live feed."""
+        """Whether an event of this kind goes to the live feed as it is (readings: no)."""
         return True
+
+    def level(self, data: Fields, settings: Settings) -> str | None:
+        """The level of a reading (`feed_levels`: entering which is news), if it has one."""
+        return None
+
+    def group(self, event: Event, area: str) -> str | None:
+        """The group whose records decide a level together (risk: the area), if any."""
+        return None
+
+    def group_model(self, settings: Settings) -> dict[str, Any] | None:
+        """How the script scores a group: indicator weights `w`, thresholds `t`, levels `l`."""
+        return None
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
         """A live-feed line: what, status, title (plain text)."""
@@ -182,6 +206,23 @@ class RegisterKind(Kind):
         raise NotImplementedError
 
     def row(self, event: Event, area: str, feed: str, ctx: RowContext) -> dict[str, Any]:
-        """A register write: hash, field, the record as JSON."""
-        return {"a": "reg", "h": self.register, "f": self.key(event, area),
-                "v": orjson.dumps(self.value(event, area, ctx)).decode()}
+        """A register write: hash, field, the record as JSON (with its level, if any).
+
+        The script puts the record into the live feed when it enters one of
+        `feed_levels` (or, for a group, when the group's level changes).
+        """
+        value = self.value(event, area, ctx)
+        row: dict[str, Any] = {"a": "reg", "h": self.register, "f": self.key(event, area),
+                               "k": self.name}
+        level = self.level(event.data, ctx.settings)
+        if level is not None:  # the script stores it with the record (`"lv"` first)
+            row["lv"] = level
+            if level in self.feed_levels:
+                row["lf"] = True
+                if self.key_field:
+                    row["kf"] = self.key_field
+        group = self.group(event, area)
+        if group is not None:
+            row["g"] = group
+        row["v"] = orjson.dumps(value).decode()
+        return row

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from dashboard.i18n import label
+from dashboard.i18n import label, t
 from dashboard.kinds.base import (
     Demo,
     Event,
@@ -138,29 +138,53 @@ class IncidentKind(Kind):
         return data, status == "reported"
 
     def row(self, event: Event, area: str, feed: str, ctx: RowContext) -> dict[str, Any]:
-        """An incident update; a command (`kind=command`) also carries a history entry."""
+        """An incident update; a command (`kind=command`) also carries a history entry.
+
+        A new report without a department is routed (分类转办): the rule's department and
+        SLA, status `dispatched` at the report's time, and a history entry naming the rule.
+        """
         data = event.data
         status = data["status"]
         day, hour = ctx.day_hour(event.ts)
-        history = "" if event.kind == "incident" else orjson.dumps({
-            "ts": event.ts, "action": data["action"], "user": data["user"],
-            "note": data["note"], "department": data.get("department", "")}).decode()
+        department, sla = data.get("department", ""), data.get("sla_minutes", "")
+        routed = {"ast": "", "astk": ""}
+        history = ""
+        if event.kind != "incident":
+            history = orjson.dumps({
+                "ts": event.ts, "action": data["action"], "user": data["user"],
+                "note": data["note"], "department": data.get("department", ""),
+                **({"satisfaction": data["satisfaction"]} if "satisfaction" in data else {}),
+            }).decode()
+        elif status == "reported" and not department and (rule := ctx.route(
+                data.get("category", ""), area, data.get("severity", "2"))) is not None:
+            department = rule.department
+            if not sla and rule.sla_minutes is not None:
+                sla = repr(float(rule.sla_minutes))
+            routed = {"ast": "dispatched", "astk": f"{event.ts:015d}|"
+                      f"{_STATUS_RANK['dispatched']}|{event.event_id}"}
+            history = orjson.dumps({"ts": event.ts, "action": "dispatch", "user": "routing",
+                                    "note": rule.describe(), "department": department}).decode()
+        action = data.get("action", "")
         return {
             "a": "inc", "day": day, "hour": hour, "area": area,
+            "str": ctx.responsible(area) if area else "",
             "lon": "" if event.lon is None else round(event.lon, 6),
             "lat": "" if event.lat is None else round(event.lat, 6),
             "iid": data["incident_id"], "st": status,
             "stk": f"{event.ts:015d}|{_STATUS_RANK[status]}|{event.event_id}" if status else "",
             "cat": data.get("category", ""), "src": data.get("source", ""),
             "sev": data.get("severity", ""), "title": data.get("title", ""),
-            "dept": data.get("department", ""), "sla": data.get("sla_minutes", ""),
-            "loc": "1" if status == "reported" else "0", "hist": history,
+            "dept": department, "sla": sla, "sat": data.get("satisfaction", ""),
+            "rby": data["user"] if action == "close" and status == "resolved" else "",
+            "loc": "1" if status == "reported" else "0", "hist": history, **routed,
         }
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
         """Category, status, title."""
+        status = item.get("status")
         return (label("category", item.get("category") or "unknown", lang),
-                label("status", item.get("status"), lang), str(item.get("title") or ""))
+                t("overdue", lang) if status == "overdue" else label("status", status, lang),
+                str(item.get("title") or ""))
 
     def demo(self, sim: Any) -> Demo | None:
         """New incidents (their updates are due on simulated time, before any kind)."""

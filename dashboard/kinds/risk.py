@@ -93,13 +93,36 @@ class RiskKind(RegisterKind):
         """One register per area and indicator."""
         return f"{area}|{event.data['indicator']}"
 
+    def feeds(self, data: Fields, settings: Any) -> bool:
+        """Indicator readings stay in the panels; an area's level change reaches the feed."""
+        return False
+
+    def group(self, event: Event, area: str) -> str | None:
+        """An area's indicators decide its warning level together."""
+        return area
+
+    def group_model(self, settings: Any) -> dict[str, Any] | None:
+        """The risk model for the script, which scores an area as `RiskModel.score` does."""
+        return {"w": {name: list(pair) for name, pair in settings.risk_model.items()},
+                "t": list(settings.risk_thresholds), "l": list(RISK_LEVELS)}
+
     def value(self, event: Event, area: str, ctx: RowContext) -> dict[str, Any]:
         """The reading."""
         return {"area": area, "indicator": event.data["indicator"],
                 "value": float(event.data["value"]), "ts": event.ts}
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
-        """'Risk', the value, the indicator."""
+        """'Risk', the warning level before and after, the score and the indicator that moved it.
+
+        (A row written before level changes were the feed's news: the value, the indicator.)
+        """
+        if item.get("lv"):
+            change = (f"{label('risk_level', item.get('from'), lang)} → "
+                      f"{label('risk_level', item.get('lv'), lang)}")
+            score = item.get("score")
+            shown = f"{float(score):.0f}" if isinstance(score, int | float) else ""
+            return (label("kind", "risk", lang), change,
+                    f"{shown} · {label('indicator', item.get('indicator'), lang)}".strip(" ·"))
         value = item.get("value")
         try:
             shown = f"{float(value):.4g}"  # type: ignore[arg-type]

@@ -3,9 +3,9 @@
 Water level at flood points (cm above normal), smoke alarms (0 or 1), manhole
 cover tilt (degrees) and PM2.5 (µg/m³). A device is in alarm when its latest
 reading by event time reaches its type's threshold (`DEFAULT_THRESHOLDS`,
-overridden per type by `CITYBRAIN_SENSOR_THRESHOLDS`). Only alarmed readings
-go to the live feed. Device readings are not risk indicators: they never
-touch the risk scores.
+overridden per type by `CITYBRAIN_SENSOR_THRESHOLDS`). Only a device going
+into alarm goes to the live feed (not every reading while it stays there).
+Device readings are not risk indicators: they never touch the risk scores.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class SensorKind(RegisterKind):
     record = SensorReading
     block = "sensors"
     kpi_label = "kpi_sensor_alarms"
+    feed_levels: ClassVar[tuple[str, ...]] = ("alarm",)  # a device going into alarm is news
+    key_field = "device_id"
 
     def parse(self, fields: Fields) -> tuple[Fields, bool]:
         """device_id, device_type, a finite value, optional unit; area_id or a point."""
@@ -102,8 +104,13 @@ class SensorKind(RegisterKind):
                 "lat": None if event.lat is None else round(event.lat, 6), "ts": event.ts}
 
     def feeds(self, data: Fields, settings: Any) -> bool:
-        """Only alarmed readings reach the live feed."""
-        return float(data["value"]) >= thresholds(settings)[data["device_type"]]
+        """Readings stay in the layer; only a device going into alarm reaches the feed."""
+        return False
+
+    def level(self, data: Fields, settings: Any) -> str | None:
+        """`alarm` when the reading reaches its type's threshold, else `normal`."""
+        alarm = float(data["value"]) >= thresholds(settings)[data["device_type"]]
+        return "alarm" if alarm else "normal"
 
     def decode(self, field: str, data: dict[str, Any], settings: Any) -> SensorReading:
         """The device's record, in alarm when its value reaches its type's threshold."""

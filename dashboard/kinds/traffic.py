@@ -57,6 +57,8 @@ class TrafficKind(RegisterKind):
     register = "seg"
     record = Segment
     block = "traffic"
+    feed_levels: ClassVar[tuple[str, ...]] = ("severe",)  # a segment turning severe is news
+    key_field = "segment_id"
 
     def parse(self, fields: Fields) -> tuple[Fields, bool]:
         """segment_id, speed_kmh (0-200), optional free_flow_kmh; a point."""
@@ -83,6 +85,15 @@ class TrafficKind(RegisterKind):
                 "speed_kmh": float(event.data["speed_kmh"]), "free_flow_kmh": free_flow,
                 "ts": event.ts}
 
+    def feeds(self, data: Fields, settings: Any) -> bool:
+        """Speed readings stay on the map; only turning severe reaches the feed."""
+        return False
+
+    def level(self, data: Fields, settings: Any) -> str | None:
+        """The segment's congestion level by this reading."""
+        free_flow = float(data.get("free_flow_kmh", settings.free_flow_kmh))
+        return traffic_level(free_flow / max(float(data["speed_kmh"]), 1.0))
+
     def decode(self, field: str, data: dict[str, Any], settings: Any) -> Segment:
         """The segment record."""
         return Segment(segment_id=field, **data)
@@ -105,10 +116,13 @@ class TrafficKind(RegisterKind):
                 "segments": int(total[1]) if total else 0}
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
-        """'Traffic', the speed, the segment."""
+        """'Traffic', its level and speed, the segment."""
         speed = float(item.get("speed_kmh") or 0)
-        return (label("kind", "traffic", lang), f"{speed:.0f} km/h",
-                str(item.get("segment_id") or ""))
+        level = item.get("lv")
+        status = f"{speed:.0f} km/h"
+        if level:
+            status = f"{label('traffic_level', level, lang)} · {status}"
+        return (label("kind", "traffic", lang), status, str(item.get("segment_id") or ""))
 
     def demo(self, sim: Any) -> Demo | None:
         """Speed readings of fixed segments following a daily curve."""

@@ -37,23 +37,29 @@ def kind_label(kind: bytes | None) -> str:
 class StreamCollector(Collector):
     """Lag, pending and seconds since the last applied event, read from Redis per scrape."""
 
+    GAUGES = (
+        ("citybrain_consumer_lag", "Entries of the events stream not yet delivered to the "
+         "consumer group.", "consumer_lag"),
+        ("citybrain_consumer_pending", "Entries delivered but not yet acknowledged.",
+         "pending"),
+        ("citybrain_seconds_since_last_applied", "Seconds since a batch was last applied.",
+         "seconds_since_last_applied"),
+    )
+
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
         self.settings = settings
         self.client = client
 
+    def describe(self) -> Iterator[Metric]:
+        """The gauges' names, without asking Redis (registering must not scan the stream)."""
+        for name, text, _ in self.GAUGES:
+            yield GaugeMetricFamily(name, text)
+
     def collect(self) -> Iterator[Metric]:
         """One `health` read; a gauge Redis cannot answer is left out."""
         report = health(self.client, self.settings)
-        gauges = (
-            ("citybrain_consumer_lag", "Entries of the events stream not yet delivered to the "
-             "consumer group.", report.get("consumer_lag")),
-            ("citybrain_consumer_pending", "Entries delivered but not yet acknowledged.",
-             report.get("pending")),
-            ("citybrain_seconds_since_last_applied", "Seconds since a batch was last applied.",
-             report.get("seconds_since_last_applied")),
-        )
-        for name, text, value in gauges:
-            if value is not None:
+        for name, text, key in self.GAUGES:
+            if (value := report.get(key)) is not None:
                 yield GaugeMetricFamily(name, text, value=float(value))
 
 

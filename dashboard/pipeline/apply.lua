@@ -5,13 +5,19 @@
 --          and the caller acknowledges the entries after the script)
 -- ARGV[1]  consumer group
 -- ARGV[2]  JSON: {p: key prefix, ttl: dedup seconds, keep: closed-incident
---          seconds, dayttl: day-hash seconds, sla: {category: minutes},
+--          seconds, dayttl: day-hash seconds, rkttl: ranking-hash seconds,
+--          rw: response window ms, sla: {category: minutes},
 --          fb: fallback minutes, root: city area id, feed: feed size,
 --          now: wall ms, ev: [{...event...}, ...], reg: (a replay only) name of the
 --          set, under the prefix, that lists every key this script writes}
 --          Each event is a named record (dashboard/kinds): id, key (its register key),
 --          ts, feed (JSON or ''), and `a`, its applier: 'inc' (an incident update) or
 --          'reg' (a register: hash `h`, field `f`, value `v`, kept when its key is newer).
+--          A register row may also carry its record's level (`lv`, stored first in `v`) and
+--          `lf` (entering that level is news: the live feed gets the record, with `from`,
+--          the level before, and `kf`, the name of the field `f`), or a group `g` whose
+--          level is decided by the group's records together (`gm[h]`: the model of the
+--          hash: indicator weights `w`, thresholds `t`, level names `l`; the risk score).
 -- ARGV[3..] stream entry ids to acknowledge
 --
 -- Every piece of state is a register decided by event time (a key
@@ -19,6 +25,8 @@
 -- so the result does not depend on arrival order, and applying an event
 -- again changes nothing. Counters (per day) are derived from the incident
 -- record: the record's old contribution is taken away and its new one added.
+-- The rankings' counters (hash `rk:<report day>`, fields `<metric>|<street>|<department>`)
+-- are derived the same way, so they too are exactly-once whatever the order.
 -- Reads and writes are made once per batch (HMGET before, HSET after), since
 -- each redis.call costs more than the Lua around it.
 -- Returns {applied, duplicates, positions of the duplicates in the batch (1-based)}.
@@ -68,12 +76,19 @@ do
     elseif e.a == 'inc' then
       if not seen[e.iid] then seen[e.iid] = true; ids[#ids + 1] = e.iid end
     else
-      local hk = e.h .. '\0' .. e.f
-      if not reg_seen[hk] then
-        reg_seen[hk] = true
-        local list = reg_fields[e.h]
-        if not list then list = {}; reg_fields[e.h] = list end
-        list[#list + 1] = e.f
+      local wanted = {e.f}
+      local model = e.g and batch.gm and batch.gm[e.h]
+      if model then
+        for ind, _ in pairs(model.w) do wanted[#wanted + 1] = e.g .. '|' .. ind end
+      end
+      for _, f in ipairs(wanted) do
+        local hk = e.h .. '\0' .. f
+        if not reg_seen[hk] then
+          reg_seen[hk] = true
+          local list = reg_fields[e.h]
+          if not list then list = {}; reg_fields[e.h] = list end
+          list[#list + 1] = f
+        end
       end
     end
   end
@@ -108,31 +123,62 @@ local function newer(key, old_key)
   return old_key == nil or key > old_key
 end
 
+-- The deadline: the SLA counted from the report, or from the latest reopening
+local function due_of(rec)
+  local minutes = tonumber(rec.sla) or tonumber(batch.sla[rec.cat or '']) or batch.fb
+  local start = rec.rts or rec.t0
+  if rec.rclk and rec.rclk > start then start = rec.rclk end
+  return start + minutes * 60000
+end
+
+-- Keys are '<hash>\0<field>': 'day:<day>' (today's numbers) or 'rk:<day>' (rankings)
 local function contributions(rec)
   local out = {}
   local area = rec.area or batch.root
   if rec.rts then
-    out[rec.rday .. '\0r|' .. area] = 1
-    out[rec.rday .. '\0h|' .. rec.rhour .. '|' .. area] = 1
+    out['day:' .. rec.rday .. '\0r|' .. area] = 1
+    out['day:' .. rec.rday .. '\0h|' .. rec.rhour .. '|' .. area] = 1
+    -- rankings, by report day: n received, a responded in time, c closed, o closed on
+    -- time, w reopened at least once, f followed up, y satisfied (or basically)
+    local R = 'rk:' .. rec.rday .. '\0'
+    local tail = '|' .. (rec.str or batch.root) .. '|' .. (rec.dept or '')
+    out[R .. 'n' .. tail] = 1
+    if rec.ack and rec.ack - rec.rts <= batch.rw then out[R .. 'a' .. tail] = 1 end
+    if rec.st == 'closed' then
+      out[R .. 'c' .. tail] = 1
+      if rec.sts <= due_of(rec) then out[R .. 'o' .. tail] = 1 end
+    end
+    if (rec.nre or 0) > 0 then out[R .. 'w' .. tail] = 1 end
+    if rec.sat then
+      out[R .. 'f' .. tail] = 1
+      if rec.sat ~= 'dissatisfied' then out[R .. 'y' .. tail] = 1 end
+    end
   end
   if rec.st == 'closed' then
     local secs = math.floor((rec.sts - (rec.rts or rec.t0)) / 1000)
     if secs < 0 then secs = 0 end
-    out[rec.sday .. '\0c|' .. area] = 1
-    out[rec.sday .. '\0s|' .. area] = secs
+    out['day:' .. rec.sday .. '\0c|' .. area] = 1
+    out['day:' .. rec.sday .. '\0s|' .. area] = secs
   end
   return out
 end
+
+-- Statuses that show the handling side acted (the response, for the response rate)
+local RESPONDED = {in_progress = true, resolved = true, verified = true, closed = true}
 
 local function count(contrib, sign)
   for k, v in pairs(contrib) do counters[k] = (counters[k] or 0) + sign * v end
 end
 
--- e = {a='inc', id, key, ts, day, hour, area, lon, lat, iid, st (status), stk (its key),
---      cat, src, sev, title, dept, sla, loc (place rank), hist, feed}
+-- e = {a='inc', id, key, ts, day, hour, area, str (its street), lon, lat, iid, st (status),
+--      stk (its key), ast/astk (a second status: routing's dispatch), cat, src, sev, title,
+--      dept, sla, sat (a follow-up's answer), rby (who resolved it), loc (place rank),
+--      hist, feed}
 -- An update from the command stream may have no status ('' : a note) and carries a
 -- history entry (JSON, `hist`) that is appended to the incident's action history.
-local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla'}
+-- Order-free facts: `ack` the earliest response, `nre` how many reopenings, `rclk` the
+-- latest reopening (the SLA clock restarts there).
+local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
 local function apply_incident(e)
   local iid, ts, key = e.iid, e.ts, e.key
   local rec = incidents[iid]
@@ -145,6 +191,18 @@ local function apply_incident(e)
   if rec.t0 == nil or ts < rec.t0 then rec.t0 = ts end
   if e.st ~= '' and newer(e.stk, rec.stk) then
     rec.st, rec.stk, rec.sts, rec.sday = e.st, e.stk, ts, e.day
+  end
+  if e.ast ~= '' and newer(e.astk, rec.stk) then
+    rec.st, rec.stk, rec.sts, rec.sday = e.ast, e.astk, ts, e.day
+  end
+  if RESPONDED[e.st] and (rec.ack == nil or ts < rec.ack) then rec.ack = ts end
+  if e.st == 'reopened' then  -- counted once per event, even if applied again
+    rec.reo = rec.reo or {}
+    if not rec.reo[e.stk] then
+      rec.reo[e.stk] = 1
+      rec.nre = (rec.nre or 0) + 1
+    end
+    if rec.rclk == nil or ts > rec.rclk then rec.rclk = ts end
   end
   if e.hist ~= '' then
     local list = notes_new[iid]
@@ -162,7 +220,7 @@ local function apply_incident(e)
   if e.area ~= '' then
     local lk = e.loc .. key
     if newer(lk, rec.lk) then
-      rec.lk, rec.area, rec.lon, rec.lat = lk, e.area, e.lon, e.lat
+      rec.lk, rec.area, rec.str, rec.lon, rec.lat = lk, e.area, e.str, e.lon, e.lat
     end
   end
   for _, name in ipairs(NAMES) do
@@ -178,24 +236,78 @@ local function apply_incident(e)
 end
 
 local reg_new = {}
+local feed = {}
 local function packed_key(packed)
   return string.sub(packed, 1, string.find(packed, '\t', 1, true) - 1)
 end
 
--- e = {a='reg', id, key, ts, h (hash), f (field), v (the record, JSON), feed}: the latest
--- by event time is kept, stored as "<key>\t<record>" so that the key compares cheaply
+-- A stored record's own level (`"lv":"..."` in its JSON), nil when it has none
+local function level_of(packed)
+  if not packed then return nil end
+  return string.match(packed, '"lv":"([%w_]*)"')
+end
+
+-- The level of a group of records (an area's indicators): the weighted, saturated sum of
+-- their values (each term rounded to 2 decimals, at most 100) against the thresholds.
+-- The first level when no weighted record is there. Returns the level and the score.
+local function group_level(h, g)
+  local model = batch.gm[h]
+  local total, scored = 0, false
+  for ind, pair in pairs(model.w) do
+    local hk = h .. '\0' .. g .. '|' .. ind
+    local packed = reg_new[hk] or reg_old[hk]
+    local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
+    if v and pair[1] > 0 then
+      scored = true
+      local r = math.max(v, 0) / pair[2]
+      if r > 1 then r = 1 end
+      total = total + math.floor(pair[1] * r * 100 + 0.5) / 100
+    end
+  end
+  if not scored then return model.l[1], nil end
+  if total > 100 then total = 100 end
+  local index = 1
+  for _, t in ipairs(model.t) do
+    if total >= t then index = index + 1 end
+  end
+  return model.l[index], total
+end
+
+-- e = {a='reg', id, key, ts, h (hash), f (field), v (the record, JSON), feed, k (kind),
+--      lv, lf, kf, g}: the latest by event time is kept, stored as "<key>\t<record>" so
+-- that the key compares cheaply. A level it enters that is news goes to the live feed.
 local function apply_register(e)
   local hk = e.h .. '\0' .. e.f
   local old = reg_new[hk] or reg_old[hk]
   if old and not newer(e.key, packed_key(old)) then return end
-  reg_new[hk] = e.key .. '\t' .. e.v
+  local model = e.g and batch.gm and batch.gm[e.h]
+  local before = model and group_level(e.h, e.g)
+  if e.lv then
+    reg_new[hk] = e.key .. '\t{"lv":"' .. e.lv .. '",' .. string.sub(e.v, 2)
+  else
+    reg_new[hk] = e.key .. '\t' .. e.v
+  end
+  local head = '{"id":"' .. e.id .. '","kind":"' .. e.k .. '",'
+  if model then
+    local after, score = group_level(e.h, e.g)
+    if after ~= before then
+      feed[#feed + 1] = head .. '"from":"' .. before .. '","lv":"' .. after .. '","score":'
+        .. (score or 0) .. ',' .. string.sub(e.v, 2)
+    end
+  elseif e.lf then
+    local was = level_of(old)
+    if was ~= e.lv then
+      local named = e.kf and ('"' .. e.kf .. '":"' .. e.f .. '",') or ''
+      feed[#feed + 1] = head .. '"from":"' .. (was or '') .. '","lv":"' .. e.lv .. '",'
+        .. named .. string.sub(e.v, 2)
+    end
+  end
 end
 
 -- 3. Apply in order, in memory
 local appliers = {inc = apply_incident, reg = apply_register}
 local applied, dups, last_ts = 0, 0, 0
 local dup_at = {}  -- positions (1-based) of the duplicates, for the worker's counts by kind
-local feed = {}
 local new_seen = {}
 for i, e in ipairs(events) do
   if skip[i] then
@@ -204,7 +316,14 @@ for i, e in ipairs(events) do
   else
     appliers[e.a](e)
     applied = applied + 1
-    if e.feed ~= '' then feed[#feed + 1] = e.feed end
+    if e.feed ~= '' then
+      local rec = e.a == 'inc' and incidents[e.iid]
+      if rec and rec.area and e.area == '' then  -- a status change without a place: its area
+        feed[#feed + 1] = string.gsub(e.feed, '"area":""', '"area":"' .. rec.area .. '"', 1)
+      else
+        feed[#feed + 1] = e.feed
+      end
+    end
     if e.ts > last_ts then last_ts = e.ts end
     local b = math.floor(e.ts / batch.sb)
     new_seen[b] = new_seen[b] or {}
@@ -224,13 +343,11 @@ for iid, _ in pairs(dirty_inc) do
   local rec = incidents[iid]
   inc_out[iid] = cjson.encode(rec)
   if rec.st ~= 'closed' then
-    local minutes = tonumber(rec.sla) or tonumber(batch.sla[rec.cat or '']) or batch.fb
-    local start = rec.rts or rec.t0
     open_out[iid] = cjson.encode({
       area = rec.area or batch.root, lon = tonumber(rec.lon), lat = tonumber(rec.lat),
       cat = rec.cat or '', src = rec.src or '', sev = tonumber(rec.sev or '2'),
-      st = rec.st, sts = rec.sts, start = start, due = start + minutes * 60000,
-      title = rec.title or '', dept = rec.dept or ''})
+      st = rec.st, sts = rec.sts, start = rec.rts or rec.t0, due = due_of(rec),
+      title = rec.title or '', dept = rec.dept or '', nre = rec.nre or 0})
     closed_rem[#closed_rem + 1] = iid
   else
     open_gone[#open_gone + 1] = iid
@@ -260,13 +377,15 @@ local days = {}
 for k, v in pairs(counters) do
   if v ~= 0 then
     local sep = string.find(k, '\0', 1, true)
-    local day = string.sub(k, 1, sep - 1)
-    redis.call('HINCRBY', P .. 'day:' .. day, string.sub(k, sep + 1), v)
-    days[day] = true
+    local hash = string.sub(k, 1, sep - 1)
+    redis.call('HINCRBY', P .. hash, string.sub(k, sep + 1), v)
+    days[hash] = true
   end
 end
-for day, _ in pairs(days) do
-  redis.call('EXPIRE', P .. 'day:' .. day, batch.dayttl)
+for hash, _ in pairs(days) do
+  local ttl = batch.dayttl
+  if string.sub(hash, 1, 3) == 'rk:' then ttl = batch.rkttl end
+  redis.call('EXPIRE', P .. hash, ttl)
 end
 
 -- Closed incidents are forgotten after `keep` seconds (a bounded sweep per batch)
@@ -305,7 +424,7 @@ if batch.reg then
   local written = {P .. 'inc', P .. 'open', P .. 'notes',
                    P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version'}
   for h, _ in pairs(reg_fields) do written[#written + 1] = P .. h end
-  for day, _ in pairs(days) do written[#written + 1] = P .. 'day:' .. day end
+  for hash, _ in pairs(days) do written[#written + 1] = P .. hash end
   for b, _ in pairs(new_seen) do written[#written + 1] = P .. 'seen:' .. b end
   redis.call('SADD', P .. batch.reg, unpack(written))
 end

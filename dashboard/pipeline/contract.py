@@ -30,8 +30,8 @@ _EPOCH_MS = re.compile(r"-?\d{1,16}")
 _ISO_WITH_OFFSET = re.compile(r".*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)")
 _Invalid = Invalid
 
-__all__ = ["KINDS", "MAX_TITLE_CHARS", "SOURCES", "STATUSES", "Event", "Rejection",
-           "parse_command", "parse_entry", "parse_ts"]
+__all__ = ["KINDS", "MAX_TITLE_CHARS", "SATISFACTION", "SOURCES", "STATUSES", "Event",
+           "Rejection", "command_status", "parse_command", "parse_entry", "parse_ts"]
 
 
 @dataclass(slots=True)
@@ -44,6 +44,8 @@ class Rejection:
 
 def parse_ts(value: str) -> int:
     """Epoch milliseconds of an ISO-8601 time with offset or integer epoch ms."""
+    if len(value) <= 16 and value.isascii() and value.isdigit():  # the common form, unsigned
+        return int(value)
     if _EPOCH_MS.fullmatch(value):
         return int(value)
     if "T" not in value[:11] or not _ISO_WITH_OFFSET.fullmatch(value):
@@ -59,6 +61,13 @@ def parse_ts(value: str) -> int:
 
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
+    # Fast path: an entry of at most 4 KiB in all has no field over the limits; one
+    # comprehension decodes it. Anything else takes the checks field by field.
+    if sum(map(len, raw)) + sum(map(len, raw.values())) <= MAX_FIELD_BYTES:
+        try:
+            return {key.decode(): value.decode() for key, value in raw.items()}
+        except UnicodeDecodeError:
+            pass  # named below
     total = 0
     fields: dict[str, str] = {}
     for key, value in raw.items():
@@ -139,11 +148,27 @@ def parse_entry(
 # ---- the command stream: what officials do from the cockpit -----------------
 
 ACTIONS = {"acknowledge": "in_progress", "dispatch": "dispatched", "close": "closed",
-           "note": ""}
+           "note": "", "verify": "closed", "reject": "reopened", "follow_up": ""}
+SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
 MAX_NOTE_CHARS = 500
 
 
-def parse_command(raw: dict[bytes, bytes], now_ms: int, max_future_ms: int) -> Event | Rejection:
+def command_status(action: str, verify: bool = True, followup_reopens: bool = True,
+                   satisfaction: str = "") -> str:
+    """The status an action sets ('' for none).
+
+    `close` only resolves while verification is on (`CITYBRAIN_VERIFY`), and a
+    dissatisfied follow-up reopens when `CITYBRAIN_FOLLOWUP_REOPENS` says so.
+    """
+    if action == "close" and verify:
+        return "resolved"
+    if action == "follow_up":
+        return "reopened" if satisfaction == "dissatisfied" and followup_reopens else ""
+    return ACTIONS[action]
+
+
+def parse_command(raw: dict[bytes, bytes], now_ms: int, max_future_ms: int,
+                  verify: bool = True, followup_reopens: bool = True) -> Event | Rejection:
     """Validate one command-stream entry (docs/commands.md) into an incident update."""
     try:
         fields = _decode(raw)
@@ -159,14 +184,23 @@ def parse_command(raw: dict[bytes, bytes], now_ms: int, max_future_ms: int) -> E
         department = fields.get("department", "")
         if action == "dispatch" and not department:
             raise _Invalid("missing_field", "field 'department' is required to dispatch")
-        note = fields.get("note", "") or fields.get("result", "")
+        reason = _require(fields, "reason", " to reject") if action == "reject" else ""
+        satisfaction = ""
+        if action == "follow_up":
+            satisfaction = _require(fields, "satisfaction", " on follow_up")
+            if satisfaction not in SATISFACTION:
+                raise _Invalid("bad_value",
+                               f"satisfaction must be one of {', '.join(SATISFACTION)}")
+        note = reason or fields.get("note", "") or fields.get("result", "")
         if len(note) > MAX_NOTE_CHARS or len(department) > MAX_TITLE_CHARS:
-            raise _Invalid("bad_value", "note or department is too long")
+            raise _Invalid("bad_value", "note, reason or department is too long")
         assert command_id is not None and incident_id is not None and user is not None
-        data = {"incident_id": incident_id, "status": ACTIONS[action], "action": action,
-                "user": user, "note": note}
+        data = {"incident_id": incident_id, "action": action, "user": user, "note": note,
+                "status": command_status(action, verify, followup_reopens, satisfaction)}
         if department:
             data["department"] = department
+        if satisfaction:
+            data["satisfaction"] = satisfaction
         return Event(command_id, "command", ts, None, None, None, data)
     except _Invalid as invalid:
         return Rejection(invalid.reason, invalid.detail)

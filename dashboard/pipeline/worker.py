@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,17 +27,19 @@ import orjson
 import redis
 
 from dashboard.geography import Geography
-from dashboard.kinds import BY_NAME
+from dashboard.kinds import BY_NAME, REGISTERS
 from dashboard.metrics.worker import WorkerMetrics, kind_label
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import Event, Rejection, parse_command
 from dashboard.pipeline.validate import Located, check_batch, dead_letter
 from dashboard.redis_conn import same_slot
+from dashboard.routing import Routing, Rule, load_routing
 from dashboard.settings import FALLBACK_SLA_MINUTES, Settings
 
 log = logging.getLogger(__name__)
 
 DAY_HASH_TTL_S = 8 * 86400  # per-day counters: a week of history and today
+RANK_HASH_TTL_S = 400 * 86400  # the rankings' per-day counters: a year and a month back
 _TIME_BUCKET_MS = 900_000  # zone offsets are whole quarter hours
 TRIM_EVERY_S = 60.0
 MAX_BACKOFF_S = 5.0  # longest wait between two attempts to reach Redis
@@ -79,9 +81,10 @@ class Worker:
     def __init__(
         self, settings: Settings, client: redis.Redis, geography: Geography,
         name: str | None = None, registry: str | None = None,
-        metrics: WorkerMetrics | None = None,
+        metrics: WorkerMetrics | None = None, clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.clock = clock  # "now" (epoch seconds): validation, the closed-incident sweep
         # A replay's scratch namespace: the script lists every key it writes in this set.
         self.registry = registry
         self.client = client
@@ -104,6 +107,13 @@ class Worker:
         source = resources.files("dashboard.pipeline").joinpath("apply.lua").read_text()
         self.script = client.register_script(source)
         self.metrics = metrics  # counted by `commit` when given (the `citybrain worker` process)
+        # Routing rules are checked here, at start: a bad file stops the worker (file:line).
+        self.routing: Routing | None = load_routing(
+            settings.routing_rules, geography, settings.departments,
+        ) if settings.routing_rules else None
+        # How the script scores a group's level (risk: an area's indicators), by register.
+        self.group_models = {kind.register: model for kind in REGISTERS
+                             if (model := kind.group_model(settings)) is not None}
         self._stop_requested = False
         self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
@@ -118,7 +128,7 @@ class Worker:
 
     def prepare(self, entries: Sequence[Entry]) -> PreparedBatch:
         """Validate and locate a batch (pure Python; touches no state)."""
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock() * 1000)
         checked = check_batch([entry[1] for entry in entries], self.geography, now_ms,
                               self.settings.max_future_s * 1000)
         valid = sum(isinstance(c, Located) for c in checked)
@@ -139,8 +149,10 @@ class Worker:
 
     def prepare_commands(self, entries: Sequence[Entry]) -> PreparedBatch:
         """Validate officials' actions; one on an incident the state does not know is dead."""
-        now_ms = int(time.time() * 1000)
-        parsed = [(entry, parse_command(entry[1], now_ms, self.settings.max_future_s * 1000))
+        now_ms = int(self.clock() * 1000)
+        verify = self.settings.verify != "off"
+        parsed = [(entry, parse_command(entry[1], now_ms, self.settings.max_future_s * 1000,
+                                        verify, self.settings.followup_reopens))
                   for entry in entries]
         wanted = [e.data["incident_id"] for _, e in parsed if isinstance(e, Event)]
         known = set()
@@ -212,6 +224,14 @@ class Worker:
             self._day_cache[bucket] = cached
         return cached
 
+    def responsible(self, area: str) -> str:
+        """The street an area lies in (its district where there are none; else the city)."""
+        return self.geography.responsible(area)
+
+    def route(self, category: str, area: str, severity: str) -> Rule | None:
+        """The routing rule for a new incident without a department (None: no rule)."""
+        return None if self.routing is None else self.routing.route(category, area, severity)
+
     def _row(self, event: Event, area: str, in_feed: bool = True) -> dict[str, object]:
         """The event as a named record for the script: the common part and its kind's."""
         kind = BY_NAME["incident" if event.kind == "command" else event.kind]
@@ -231,12 +251,15 @@ class Worker:
             "sb": min(3600, self.settings.dedup_ttl_s) * 1000,
             "keep": self.settings.closed_keep_s,
             "dayttl": DAY_HASH_TTL_S,
+            "rkttl": RANK_HASH_TTL_S,
+            "rw": self.settings.response_minutes * 60000,
             "sla": self.settings.sla_minutes,
             "fb": FALLBACK_SLA_MINUTES,
             "root": self.geography.root_id,
             "feed": self.settings.feed_size,
             "now": now_ms,
             "ev": rows,
+            "gm": self.group_models,
             **({"reg": self.registry} if self.registry else {}),
         })
         try:
@@ -388,7 +411,7 @@ class Worker:
         retention_ms = self.settings.retention_s * 1000
         dead_streams = (self.settings.dead_stream_key, self.settings.command_stream + ":dead")
         if retention_ms:
-            before_ms = int(time.time() * 1000) - retention_ms
+            before_ms = int(time.time() * 1000) - retention_ms  # stream ids: real time
             for consumer in (self.consumer, self.commands):
                 if removed := consumer.trim_before(before_ms):
                     log.info("trimmed %d entries older than %d from %s", removed, before_ms,

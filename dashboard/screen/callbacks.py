@@ -28,11 +28,13 @@ from dashboard.screen import (
     refusal,
     source,
     timecontrol,
+    update,
 )
 from dashboard.screen.frame import Frame
-from dashboard.screen.layout import overdue_count, screen, screen_class, selection, stale_text
-from dashboard.screen.mapfig import figure, patch, same_shape, visibility
+from dashboard.screen.layout import screen, selection
+from dashboard.screen.mapfig import visibility
 from dashboard.screen.registry import SCREEN
+from dashboard.screen.update import TICK_OUTPUTS
 from dashboard.services import current
 from dashboard.state.replay import ReplayBusy
 from dashboard.viewer import viewer_id
@@ -40,27 +42,6 @@ from layers import LAYERS
 from layers.incidents import DRILL
 
 LIVE = {"at": None}  # the time control's choice "live"
-# What a tick updates, by name (a grouped output: the callback returns a dict).
-TICK_OUTPUTS = {
-    "kpis": Output("kpi-row", "children"),
-    "feed": Output("feed-list", "children"),
-    "top": Output("top-list", "children"),
-    "detail": Output("detail-body", "children"),
-    "trend": Output("trend-graph", "figure"),
-    "map": Output("map-graph", "figure"),
-    "as_of": Output("asof-time", "children"),
-    "last_event": Output("last-event", "children"),
-    "stale_text": Output("stale-banner", "children"),
-    "stale_class": Output("stale-banner", "className"),
-    "screen_class": Output("screen", "className"),
-    "overdue": Output("overdue-list", "children"),
-    "overdue_count": Output("overdue-count", "children"),
-    "marker": Output("replay-marker", "children"),
-    "marker_class": Output("replay-marker", "className"),
-    "timebar_class": Output("timebar", "className"),
-    "slider": Output("replay-slider", "value"),
-    "sig": Output("tick-sig", "data"),
-}
 
 
 def _frame(search: str | None, replay: dict[str, Any] | None = None) -> tuple[Frame, str]:
@@ -71,11 +52,6 @@ def _frame(search: str | None, replay: dict[str, Any] | None = None) -> tuple[Fr
     """
     frame, key, _ = source.frame(search, replay)
     return frame, key
-
-
-def _signature(frame: Frame, key: str) -> dict[str, Any]:
-    return {"key": key, **frame.hashes(), "owners": frame.trace_layers, "stale": frame.stale,
-            "last_event": frame.last_event}
 
 
 @SCREEN.callback(Output("screen-root", "children"), Input("url", "search"), State("replay", "data"))
@@ -97,12 +73,12 @@ def render(search: str | None, replay: dict[str, Any] | None = None) -> Any:
     user = current_user()
     lang = frame.lang
     return screen(
-        frame, services.geography, services.settings, _signature(frame, key), user.scope,
+        frame, services.geography, services.settings, update.signature(frame, key), user.scope,
         user_box=officials.user_box(user, access().open_mode(), services.geography, lang),
         timebar=timecontrol.timebar(lang, moment, replay, services.settings, busy),
         incident_panel=incident_panel.panel(lang, user, services.settings),
         overlays=[audit_view.audit_modal(lang)] if user.role == "city" else [],
-        replaying=moment is not None,
+        replaying=moment is not None, push=_push_config(lang),
         export_href=None if user.role == "wall" else
         f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}")
 
@@ -145,57 +121,23 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
         text, css = timecontrol.marker(moment, replay, services.settings, busy)
         return {**dict.fromkeys(TICK_OUTPUTS, no_update), "marker": text, "marker_class": css,
                 "timebar_class": "timebar replaying", "sig": {**(sig or {}), "replay": text}}
-    new = _signature(frame, key)
-    marker, marker_class = timecontrol.marker(moment, replay, services.settings)
-    new["replay"] = marker
-    old = sig if sig and sig.get("key") == key else {}
-
-    def changed(name: str, make: Any) -> Any:
-        return make() if old.get(name) != new[name] else no_update
-
     shown = visible if visible is not None else [
         layer.id for layer in LAYERS if layer.default_visible]
-    map_update: Any = no_update
-    if not old or not same_shape(old.get("traces") or [], new["traces"]):
-        map_update = figure(frame, services.geography, shown, services.settings.tile_url)
-    elif old["traces"] != new["traces"]:
-        map_patch, new["traces"] = patch(frame, old["traces"], new["traces"], shown)
-        if map_patch is not None:
-            map_update = map_patch
-    trend_update: Any = no_update
-    if old.get("trend") != new["trend"]:
-        trend_update = dash.Patch()
-        trend_update["data"][0]["x"] = frame.trend["x"]
-        trend_update["data"][0]["y"] = frame.trend["y"]
-        trend_update["layout"]["xaxis"]["tickvals"] = frame.trend["x"][::4]
-    stale_changed = old.get("stale") != new["stale"] or frame.stale
-    replay_changed = old.get("replay") != marker
-    playing = moment is not None and source.speed(replay) > 0
-    slider = (timecontrol.slider_value(moment, int(time.time() * 1000))
-              if playing and replay_changed else no_update)  # the slider follows the play
-    return {
-        "kpis": changed("kpis", lambda: panels.kpi_row(frame)),
-        "feed": changed("feed", lambda: panels.feed_items(frame)),
-        "top": changed("top", lambda: panels.top_items(frame)),
-        "detail": changed("detail", lambda: panels.detail_body(frame)),
-        "trend": trend_update,
-        "map": map_update,
-        "as_of": no_update if frame.error else frame.as_of,  # the time of the last good read
-        "last_event": changed("last_event", lambda: frame.last_event),
-        "stale_text": stale_text(frame, services.settings) if stale_changed else no_update,
-        "stale_class": ("stale-banner" + ("" if frame.stale else " hidden"))
-        if stale_changed else no_update,
-        "screen_class": screen_class(frame, moment is not None)
-        if stale_changed or replay_changed else no_update,
-        "overdue": changed("overdue", lambda: panels.overdue_items(frame)),
-        "overdue_count": changed("kpis", lambda: overdue_count(frame)),
-        "marker": marker if replay_changed else no_update,
-        "marker_class": marker_class if replay_changed else no_update,
-        "timebar_class": ("timebar" + (" replaying" if moment is not None else ""))
-        if replay_changed else no_update,
-        "slider": slider,
-        "sig": new,
-    }
+    outputs = update.changes(frame, key, sig, shown, services.settings, services.geography,
+                             moment, replay)
+    push = _push_config(frame.lang)
+    if push is not None and (sig or {}).get("push") != push["up"]:
+        outputs["push"] = push  # push came up (or went down): the page (re)connects
+    outputs["sig"]["push"] = None if push is None else push["up"]
+    return outputs
+
+
+def _push_config(lang: str) -> dict[str, Any] | None:
+    """Where the screen finds the push process, and whether it is up (None: poll only)."""
+    services = current()
+    if services.settings.update_mode != "push":
+        return None
+    return services.push.config(lang)
 
 
 @SCREEN.callback(
@@ -253,6 +195,13 @@ def select(click: dict[str, Any] | None, picked: str | None, search: str | None)
     keep = f"&lang={lang}" if query.get("lang") else ""
     return f"?area={target}{keep}"
 
+
+SCREEN.clientside_callback(
+    ClientsideFunction(namespace="push", function_name="configure"),
+    Output("push-status", "title"),
+    Input("push-config", "data"),
+    Input("replay", "data"),
+)
 
 SCREEN.clientside_callback(
     ClientsideFunction(namespace="cockpit", function_name="clock"),

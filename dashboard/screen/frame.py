@@ -93,10 +93,28 @@ def kpis(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def feed_items(view: CityView, area_id: str, limit: int = FEED_ROWS) -> list[dict[str, Any]]:
+    """The feed's news inside the area, newest first, with the incidents gone overdue.
+
+    The worker writes incidents (new, status changes) and level changes (an area's
+    warning level, a segment turning severe, a device in alarm); an incident becoming
+    overdue is no event, so it is added here by the view's clock, at its deadline.
+    """
+    now_ms = view.now_ms
+    late = sorted((i for i in view.open_incidents(area_id) if i.overdue(now_ms)),
+                  key=lambda i: -i.due)[:limit]
+    overdue = [{"id": f"{i.incident_id}@due", "kind": "incident", "ts": i.due, "area": i.area,
+                "incident_id": i.incident_id, "status": "overdue", "category": i.category,
+                "severity": str(i.severity), "title": i.title} for i in late]
+    merged = [*view.feed(area_id, limit), *overdue]
+    merged.sort(key=lambda item: -int(item.get("ts") or 0))  # stable: equal times keep order
+    return merged[:limit]
+
+
 def feed_rows(view: CityView, area_id: str, lang: str, limit: int = FEED_ROWS) -> list[dict]:
-    """The newest events as display text (untrusted text stays plain text)."""
+    """The newest news as display text (untrusted text stays plain text)."""
     rows = []
-    for item in view.feed(area_id, limit):
+    for item in feed_items(view, area_id, limit):
         kind = item.get("kind", "")
         row = {"id": str(item.get("id", "")), "time": _clock(item.get("ts", 0), view),
                "kind": kind, "where": _district(view, item.get("area") or "", lang),

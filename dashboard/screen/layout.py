@@ -70,11 +70,12 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
            signature: dict[str, Any], scope: str | None = None, *,
            user_box: Any = None, timebar: Any = None, incident_panel: Any = None,
            overlays: list[Any] | None = None, replaying: bool = False,
-           export_href: str | None = None) -> html.Div:
+           export_href: str | None = None, push: dict[str, Any] | None = None) -> html.Div:
     """The whole screen for the frame's area and language.
 
     The officials' parts (account block, time control, incident panel, audit
-    overlay) are built by their own modules and slotted in here.
+    overlay) are built by their own modules and slotted in here. `push` tells the
+    browser where the push process is (`PushStatus.config`; None: poll only).
     """
     lang = frame.lang
     visible = [layer.id for layer in LAYERS if layer.default_visible]
@@ -93,7 +94,9 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
             html.Div([html.Span(t("as_of", lang) + " "),
                       html.Span(frame.as_of, id="asof-time"),
                       html.Span(" · " + t("last_event", lang) + " "),
-                      html.Span(frame.last_event, id="last-event")], className="asof"),
+                      html.Span(frame.last_event, id="last-event"),
+                      html.Span(id="push-status", className="push-status hidden",
+                                role="status")], className="asof"),
         ], className="time"),
         user_box,
     ], className="header")
@@ -139,6 +142,7 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
     ], className="panel right")
     return html.Div([
         dcc.Store(id="tick-sig", data=signature),
+        dcc.Store(id="push-config", data=push),
         header,
         html.Div(panels.kpi_row(frame), id="kpi-row", className="kpis"),
         html.Main([left, centre, right], className="main"),

@@ -249,21 +249,13 @@ class CityView:
         for incident in late:
             late_ms = now_ms - incident.due
             sla_ms = max(incident.due - incident.start, 1)
-            owner = self._responsible(incident.area)
+            owner = self.geography.responsible(incident.area)
             escalated = late_ms > escalate_factor * sla_ms
             parent = self.geography.areas[owner].parent_id if escalated else None
             out.append(OverdueIncident(incident, round(late_ms / 60000, 1), owner,
                                        parent or None))
         out.sort(key=lambda i: -i.minutes_late)
         return out
-
-    def _responsible(self, area_id: str) -> str:
-        chain = _chain(self.geography, area_id)
-        for level in ("street", "district"):
-            for candidate in chain:
-                if self.geography.areas[candidate].level == level:
-                    return candidate
-        return self.geography.root_id
 
     def feed(self, area_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest applied events inside an area, newest first."""
@@ -396,6 +388,7 @@ def decode_records(
         for name, packed in sorted(registers.get(kind.name, {}).items()):
             try:
                 record = orjson.loads(packed[packed.index(b"\t") + 1:])
+                record.pop("lv", None)  # the level the script compares; not the record's
             except (ValueError, orjson.JSONDecodeError):  # a value written before named records
                 log.warning("skipping %s register %r: not a named record", kind.name, name)
                 continue  # the next reading of it replaces it

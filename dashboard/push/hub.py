@@ -1,0 +1,325 @@
+"""The fan-out: one read of the state per change, one message per topic, sent to every screen.
+
+A topic is what a screen shows: (scope, area, language). Every `CHECK_S` the hub
+reads the worker's version counter (one GET, whatever the number of screens); when
+it moved, or `ROUND_S` passed (the clock, staleness), it builds the view once
+(`StateCache`), and for each topic the frame (restricted to the topic's scope) and
+the update since the topic's last message (`screen.update.changes`, the polling
+tick's own function), encoded once as a server-sent event and queued for each of its
+screens. A screen that is new, or resumes from another message than the topic's
+last, gets a snapshot first. Every round also checks, in one script call, that the
+sessions of the open streams still live: a signed-out screen's stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+from dash import no_update
+from plotly.io.json import to_json_plotly
+
+from dashboard.auth.identity import User
+from dashboard.geography import Geography
+from dashboard.metrics.presence import SeenBuffer
+from dashboard.screen.frame import frame_for
+from dashboard.screen.update import TICK_OUTPUTS, changes
+from dashboard.settings import Settings
+from dashboard.state.store import StateCache
+from layers import LAYERS
+
+log = logging.getLogger(__name__)
+
+CHECK_S = 0.05  # how often the version counter is read
+ROUND_S = 1.0  # a round at least this often (the "as of" clock, staleness)
+TOPIC_KEEP_S = 60.0  # a topic without screens is kept this long, so a reconnect resumes
+QUEUE_LIMIT = 64  # a screen this far behind is dropped (it reconnects with a snapshot)
+ALL_LAYERS = tuple(layer.id for layer in LAYERS)
+
+# KEYS: session hashes; returns the 1-based positions of those that no longer exist.
+_GONE = """
+local gone = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 0 then gone[#gone + 1] = i end
+end
+return gone
+"""
+
+Topic = tuple[str, str, str]  # scope, area, language
+
+
+@dataclass(eq=False)
+class Screen:
+    """One open stream: who, what it shows, and the queue its messages go to."""
+
+    user: User
+    sid: str | None
+    viewer: str
+    topic: Topic
+    queue: asyncio.Queue[bytes | None]
+    loop: asyncio.AbstractEventLoop
+    resume: str | None = None  # the last message id it holds (Last-Event-ID)
+    pending: int = 0  # messages queued and not yet taken
+
+
+@dataclass
+class TopicState:
+    """A topic's last message: its id and the signature its screens hold after it."""
+
+    sig: dict[str, Any] | None = None
+    last_id: str = ""
+    screens: set[Screen] = field(default_factory=set)
+    idle_since: float | None = None
+
+
+@dataclass
+class Stats:
+    """Numbers for the beacon, `/push/healthz` and the benchmark."""
+
+    rounds: int = 0
+    messages: int = 0  # topic messages built (each sent to all of a topic's screens)
+    sent: int = 0  # messages queued to screens
+    redis_calls: int = 0
+    dropped: int = 0
+    ended: int = 0  # streams ended because their session ended
+    latency_ms: list[float] = field(default_factory=list)  # state read -> queued, per round
+
+
+RETRY_MS = 1000  # how soon the browser's EventSource reconnects by itself
+
+
+def encode(message_id: str, payload: dict[str, Any], retry: bool = False) -> bytes:
+    """One server-sent event (`update`), its data one JSON line."""
+    data = to_json_plotly(payload)
+    head = f"retry: {RETRY_MS}\n" if retry else ""
+    return f"{head}id: {message_id}\nevent: update\ndata: {data}\n\n".encode()
+
+
+def props(outputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The changed outputs as `{component id: {property: value}}` (what `set_props` takes)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in outputs.items():
+        if value is no_update or name == "sig":
+            continue
+        target = TICK_OUTPUTS[name]
+        out.setdefault(str(target.component_id), {})[target.component_property] = value
+    return out
+
+
+def sig_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A clientside `Patch` bringing the browser's `tick-sig` from `old` to `new`."""
+    operations: list[dict[str, Any]] = []
+    for name, value in new.items():
+        before = old.get(name)
+        if before == value:
+            continue
+        if (name == "traces" and isinstance(before, list) and len(before) == len(value)
+                and all(a.keys() == b.keys() for a, b in zip(before, value, strict=True))):
+            for index, (a, b) in enumerate(zip(before, value, strict=True)):
+                operations.extend({"operation": "Assign", "location": [name, index, k],
+                                   "params": {"value": v}} for k, v in b.items() if a[k] != v)
+        else:
+            operations.append({"operation": "Assign", "location": [name],
+                               "params": {"value": value}})
+    return {"__dash_patch_update": "__dash_patch_update", "operations": operations}
+
+
+class Hub:
+    """The screens of one push process and the loop that feeds them."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, geography: Geography,
+                 screens_seen: SeenBuffer | None = None,
+                 open_mode: Callable[[], bool] = lambda: False) -> None:
+        self.settings = settings
+        self.client = client
+        self.geography = geography
+        self.cache = StateCache(settings.replace(cache_ttl_s=1e-6), client, geography)
+        self.screens_seen = screens_seen
+        self.open_mode = open_mode
+        self.epoch = secrets.token_hex(4)  # message ids of another run never match
+        self.stats = Stats()
+        self._gone = client.register_script(_GONE)
+        self._lock = threading.Lock()
+        self._topics: dict[Topic, TopicState] = {}
+        self._round = 0
+        self._version: bytes | None = None
+        self._last_round = -1e9
+        self._last_seen = -1e9
+        self._snapshots_due = False
+
+    # --- called from the event loop ------------------------------------------------------
+
+    def subscribe(self, screen: Screen) -> None:
+        """Add a screen; it gets a snapshot at the next round unless it resumes in step."""
+        with self._lock:
+            state = self._topics.setdefault(screen.topic, TopicState())
+            state.screens.add(screen)
+            state.idle_since = None
+            if not (screen.resume and screen.resume == state.last_id and state.sig):
+                screen.resume = None
+                self._snapshots_due = True
+
+    def unsubscribe(self, screen: Screen) -> None:
+        """Forget a screen whose stream ended."""
+        with self._lock:
+            state = self._topics.get(screen.topic)
+            if state is not None:
+                state.screens.discard(screen)
+                if not state.screens:
+                    state.idle_since = time.monotonic()
+
+    def streams(self) -> int:
+        """Open streams."""
+        with self._lock:
+            return sum(len(s.screens) for s in self._topics.values())
+
+    # --- the hub's own thread ------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Check and send until `stop` is set."""
+        while not stop.is_set():
+            try:
+                self.step()
+            except Exception:  # one bad round must not end every stream; logged
+                log.exception("push round failed")
+                stop.wait(ROUND_S)
+            stop.wait(CHECK_S)
+
+    def step(self, force: bool = False) -> bool:
+        """Read the version; run a round if it moved, a screen waits or `ROUND_S` passed."""
+        now = time.monotonic()
+        try:
+            version = self.client.get(self.settings.state_prefix + "version")
+            self.stats.redis_calls += 1
+        except (redis.ConnectionError, redis.TimeoutError):
+            version = self._version  # the round shows the stale state once per ROUND_S
+        if not (force or self._snapshots_due or version != self._version
+                or now - self._last_round >= ROUND_S):
+            return False
+        self._version = version
+        self._last_round = now
+        self.round()
+        return True
+
+    def round(self) -> None:
+        """Build each topic's message once and queue it for the topic's screens."""
+        started = time.perf_counter()
+        view = self.cache.view()
+        self.stats.redis_calls += 2  # the version again, and the state when it moved
+        self._round += 1
+        message_id = f"{self.epoch}-{self._round}"
+        with self._lock:
+            self._snapshots_due = False
+            topics = list(self._topics.items())
+        ended = self._ended_sessions(topics)
+        deliveries: dict[asyncio.AbstractEventLoop, list[tuple[Screen, bytes | None]]] = {}
+        for screen in ended:  # their streams end now, whatever else happens
+            deliveries.setdefault(screen.loop, []).append((screen, None))
+        scoped: dict[str, Any] = {}
+        for topic, state in topics:
+            if not state.screens:
+                if state.idle_since and time.monotonic() - state.idle_since > TOPIC_KEEP_S:
+                    with self._lock:
+                        if not state.screens:
+                            self._topics.pop(topic, None)
+                continue
+            scope, area, lang = topic
+            if scope not in scoped:  # one restricted view per scope and round
+                scoped[scope] = view.restricted_to(scope)
+            frame = frame_for(scoped[scope], area, lang, self.settings.escalate_factor)
+            key = f"{area}|{lang}"
+            screens = [s for s in state.screens if s not in ended]
+            fresh = [s for s in screens if s.resume is None]
+            update = None
+            if state.sig is not None and len(fresh) < len(screens):
+                outputs = changes(frame, key, state.sig, ALL_LAYERS, self.settings,
+                                  self.geography)
+                changed = props(outputs)
+                if changed:
+                    changed["tick-sig"] = {"data": sig_patch(state.sig, outputs["sig"])}
+                    update = encode(message_id, {"key": key, "props": changed})
+                    self.stats.messages += 1
+                new_sig = outputs["sig"]
+            snapshot = None
+            if fresh or state.sig is None:
+                outputs = changes(frame, key, None, ALL_LAYERS, self.settings, self.geography)
+                full = props(outputs)
+                full["tick-sig"] = {"data": outputs["sig"]}
+                snapshot = encode(message_id, {"key": key, "props": full, "snapshot": True,
+                                               "owners": frame.trace_layers}, retry=True)
+                new_sig = outputs["sig"]
+                self.stats.messages += 1
+            if update is None and snapshot is None:
+                continue
+            state.sig = new_sig
+            state.last_id = message_id
+            for screen in screens:
+                if screen.resume is None:
+                    data, screen.resume = snapshot, message_id
+                else:
+                    data = update
+                if data is not None:
+                    deliveries.setdefault(screen.loop, []).append((screen, data))
+        for loop, batch in deliveries.items():
+            self.stats.sent += len(batch)
+            loop.call_soon_threadsafe(_deliver, batch, self.stats)
+        self.stats.rounds += 1
+        self.stats.latency_ms.append((time.perf_counter() - started) * 1000)
+        del self.stats.latency_ms[:-2000]
+        self._note_seen(topics)
+
+    def _ended_sessions(self, topics: list[tuple[Topic, TopicState]]) -> set[Screen]:
+        """The screens whose session ended (one script call for all of them)."""
+        screens = [s for _, state in topics for s in state.screens]
+        demo = [s for s in screens if s.sid is None and s.user.name == "demo"]
+        ended: set[Screen] = set()
+        if demo and not self.open_mode():  # accounts were created: the demo is over
+            ended.update(demo)
+        signed = [s for s in screens if s.sid is not None]
+        if not signed:
+            return ended
+        keys = sorted({f"{self.settings.state_prefix}session:{s.sid}" for s in signed})
+        try:
+            gone = {keys[i - 1] for i in self._gone(keys=keys)}
+            self.stats.redis_calls += 1
+        except (redis.ConnectionError, redis.TimeoutError):
+            return ended  # unknown: the streams go on showing the (stale) state
+        ended.update(s for s in signed
+                     if f"{self.settings.state_prefix}session:{s.sid}" in gone)
+        self.stats.ended += len(ended)
+        return ended
+
+    def _note_seen(self, topics: list[tuple[Topic, TopicState]]) -> None:
+        """Count the push screens among the connected ones (once per `ROUND_S`)."""
+        now = time.time()
+        if self.screens_seen is None or now - self._last_seen < ROUND_S:
+            return
+        self._last_seen = now
+        for _, state in topics:
+            for screen in list(state.screens):
+                self.screens_seen.seen(screen.viewer, now)
+
+
+def _deliver(batch: list[tuple[Screen, bytes | None]], stats: Stats) -> None:
+    """Queue each screen's message (on the event loop); end streams whose session ended."""
+    for screen, data in batch:
+        if data is not None and screen.pending >= QUEUE_LIMIT:
+            stats.dropped += 1
+            data = None  # too far behind: end it; the browser reconnects with a snapshot
+        if data is not None:
+            screen.pending += 1
+        screen.queue.put_nowait(data)
+
+
+def message_of(data: bytes) -> dict[str, Any]:
+    """The JSON of an encoded event (for tests and the benchmark)."""
+    line = next(x for x in data.decode().splitlines() if x.startswith("data: "))
+    return orjson.loads(line[6:])

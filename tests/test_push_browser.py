@@ -1,0 +1,142 @@
+"""The push client in headless Chromium: updates by push, polling while push is away (psh005+).
+
+A real `citybrain push` child process, the app served in-process, a worker thread and
+one real Redis; the page is offline, and any console error fails the test unless the
+test names it (the push process killed on purpose refuses connections).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from dashboard.app import create_app
+from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.settings import Settings
+from tests import browser
+from tests.events import incident
+from tests.pushproc import PushProcess
+
+pytestmark = pytest.mark.browser
+
+TICK = "kpi-row.children"  # what the polling tick posts
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    browser.need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    folder = tmp_path_factory.mktemp("push-browser")
+    server = EmbeddedRedis(folder / "redis")
+    server.start()
+    env = {"REDIS_URL": server.url, "CITYBRAIN_STALE_AFTER_S": "600",
+           "CITYBRAIN_BLOCK_MS": "200", "CITYBRAIN_UPDATE_MS": "500",
+           "CITYBRAIN_CACHE_TTL_S": "0.2", "CITYBRAIN_AUDIT_DIR": str(folder / "audit")}
+    push = PushProcess(env, folder / "push.log")
+    settings = Settings.load(env={**env, "CITYBRAIN_PUSH_PORT": str(push.port)})
+    client = connect(server.url)
+    app = create_app(settings)
+    geography = app.server.extensions["citybrain"].geography
+    browser.seed(client, settings, geography, incidents=20)
+    push.start()
+    try:
+        with browser.background_worker(settings, client, geography), \
+                browser.live_server(app) as base, sync_playwright() as playwright:
+            chromium = browser.launch(playwright)
+            yield SimpleNamespace(settings=settings, client=client, base=base, push=push,
+                                  chromium=chromium)
+            chromium.close()
+    finally:
+        push.stop()
+        client.close()
+        server.stop()
+
+
+@pytest.fixture
+def page(stack):
+    context = stack.chromium.new_context(viewport={"width": 1920, "height": 1080})
+    tried = browser.offline(context)
+    page = context.new_page()
+    page.ticks = []
+    page.on("request", lambda r: page.ticks.append(time.monotonic())
+            if "_dash-update-component" in r.url and TICK in (r.post_data or "") else None)
+    page.goto(stack.base + "/?area=310104&lang=en")
+    page.wait_for_selector("#kpi-open", timeout=20_000)
+    yield page
+    context.close()
+    assert tried == [], f"requests tried to leave the machine: {tried}"
+
+
+def status(page) -> str:
+    return page.evaluate("() => document.querySelector('#push-status').className")
+
+
+def wait_status(page, kind: str) -> None:
+    page.wait_for_function("k => document.querySelector('#push-status')"
+                           ".classList.contains('is-' + k)", arg=kind, timeout=20_000)
+
+
+def shows(page, text: str) -> None:
+    page.wait_for_function("t => document.querySelector('#feed-list').innerText.includes(t)",
+                           arg=text, timeout=20_000)
+
+
+def data_clock_moves(page, times: int = 3) -> None:
+    """Until the "data as of" clock (sent every second) changed `times` times."""
+    for _ in range(times):
+        shown = page.inner_text("#asof-time")
+        page.wait_for_function("t => document.querySelector('#asof-time').innerText !== t",
+                               arg=shown, timeout=20_000)
+
+
+def healthz(stack) -> dict:
+    return requests.get(stack.base + "/healthz", timeout=10).json()
+
+
+def test_psh005_an_xadded_event_arrives_by_push_without_polling(page, stack):
+    wait_status(page, "push")
+    connected = time.monotonic()
+    assert healthz(stack)["push"]["process"] == "up"
+    stack.client.xadd(stack.settings.stream, incident("PUSH-1", title="pushed-one"))
+    shows(page, "pushed-one")
+    page.wait_for_function(  # the map's incident trace has it too (a clientside Patch)
+        """() => { const gd = document.querySelector('#map-graph .js-plotly-plot');
+            const t = gd && gd.data.find(d => d.uid === 'incidents-points');
+            return t && JSON.stringify(t).includes('pushed-one'); }""", timeout=20_000)
+    data_clock_moves(page)  # over 2 s pushed: 4 ticks at 500 ms, were it polling
+    assert page.ticks, "the page never polled: the tick counter counts nothing"
+    assert [t for t in page.ticks if t > connected + 1.0] == [], "the page polled while pushed"
+    assert "is-push" in status(page)
+
+
+@pytest.mark.allow_console(r"ERR_CONNECTION_REFUSED|push/stream",
+                           reason="the push process is killed on purpose; the page's "
+                                  "reconnects are refused until it is back")
+def test_psh006_push_killed_the_page_polls_and_says_so_then_reconnects(page, stack):
+    wait_status(page, "push")
+    stack.push.stop(kill=True)
+    page.wait_for_function("() => !document.querySelector('#push-status')"
+                           ".classList.contains('is-push')", timeout=20_000)
+    lost = time.monotonic()
+    stack.client.xadd(stack.settings.stream, incident("POLL-1", title="polled-one"))
+    shows(page, "polled-one")
+    assert [t for t in page.ticks if t > lost], "the page did not poll while push was away"
+    deadline = time.monotonic() + 20
+    while healthz(stack)["push"]["process"] != "down":  # the beacon expires
+        assert time.monotonic() < deadline, "/healthz did not say push is down"
+        page.wait_for_timeout(250)
+    assert healthz(stack)["push"]["fallback"] == "screens are polling"
+    wait_status(page, "poll")
+    stack.push.start()
+    wait_status(page, "push")
+    back = time.monotonic()
+    stack.client.xadd(stack.settings.stream, incident("PUSH-2", title="pushed-again"))
+    shows(page, "pushed-again")
+    data_clock_moves(page)
+    assert [t for t in page.ticks if t > back + 1.0] == [], "polling went on after reconnect"
