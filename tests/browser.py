@@ -164,6 +164,25 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @contextmanager
+def embedded_app(folder: Path, **env: str) -> Iterator[tuple[Settings, redis.Redis, object]]:
+    """A Redis of its own in `folder`, the settings on it (`env` added) and the app."""
+    from dashboard.app import create_app
+    from dashboard.redis_conn import EmbeddedRedis, connect
+
+    server = EmbeddedRedis(folder / "redis")
+    server.start()
+    settings = Settings.load(env={
+        "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "0.2", "CITYBRAIN_STALE_AFTER_S": "600",
+        "CITYBRAIN_AUDIT_DIR": str(folder / "audit"), **env})
+    client = connect(server.url)
+    try:
+        yield settings, client, create_app(settings)
+    finally:
+        client.close()
+        server.stop()
+
+
+@contextmanager
 def background_worker(settings: Settings, client: redis.Redis, geography: Geography,
                       pause_s: float = 0.02) -> Iterator[Worker]:
     """A worker draining the stream in a thread; survives Redis going away and back."""

@@ -13,9 +13,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashboard.app import create_app
-from dashboard.redis_conn import EmbeddedRedis, connect
-from dashboard.settings import Settings
 from layers.incidents import POINTS_MAX
 from tests import browser
 
@@ -31,31 +28,23 @@ def stack(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = EmbeddedRedis(tmp_path_factory.mktemp("points-redis"))
-    server.start()
-    settings = Settings.load(env={
-        "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "0.2", "CITYBRAIN_UPDATE_MS": "500",
-        "CITYBRAIN_STALE_AFTER_S": "600",
-        "CITYBRAIN_AUDIT_DIR": str(tmp_path_factory.mktemp("points-audit"))})
-    client = connect(server.url)
-    app = create_app(settings)
-    geography = app.server.extensions["citybrain"].geography
-    browser.report_incidents(client, settings, geography, OPEN)
-    with browser.live_server(app) as base, sync_playwright() as playwright:
-        chromium = browser.launch(playwright)
-        context = chromium.new_context(viewport={"width": 1920, "height": 1080})
-        tried = browser.offline(context)
-        glyphs: list[tuple[str, int]] = []
-        context.on("response", lambda r: glyphs.append((r.url, r.status))
-                   if "/glyphs/" in r.url else None)
-        page = context.new_page()
-        yield SimpleNamespace(settings=settings, client=client, app=app, geography=geography,
-                              base=base, page=page, glyphs=glyphs)
-        context.close()
-        chromium.close()
-        assert tried == [], f"requests tried to leave the machine: {tried}"
-    client.close()
-    server.stop()
+    with browser.embedded_app(tmp_path_factory.mktemp("points"),
+                              CITYBRAIN_UPDATE_MS="500") as (settings, client, app):
+        geography = app.server.extensions["citybrain"].geography
+        browser.report_incidents(client, settings, geography, OPEN)
+        with browser.live_server(app) as base, sync_playwright() as playwright:
+            chromium = browser.launch(playwright)
+            context = chromium.new_context(viewport={"width": 1920, "height": 1080})
+            tried = browser.offline(context)
+            glyphs: list[tuple[str, int]] = []
+            context.on("response", lambda r: glyphs.append((r.url, r.status))
+                       if "/glyphs/" in r.url else None)
+            page = context.new_page()
+            yield SimpleNamespace(settings=settings, client=client, app=app, geography=geography,
+                                  base=base, page=page, glyphs=glyphs)
+            context.close()
+            chromium.close()
+            assert tried == [], f"requests tried to leave the machine: {tried}"
 
 
 def summary(stack, area_id: str) -> dict:

@@ -13,9 +13,6 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from dashboard.app import create_app
-from dashboard.redis_conn import EmbeddedRedis, connect
-from dashboard.settings import Settings
 from layers.base import ROADS_URL
 from layers.traffic import LEVEL_COLORS
 from tests import browser
@@ -34,47 +31,39 @@ def stack(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = EmbeddedRedis(tmp_path_factory.mktemp("roads-redis"))
-    server.start()
-    settings = Settings.load(env={
-        "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "0.2", "CITYBRAIN_UPDATE_MS": "400",
-        "CITYBRAIN_STALE_AFTER_S": "600",
-        "CITYBRAIN_AUDIT_DIR": str(tmp_path_factory.mktemp("roads-audit"))})
-    client = connect(server.url)
-    app = create_app(settings)
-    geography = app.server.extensions["citybrain"].geography
-    roads = geography.roads
-    for segment_id, speed in ON_ROADS.items():
-        client.xadd(settings.stream, traffic(segment_id, speed, 60,
-                                             point=roads.midpoints[segment_id]))
-    client.xadd(settings.stream, traffic("NO-ROAD-1", 20, 60, point=XUHUI_POINT))
-    with browser.background_worker(settings, client, geography), \
-            browser.live_server(app) as base, sync_playwright() as playwright:
-        chromium = browser.launch(playwright)
-        context = chromium.new_context(viewport={"width": 1920, "height": 1080})
-        tried = browser.offline(context)
-        fetched: list[str] = []
-        ticks: list[bytes] = []
+    with browser.embedded_app(tmp_path_factory.mktemp("roads"),
+                              CITYBRAIN_UPDATE_MS="400") as (settings, client, app):
+        geography = app.server.extensions["citybrain"].geography
+        roads = geography.roads
+        for segment_id, speed in ON_ROADS.items():
+            client.xadd(settings.stream, traffic(segment_id, speed, 60,
+                                                 point=roads.midpoints[segment_id]))
+        client.xadd(settings.stream, traffic("NO-ROAD-1", 20, 60, point=XUHUI_POINT))
+        with browser.background_worker(settings, client, geography), \
+                browser.live_server(app) as base, sync_playwright() as playwright:
+            chromium = browser.launch(playwright)
+            context = chromium.new_context(viewport={"width": 1920, "height": 1080})
+            tried = browser.offline(context)
+            fetched: list[str] = []
+            ticks: list[bytes] = []
 
-        def seen(response) -> None:  # type: ignore[no-untyped-def]
-            if ROADS_URL in response.url:
-                fetched.append(response.url)
-            elif "_dash-update-component" in response.url and "kpi-row.children" in (
-                    response.request.post_data or "") and response.status == 200:
-                try:
-                    ticks.append(response.body())
-                except PlaywrightError:  # the page closed while the tick came in
-                    pass
+            def seen(response) -> None:  # type: ignore[no-untyped-def]
+                if ROADS_URL in response.url:
+                    fetched.append(response.url)
+                elif "_dash-update-component" in response.url and "kpi-row.children" in (
+                        response.request.post_data or "") and response.status == 200:
+                    try:
+                        ticks.append(response.body())
+                    except PlaywrightError:  # the page closed while the tick came in
+                        pass
 
-        context.on("response", seen)
-        page = context.new_page()
-        yield SimpleNamespace(settings=settings, client=client, geography=geography,
-                              base=base, page=page, fetched=fetched, ticks=ticks)
-        context.close()
-        chromium.close()
-        assert tried == [], f"requests tried to leave the machine: {tried}"
-    client.close()
-    server.stop()
+            context.on("response", seen)
+            page = context.new_page()
+            yield SimpleNamespace(settings=settings, client=client, geography=geography,
+                                  base=base, page=page, fetched=fetched, ticks=ticks)
+            context.close()
+            chromium.close()
+            assert tried == [], f"requests tried to leave the machine: {tried}"
 
 
 def drawn_roads(page) -> list[dict]:
