@@ -14,6 +14,7 @@ class, and a tick sends only the levels.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -128,7 +129,12 @@ def city_geography(settings: Settings) -> Geography:
     geography = load_geography(settings.boundaries, settings.city)
     if settings.roads:
         return geography.with_roads(load_roads(settings.roads))
-    shipped = shipped_roads(settings.city)
-    if settings.boundaries is None and shipped.is_file():
-        return geography.with_roads(load_roads(shipped))
+    if settings.boundaries is None and shipped_roads(settings.city).is_file():
+        return geography.with_roads(_shipped_network(settings.city))
     return geography
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped_network(city: str) -> RoadNetwork:
+    """A demo city's network, read once per process (it is read-only)."""
+    return load_roads(shipped_roads(city))
