@@ -48,7 +48,7 @@ def wait_until(predicate, timeout_s: float, what: str):
         try:
             if (value := predicate()):
                 return value
-        except (requests.ConnectionError, KeyError):
+        except (requests.ConnectionError, requests.Timeout, KeyError):  # slow under load: retry
             pass
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
