@@ -2,6 +2,10 @@
 
     python bench/screen.py [--rate 50] [--events 100] [--ticks 20] [--update-ms 1000]
         [--cache-ttl 0.5]
+    python bench/screen.py --open-incidents 100000 [--ticks 20]
+
+`--open-incidents N` is the scale run instead (bench/screen_scale.py): the city
+screen's first-load bytes, map draw time and tick size at 1k, 10k ... N open incidents.
 
 With the demo feed (`Simulator`) writing `--rate` events/s into a real Redis
 (REDIS_URL, or an embedded one), a worker thread applying them and the app
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
+from bench import screen_scale
 from dashboard.app import create_app
 from dashboard.demo import Simulator
 from dashboard.redis_conn import connect, url_or_embedded
@@ -88,6 +93,8 @@ def main() -> int:
     parser.add_argument("--ticks", type=int, default=20)
     parser.add_argument("--update-ms", type=int, default=1000)
     parser.add_argument("--cache-ttl", type=float, default=0.5)
+    parser.add_argument("--open-incidents", type=int, default=0,
+                        help="the scale run: 1k, 10k ... up to this many open incidents")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -97,6 +104,14 @@ def main() -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="screen-bench-")
     url, server = url_or_embedded(Path(tmp.name) / "redis")
+    if args.open_incidents:
+        try:
+            screen_scale.run(args.open_incidents, args.ticks, url, Path(tmp.name))
+        finally:
+            if server:
+                server.stop()
+            tmp.cleanup()
+        return 0
     env = {"REDIS_URL": url, "CITYBRAIN_UPDATE_MS": str(args.update_ms),
            "CITYBRAIN_CACHE_TTL_S": str(args.cache_ttl), "CITYBRAIN_STREAM": "bench:screen",
            "CITYBRAIN_KEY_PREFIX": "benchscreen"}

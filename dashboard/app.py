@@ -20,6 +20,7 @@ from dashboard.metrics.scrape import metrics
 from dashboard.rankings_api import rankings_api
 from dashboard.screen import callbacks, refusal
 from dashboard.screen.geo import geo
+from dashboard.screen.glyphs import glyphs
 from dashboard.screen.index import index_page
 from dashboard.screen.layout import skeleton
 from dashboard.services import Services
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None,
     server.register_blueprint(rankings_api)
     intake.install(server, services)
     server.register_blueprint(geo)
+    server.register_blueprint(glyphs)
     server.register_blueprint(metrics)
     app.layout = skeleton(settings)
     app.index_string = index_page(settings.page_start_s)

@@ -13,9 +13,10 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from dashboard.geography import BoundaryError, Geography, load_geography
+from dashboard.geography import BoundaryError, Geography
 from dashboard.logs import configure as configure_logs
 from dashboard.redis_conn import EmbeddedRedis, connect
+from dashboard.roads import city_geography
 from dashboard.routing import RoutingError
 from dashboard.settings import Settings, SettingsError
 from dashboard.supervisor import Start, Supervisor
@@ -26,7 +27,7 @@ log = logging.getLogger("citybrain")
 def _settings_and_geography() -> tuple[Settings, Geography]:
     settings = Settings.load()
     configure_logs(settings.log_format)
-    geography = load_geography(settings.boundaries, settings.city)
+    geography = city_geography(settings)
     return settings, geography
 
 
@@ -104,14 +105,16 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check settings, boundaries and routing rules, then exit."""
+    """Check settings, boundaries, the road network and routing rules, then exit."""
     from dashboard.routing import load_routing
 
     settings, geography = _settings_and_geography()
     if settings.routing_rules:
         routing = load_routing(settings.routing_rules, geography, settings.departments)
         print(f"routing rules ok; {sum(map(len, routing.by_category.values()))} rules")
-    print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}")
+    roads = geography.roads
+    lines = f"; {len(roads.classes)} road segments ({roads.source})" if roads else ""
+    print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}{lines}")
     return 0
 
 

@@ -71,6 +71,7 @@ class Geography:
         "_tree",
         "areas",
         "frame",
+        "roads",
         "root_id",
     )
 
@@ -85,6 +86,7 @@ class Geography:
     _chains: dict[str, tuple[str, ...]]
     _below: dict[tuple[str, str], tuple[str, ...]]
     _features: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+    roads: Any  # the city's road network (`dashboard.roads.RoadNetwork`), or None
 
     def __init__(self, frame: gpd.GeoDataFrame) -> None:
         """Build the indexes from a frame already checked by :func:`load_geography`."""
@@ -164,6 +166,15 @@ class Geography:
         set_(self, "_chains", chains)
         set_(self, "_below", {k: tuple(sorted(v)) for k, v in below.items()})
         set_(self, "_features", features)
+        set_(self, "roads", None)
+
+    def with_roads(self, roads: Any) -> Geography:
+        """The same areas (shared, not copied) with a road network."""
+        copy = object.__new__(Geography)
+        for name in Geography.__slots__:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "roads", roads)
+        return copy
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Geography is read-only (tried to set {name!r})")
@@ -271,11 +282,12 @@ def _load_shipped(city: str) -> Geography:
 
 
 def _load(path: Path) -> Geography:
-    frame = _read(path)
+    frame = read_frame(path)
     return Geography(_validate(frame, path))
 
 
-def _read(path: Path) -> gpd.GeoDataFrame:
+def read_frame(path: Path) -> gpd.GeoDataFrame:
+    """A geographic file's features; :class:`BoundaryError` naming it when it has none."""
     if not path.exists():
         raise BoundaryError(f"{path}: file not found")
     try:
@@ -354,8 +366,14 @@ def _checked_geometry(frame: gpd.GeoDataFrame, ids: list[str], path: Path) -> np
         aid = ids[invalid[0]]
         reason = shapely.is_valid_reason(geoms[invalid[0]])
         raise BoundaryError(f"{path}: area {aid} has an invalid geometry: {reason}")
+    return to_wgs84(geoms, frame.crs, path)
 
-    crs = frame.crs
+
+def to_wgs84(geoms: np.ndarray, crs: Any, path: Path) -> np.ndarray:
+    """Geometries in `crs` (None: longitude/latitude if they fit) reprojected to WGS-84.
+
+    Raises :class:`BoundaryError` naming the file when that cannot be done.
+    """
     if crs is None:
         x0, y0, x1, y1 = shapely.total_bounds(geoms)
         if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):

@@ -141,6 +141,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "alert_where": ("地点", "Where"),
     "alert_when": ("时间", "When"),
     "alert_why": ("依据", "Why"),
+    # the map at city scale (layers/incidents.py, layers/traffic.py)
+    "map_counted": ("事件数", "Incident counts"),
+    "map_cell": ("网格范围内", "In this cell"),
+    "synthetic_roads": ("演示用合成路网，非真实道路", "synthetic demo road, not a real one"),
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 import flask
 import redis
 
-from dashboard.geography import Geography, load_geography
+from dashboard.geography import Geography
 from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
 from dashboard.push.beacon import PushStatus
 from dashboard.redis_conn import connect
+from dashboard.roads import city_geography
 from dashboard.screen import tour
 from dashboard.settings import Settings
 from dashboard.state.replay import Replayer
@@ -34,11 +35,11 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Services:
-        """Connect and load geography; a bad boundary file or setting fails here."""
+        """Connect and load geography; a bad boundary or road file or setting fails here."""
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (use `citybrain run` for an embedded Redis)")
         client = connect(settings.redis_url, settings.redis_cluster)
-        geography = load_geography(settings.boundaries, settings.city)
+        geography = city_geography(settings)
         tour.check(settings, geography)  # a wall tour of unknown areas stops the start
         return cls(settings, client, geography, StateCache(settings, client, geography),
                    Replayer(settings, client, geography),

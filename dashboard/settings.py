@@ -338,6 +338,12 @@ SETTINGS: tuple[Setting, ...] = (
             "`CITYBRAIN_BOUNDARIES` is empty: `shanghai` or `hangzhou`.", _city),
     Setting("CITYBRAIN_BOUNDARIES", "", "Your own boundary file (any format GeoPandas reads, "
             "any CRS) with columns `area_id`, `name`, `level`, `parent_id`.", _optional),
+    Setting("CITYBRAIN_ROADS", "", "Your road network (any format GeoPandas reads, any "
+            "CRS): LineStrings with a `segment_id` (the traffic events' segments) and optionally "
+            "a `road_class` (`motorway`, `primary`, `residential` ...: the drawn width). Those "
+            "segments are drawn as lines coloured by level, the others as dots; a bad file "
+            "stops the start. Empty: the demo city's synthetic network (none with "
+            "`CITYBRAIN_BOUNDARIES`).", _optional),
     Setting("CITYBRAIN_TZ", "Asia/Shanghai", "The city's time zone: it decides what "
             "\"today\" and \"this hour\" mean.", _timezone),
     Setting("CITYBRAIN_KEY_PREFIX", "citybrain", "First part of every state key; the city "
@@ -513,6 +519,7 @@ class Settings:
     group: str
     city: str
     boundaries: str | None
+    roads: str | None
     tz: str
     key_prefix: str
     batch: int

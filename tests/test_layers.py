@@ -138,7 +138,8 @@ def test_lay005_risk_colours_by_warning_level(city):
 def test_lay006_incidents_by_severity_with_overdue_ring_and_escaped_text(city):
     from layers import incidents
 
-    rings, points = incidents.traces(view_of(city, **sample_raw()), "900000", "zh-CN")
+    rings, points, counted = incidents.traces(view_of(city, **sample_raw()), "900000", "zh-CN")
+    assert counted["lon"] == [] and counted["text"] == []  # few incidents: single points
     assert points["marker"]["color"] == [3, 0]  # severity 4 then 1, as codes
     assert rings["lon"] == [0.5]  # only the overdue one
     hover = points["customdata"][0]
@@ -165,3 +166,62 @@ def test_lay008_helpers():
     assert age_text(17, "en") == "17 min" and age_text(125, "zh-CN") == "2h05"
     centre, zoom = center_zoom((121.0, 31.0, 122.0, 32.0))
     assert centre == {"lon": 121.5, "lat": 31.5} and 8 < zoom < 10
+
+
+def many_incidents(where: list[tuple[str, float, float, int]]) -> dict:
+    """Open incidents (area, lon, lat, how many); every third one overdue, severities 1-4."""
+    out, k = {}, 0
+    for area, lon, lat, n in where:
+        for j in range(n):
+            k += 1
+            out[f"M{k}"] = OpenIncident(f"M{k}", area, lon + (j % 37) * 0.0001,
+                                        lat + (j % 23) * 0.0001, "garbage", "grid",
+                                        1 + k % 4, "reported", NOW_MS, NOW_MS - 60_000,
+                                        NOW_MS - 1 if k % 3 == 0 else NOW_MS + 60_000,
+                                        f"#{k}", "")
+    return out
+
+
+def test_lay009_city_scale_incidents_are_counted_per_child_area(city):
+    from layers import incidents
+
+    assert incidents.POINTS_MAX < 700
+    opened = many_incidents([("900001-R0001", 0.2, 0.2, 400), ("900002", 2.2, 0.2, 300)])
+    view = view_of(city, open_incidents=opened)
+    rings, points, counted = incidents.traces(view, "900000", "en")
+    assert points["lon"] == [] and points["customdata"] == []  # no single points at all
+    assert counted["text"] == ["400", "300"]  # one bubble per district, its count as label
+    assert [c[0] for c in counted["customdata"]] == ["drill:900001", "drill:900002"]
+    assert [c[2:] for c in counted["customdata"]] == [
+        [400, view.summary("900001")["incidents"]["overdue"]],
+        [300, view.summary("900002")["incidents"]["overdue"]]]
+    assert (counted["lon"][0], counted["lat"][0]) == (city.areas["900001"].lon,
+                                                      city.areas["900001"].lat)
+    assert counted["marker"]["color"] == [3, 3]  # the most severe incident of each: 4
+    assert len(rings["lon"]) == 2  # both have overdue ones: ringed
+    assert counted["marker"]["size"][0] > counted["marker"]["size"][1]
+    # drilled down into the east district: 400 are few enough to be single points
+    rings, points, counted = incidents.traces(view, "900001", "en")
+    assert len(points["lon"]) == 400 and counted["lon"] == []
+    assert len(rings["lon"]) == sum(1 for i in opened.values()
+                                    if i.area != "900002" and i.overdue(NOW_MS))
+
+
+def test_lay010_an_area_without_children_counts_by_grid_cell(city):
+    from layers import incidents
+
+    opened = many_incidents([("900002", 2.05, 0.05, 350), ("900002", 2.85, 0.85, 350)])
+    view = view_of(city, open_incidents=opened)
+    _, points, counted = incidents.traces(view, "900002", "en")
+    assert points["lon"] == [] and sorted(counted["text"]) == ["350", "350"]
+    assert all(c[0] == "" for c in counted["customdata"])  # a cell is no area to drill into
+    assert abs(counted["lon"][0] - (2.05 + 0.0018)) < 0.001  # at the mean of its points
+
+
+def test_lay011_a_click_on_a_counted_bubble_selects_its_area(city):
+    from dashboard.screen.callbacks import clicked_area
+
+    assert clicked_area([{"customdata": ["drill:900002", "West", 3, 0]}], city) == "900002"
+    assert clicked_area([{"location": "900001"}], city) == "900001"
+    assert clicked_area([{"customdata": ["drill:nowhere", "x", 1, 0]}], city) is None
+    assert clicked_area([{"customdata": ["900002", "garbage"]}], city) is None  # no marker

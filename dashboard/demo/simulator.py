@@ -131,6 +131,13 @@ def risk_points(model: Mapping[str, tuple[float, float]], values: Mapping[str, f
     return RiskModel(model, (25.0, 50.0, 70.0, 85.0)).score(values)
 
 
+def demo_segment_ids(district_id: str) -> list[str]:
+    """The demo's road segments of a district: 20 to 60, more in busier districts."""
+    weight, _ = DISTRICT_PROFILE.get(district_id, UNKNOWN_PROFILE)
+    count = round(20 + 40 * min(max((weight - 0.2) / 1.8, 0.0), 1.0))
+    return [f"SEG-{district_id}-{k:03d}" for k in range(1, count + 1)]
+
+
 class Simulator:
     """Makes the demo's events and writes them to the stream.
 
@@ -212,19 +219,25 @@ class Simulator:
 
     def _build_segments(self) -> None:
         segments: list[Segment] = []
+        # On the demo's road network (if the geography has one) a segment sits on its road.
+        on_roads = getattr(getattr(self.geography, "roads", None), "midpoints", {})
         for district in self.district_ids:
-            weight, centrality = DISTRICT_PROFILE.get(district, UNKNOWN_PROFILE)
-            count = round(20 + 40 * min(max((weight - 0.2) / 1.8, 0.0), 1.0))
+            _, centrality = DISTRICT_PROFILE.get(district, UNKNOWN_PROFILE)
+            ids = demo_segment_ids(district)
             pool = self.pools[district]
-            picks = self._np.choice(len(pool), size=count, replace=len(pool) < count)
-            for k, pick in enumerate(picks.tolist(), start=1):
+            picks = self._np.choice(len(pool), size=len(ids), replace=len(pool) < len(ids))
+            for segment_id, pick in zip(ids, picks.tolist(), strict=True):
                 no_free_flow = self._rand.random() < 0.15
                 free_flow = (
                     DEFAULT_FREE_FLOW_KMH if no_free_flow else float(self._rand.randrange(40, 81))
                 )
                 amplitude = (0.25 + 0.8 * centrality) * self._rand.lognormvariate(0.0, 0.18)
-                segments.append(Segment(f"SEG-{district}-{k:03d}", district, pool[pick],
-                                        free_flow, not no_free_flow, amplitude))
+                point = pool[pick]
+                if segment_id in on_roads:
+                    lon, lat = on_roads[segment_id]
+                    point = Point(f"{lon:.6f}", f"{lat:.6f}", "", lon, lat)
+                segments.append(Segment(segment_id, district, point, free_flow,
+                                        not no_free_flow, amplitude))
         self.segments = segments
 
     def _build_risk(self) -> None:

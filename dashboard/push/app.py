@@ -30,12 +30,12 @@ from starlette.routing import Route
 from dashboard.auth.audit import Audit
 from dashboard.auth.guard import in_scope
 from dashboard.auth.users import UserStore
-from dashboard.geography import load_geography
 from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
 from dashboard.push.auth import PushAuth
 from dashboard.push.beacon import BEAT_S, beat
 from dashboard.push.hub import Hub, Screen
 from dashboard.redis_conn import connect
+from dashboard.roads import city_geography
 from dashboard.screen.layout import selection
 from dashboard.settings import Settings
 from dashboard.viewer import COOKIE as VIEWER_COOKIE
@@ -61,7 +61,7 @@ def create_push_app(settings: Settings) -> Starlette:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set (use `citybrain run` for an embedded Redis)")
     client = connect(settings.redis_url, settings.redis_cluster)
-    geography = load_geography(settings.boundaries, settings.city)
+    geography = city_geography(settings)  # with its roads: the same traces as the web's
     store = UserStore(client, settings.state_prefix, geography)
     auth = PushAuth(settings, store, geography)
     audit = Audit.build(settings, client, geography)

@@ -43,6 +43,7 @@ from dashboard.services import current
 from dashboard.state.replay import ReplayBusy
 from dashboard.viewer import viewer_id
 from layers import LAYERS
+from layers.incidents import DRILL
 
 LIVE = {"at": None}  # the time control's choice "live"
 
@@ -168,6 +169,20 @@ def switch_layers(visible: list[str] | None, sig: dict[str, Any] | None,
     return visibility(sig["owners"], visible), legends
 
 
+def clicked_area(points: list[dict[str, Any]], geography: Any) -> str | None:
+    """The area a map click selects: a filled area, or the area of a counted bubble."""
+    for point in points:
+        location = point.get("location")
+        if location in geography.areas:
+            return str(location)
+        custom = point.get("customdata")
+        if isinstance(custom, list) and custom and isinstance(custom[0], str):
+            area = custom[0].removeprefix(DRILL)
+            if custom[0].startswith(DRILL) and area in geography.areas:
+                return area
+    return None
+
+
 @SCREEN.callback(
     Output("map-graph", "figure", allow_duplicate=True),
     Output("trend-graph", "figure", allow_duplicate=True),
@@ -202,9 +217,7 @@ def select(click: dict[str, Any] | None, picked: str | None, search: str | None)
     geography = current().geography
     area, lang = selection(search, geography, current().settings.lang)
     if dash.ctx.triggered_id == "map-graph":
-        points = (click or {}).get("points") or []
-        target = next((p.get("location") for p in points
-                       if p.get("location") in geography.areas), None)
+        target = clicked_area((click or {}).get("points") or [], geography)
     else:
         target = picked
     if (not target or target == area or target not in geography.areas

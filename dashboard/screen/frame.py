@@ -143,7 +143,7 @@ def detail(view: CityView, summary: dict[str, Any], lang: str) -> dict[str, Any]
          "status": label("status", i.status, lang), "sev": i.severity,
          "overdue": i.overdue(now_ms), "title": i.title,
          "minutes": int((now_ms - i.start) // 60000)}
-        for i in view.open_incidents(summary["area_id"])[:6]
+        for i in view.open_incidents(summary["area_id"], 6)
     ]
     return {
         "score": summary["risk"]["score"], "level": summary["risk"]["level"],
@@ -161,7 +161,7 @@ def overdue_rows(view: CityView, area_id: str, lang: str,
     """
     geography = view.geography
     rows = []
-    for late in view.overdue(area_id, escalate_factor)[:OVERDUE_ROWS]:
+    for late in view.overdue(area_id, escalate_factor, OVERDUE_ROWS):
         i, up = late.incident, late.escalated_to
         rows.append({"id": i.incident_id, "what": label("category", i.category or "unknown", lang),
                      "title": i.title, "sev": i.severity,

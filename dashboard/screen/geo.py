@@ -1,4 +1,8 @@
-"""The map's polygons by URL: `/geo/<scope>/<level>.json`, fetched once and cached."""
+"""The map's geometry by URL, fetched once and cached.
+
+`/geo/<scope>/<level>.json` the areas' polygons, `/geo/roads.json` the road network's
+ribbons (`dashboard.roads`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import orjson
 
 from dashboard.geography import Geography
 from dashboard.services import current
+from layers.base import ROADS_URL
 
 geo = flask.Blueprint("geo", __name__)
 
@@ -28,6 +33,19 @@ def polygons(scope: str, level: str) -> flask.Response:
         body = _body(geography, scope, level)
     except ValueError:
         flask.abort(404)
+    return _geojson(body)
+
+
+@geo.get(ROADS_URL)
+def roads() -> flask.Response:
+    """The road segments with a geometry, as thin polygons keyed by segment_id."""
+    network = current().geography.roads
+    if network is None:
+        flask.abort(404)
+    return _geojson(network.geojson)
+
+
+def _geojson(body: bytes) -> flask.Response:
     response = flask.Response(body, mimetype="application/geo+json")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

@@ -15,6 +15,7 @@ the score.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections import Counter, defaultdict
@@ -202,25 +203,50 @@ class CityView:
         """The view's moment in epoch milliseconds."""
         return int(self.as_of.timestamp() * 1000)
 
-    def open_incidents(self, area_id: str) -> list[OpenIncident]:
-        """Open incidents inside an area, most severe and most overdue first."""
-        inside = self._subtree_test(area_id)
-        out = [i for i in self.raw.open_incidents.values() if inside(i.area)]
-        out.sort(key=lambda i: (-i.severity, i.due))
-        return out
+    def open_incidents(self, area_id: str, limit: int | None = None) -> list[OpenIncident]:
+        """Open incidents inside an area, most severe and most overdue first.
 
-    def overdue(self, area_id: str, escalate_factor: float) -> list[OverdueIncident]:
+        A city may have 100,000: the area's list is found once per view, and with a
+        `limit` only that many of the first are picked (no full sort).
+        """
+        key = ("open_incidents", area_id)
+        found = self.derived.get(key)
+        if found is None and limit is not None:
+            return heapq.nsmallest(limit, self._inside_list(area_id), key=_urgency)
+        if found is None:
+            found = self.derived[key] = sorted(self._inside_list(area_id), key=_urgency)
+        return list(found) if limit is None else found[:limit]
+
+    def _inside_list(self, area_id: str) -> list[OpenIncident]:
+        """The area's open incidents, unsorted (found once per view)."""
+        key = ("inside", area_id)
+        found = self.derived.get(key)
+        if found is None:
+            inside = self._subtree_test(area_id)
+            found = self.derived[key] = [
+                i for i in self.raw.open_incidents.values() if inside(i.area)]
+        return found
+
+    def overdue(self, area_id: str, escalate_factor: float,
+                limit: int | None = None) -> list[OverdueIncident]:
         """Overdue open incidents inside an area, latest first, each with its escalation.
 
         An incident is the responsibility of its street (or its district where there
         are no streets); overdue by more than `escalate_factor` times its SLA, it
-        escalates one level up (street → district → city): `escalated_to`.
+        escalates one level up (street → district → city): `escalated_to`. With a
+        `limit`, only that many of the latest (cheap when there are thousands).
         """
         now_ms = self.now_ms
+
+        def lateness(i: OpenIncident) -> tuple[float, int, int]:  # the full list's order
+            return (-round((now_ms - i.due) / 60000, 1), *_urgency(i))
+
+        every = self.open_incidents(area_id) if limit is None else self._inside_list(area_id)
+        late = [i for i in every if i.overdue(now_ms)]
+        if limit is not None:
+            late = heapq.nsmallest(limit, late, key=lateness)
         out = []
-        for incident in self.open_incidents(area_id):
-            if not incident.overdue(now_ms):
-                continue
+        for incident in late:
             late_ms = now_ms - incident.due
             sla_ms = max(incident.due - incident.start, 1)
             owner = self.geography.responsible(incident.area)
@@ -280,6 +306,11 @@ class CityView:
         return inside
 
 
+def _urgency(incident: OpenIncident) -> tuple[int, int]:
+    """Most severe first, then the earliest deadline."""
+    return (-incident.severity, incident.due)
+
+
 def _chain(geography: Geography, area_id: str) -> tuple[str, ...]:
     if area_id in geography.areas:
         return geography.chain(area_id)
@@ -293,16 +324,17 @@ def build_view(
     """Sum the raw state up the area tree."""
     totals: defaultdict[str, _Totals] = defaultdict(_Totals)
     now_ms = int(now.timestamp() * 1000)
-    for info in raw.open_incidents.values():
-        overdue = info.overdue(now_ms)
-        category = info.category or "unknown"
-        severity = str(info.severity)
-        for area in _chain(geography, info.area):
+    # Counted per (area, category, severity, overdue) first: a city's 100,000 open
+    # incidents fall into a few thousand such groups, each rolled up its chain once.
+    groups = Counter((info.area, info.category or "unknown", info.severity,
+                      info.overdue(now_ms)) for info in raw.open_incidents.values())
+    for (place, category, severity, overdue), n in groups.items():
+        for area in _chain(geography, place):
             t = totals[area]
-            t.open += 1
-            t.overdue += overdue
-            t.by_category[category] += 1
-            t.by_severity[severity] += 1
+            t.open += n
+            t.overdue += n * overdue
+            t.by_category[category] += n
+            t.by_severity[str(severity)] += n
     for name, value in raw.today.items():
         kind, _, area = name.partition("|")
         if kind in ("r", "c", "s"):
