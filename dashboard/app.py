@@ -34,7 +34,8 @@ def create_app(settings: Settings | None = None,
                clock: Callable[[], float] = time.time) -> dash.Dash:
     """Build the app: services (Redis, geography, cache), read API, screen.
 
-    `clock` is "now" for the rankings' periods (tests inject one).
+    `clock` is "now" for the state read (today, the last 24 h, overdue) and the rankings'
+    periods (tests inject one).
     """
     settings = settings or Settings.load()
     services = Services.build(settings, clock)

@@ -31,7 +31,7 @@ class Services:
     replayer: Replayer
     screens: SeenBuffer  # viewers whose screen ticked, for the `screens connected` gauge
     push: PushStatus  # whether screens should connect to the push process
-    clock: Callable[[], float] = field(default=time.time)  # "now" of rankings' periods
+    clock: Callable[[], float] = field(default=time.time)  # "now" of the state and rankings
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.time) -> Services:
@@ -41,7 +41,7 @@ class Services:
         client = connect(settings.redis_url, settings.redis_cluster)
         geography = city_geography(settings)
         tour.check(settings, geography)  # a wall tour of unknown areas stops the start
-        return cls(settings, client, geography, StateCache(settings, client, geography),
+        return cls(settings, client, geography, StateCache(settings, client, geography, clock),
                    Replayer(settings, client, geography),
                    SeenBuffer(client, presence_key(settings, "screens"), SCREEN_WINDOW_S),
                    PushStatus(settings, client), clock)

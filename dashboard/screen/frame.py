@@ -48,6 +48,7 @@ class Frame:
     trend: dict[str, list[Any]]
     traces: list[Trace]
     trace_layers: list[str]
+    day: str  # the view's date (MM-DD, the city's time zone): what "today" means here
     as_of: str
     last_event: str
     stale: bool
@@ -189,7 +190,7 @@ def compute(view: CityView, area_id: str, lang: str, escalate_factor: float = 2.
         overdue=overdue_rows(view, area_id, lang, escalate_factor),
         trend={"x": [h["hour"][11:16] for h in trend], "y": [h["count"] for h in trend]},
         traces=traces, trace_layers=owners,
-        as_of=view.as_of.strftime("%H:%M:%S"),
+        day=view.as_of.strftime("%m-%d"), as_of=view.as_of.strftime("%H:%M:%S"),
         last_event=_clock(last_ms, view) if last_ms else t("none", lang),
         stale=view.stale, error=view.error,
     )

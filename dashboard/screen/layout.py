@@ -97,6 +97,7 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
         html.Div([
             html.Div(id="clock", className="clock"),
             html.Div([html.Span(t("as_of", lang) + " "),
+                      html.Span(frame.day, id="asof-date"), " ",
                       html.Span(frame.as_of, id="asof-time"),
                       html.Span(" · " + t("last_event", lang) + " "),
                       html.Span(frame.last_event, id="last-event"),

@@ -32,6 +32,7 @@ TICK_OUTPUTS = {
     "detail": Output("detail-body", "children"),
     "trend": Output("trend-graph", "figure"),
     "map": Output("map-graph", "figure"),
+    "day": Output("asof-date", "children"),
     "as_of": Output("asof-time", "children"),
     "last_event": Output("last-event", "children"),
     "stale_text": Output("stale-banner", "children"),
@@ -51,7 +52,7 @@ TICK_OUTPUTS = {
 def signature(frame: Frame, key: str) -> dict[str, Any]:
     """What the browser holds after an update: the key and a hash per panel and trace."""
     return {"key": key, **frame.hashes(), "owners": frame.trace_layers, "stale": frame.stale,
-            "last_event": frame.last_event}
+            "last_event": frame.last_event, "day": frame.day}
 
 
 def changes(frame: Frame, key: str, sig: dict[str, Any] | None, shown: Collection[str],
@@ -97,6 +98,7 @@ def changes(frame: Frame, key: str, sig: dict[str, Any] | None, shown: Collectio
         "detail": changed("detail", lambda: panels.detail_body(frame)),
         "trend": trend_update,
         "map": map_update,
+        "day": changed("day", lambda: frame.day),  # rolls over at midnight, no reload
         "as_of": no_update if frame.error else frame.as_of,  # the time of the last good read
         "last_event": changed("last_event", lambda: frame.last_event),
         "stale_text": stale_text(frame, settings) if stale_changed else no_update,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -53,8 +54,10 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime) -> RawState
 class StateCache:
     """The current `CityView` of one process, refreshed at most once per TTL."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, geography: Geography) -> None:
+    def __init__(self, settings: Settings, client: redis.Redis, geography: Geography,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self.clock = clock  # "now": what today, the last 24 h and overdue mean (tests move it)
         self.client = client
         self.geography = geography
         self.model = RiskModel.from_settings(settings)
@@ -74,8 +77,8 @@ class StateCache:
                 self.settings.cache_ttl_s
             ):
                 return self._view
-            now = datetime.now(self.settings.zone)
-            error = None
+            now = datetime.fromtimestamp(self.clock(), self.settings.zone)  # every read: the
+            error = None  # day rolls over at midnight without a reload
             try:
                 self._refresh_raw(now)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
