@@ -21,6 +21,7 @@ from dashboard.rankings_api import rankings_api
 from dashboard.screen import callbacks, refusal
 from dashboard.screen.geo import geo
 from dashboard.screen.glyphs import glyphs
+from dashboard.screen.heap_guard import heap_guard
 from dashboard.screen.index import index_page
 from dashboard.screen.layout import skeleton
 from dashboard.services import Services
@@ -64,9 +65,10 @@ def create_app(settings: Settings | None = None,
     intake.install(server, services)
     server.register_blueprint(geo)
     server.register_blueprint(glyphs)
+    server.register_blueprint(heap_guard)
     server.register_blueprint(metrics)
     app.layout = skeleton(settings)
-    app.index_string = index_page(settings.page_start_s)
+    app.index_string = index_page(settings.page_start_s, settings.heap_ceiling_mb)
     callbacks.attach(app)
     # Dash (4.4) registers the component libraries it may serve, the assets and the
     # callbacks in `_setup_server`, a `before_request` hook that marks itself done as it

@@ -129,6 +129,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError("must be 0 or a positive number")
+    return number
+
+
 def _port(value: str) -> int:
     number = int(value)
     if not 0 < number < 65536:
@@ -478,6 +485,10 @@ SETTINGS: tuple[Setting, ...] = (
             "long after loading (or at once, when one of its scripts fails to load) reloads "
             "itself, waiting 1, 2, 4 ... 60 s and twice as long for the screen each time: a "
             "wall PC must not stay blank.", _positive_float),
+    Setting("CITYBRAIN_HEAP_CEILING_MB", "1024", "A page whose JS heap "
+            "(`performance.memory.usedJSHeapSize`, Chromium) passes this many MB reloads "
+            "itself, at most once in 10 minutes, and the web logs it (`heap guard: ...`): a "
+            "wall runs for days. 0: off.", _non_negative_float),
     Setting("CITYBRAIN_TILE_URL", "", "Optional raster tile URL template for a base map "
             "(`https://host/{z}/{x}/{y}.png`); empty keeps the map fully offline.", _optional),
     Setting("CITYBRAIN_LOG_FORMAT", "text", "Log lines as `text` or `json` (one JSON object "
@@ -571,6 +582,7 @@ class Settings:
     push_url: str
     update_ms: int
     page_start_s: float
+    heap_ceiling_mb: float
     tile_url: str | None
     log_format: str
     metrics_token: str | None = field(repr=False)
