@@ -90,7 +90,9 @@
       keepFit(props["map-graph"].figure);
     }
     Object.keys(props).forEach(function (id) {
-      if (id === "tick-sig" || document.getElementById(id)) { setProps(id, props[id]); }
+      if (id === "map-graph" && window.cockpitMapQueue && document.getElementById(id)) {
+        window.cockpitMapQueue.put(props[id], function (p) { setProps(id, p); });
+      } else if (id === "tick-sig" || document.getElementById(id)) { setProps(id, props[id]); }
     });
     if (!s.pushing) { polling(false); status("push"); }
     s.backoff = 1000;
