@@ -70,6 +70,7 @@ class Geography:
         "_ids",
         "_tree",
         "areas",
+        "context",
         "frame",
         "roads",
         "root_id",
@@ -87,6 +88,7 @@ class Geography:
     _below: dict[tuple[str, str], tuple[str, ...]]
     _features: dict[str, tuple[dict[str, Any], dict[str, Any]]]
     roads: Any  # the city's road network (`dashboard.roads.RoadNetwork`), or None
+    context: Any  # the map's context lines (`dashboard.context.ContextLayer`), or None
 
     def __init__(self, frame: gpd.GeoDataFrame) -> None:
         """Build the indexes from a frame already checked by :func:`load_geography`."""
@@ -167,13 +169,21 @@ class Geography:
         set_(self, "_below", {k: tuple(sorted(v)) for k, v in below.items()})
         set_(self, "_features", features)
         set_(self, "roads", None)
+        set_(self, "context", None)
 
     def with_roads(self, roads: Any) -> Geography:
         """The same areas (shared, not copied) with a road network."""
+        return self._with("roads", roads)
+
+    def with_context(self, context: Any) -> Geography:
+        """The same areas (shared, not copied) with the map's context lines."""
+        return self._with("context", context)
+
+    def _with(self, slot: str, value: Any) -> Geography:
         copy = object.__new__(Geography)
         for name in Geography.__slots__:
             object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "roads", roads)
+        object.__setattr__(copy, slot, value)
         return copy
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -286,18 +296,18 @@ def _load(path: Path) -> Geography:
     return Geography(_validate(frame, path))
 
 
-def read_frame(path: Path) -> gpd.GeoDataFrame:
-    """A geographic file's features; :class:`BoundaryError` naming it when it has none."""
+def read_frame(path: Path, error: type[BoundaryError] = BoundaryError) -> gpd.GeoDataFrame:
+    """A geographic file's features; `error` (a :class:`BoundaryError`) naming it if none."""
     if not path.exists():
-        raise BoundaryError(f"{path}: file not found")
+        raise error(f"{path}: file not found")
     try:
         frame = gpd.read_file(path)
     except (RuntimeError, OSError, ValueError, UnicodeError) as exc:  # pyogrio's are RuntimeErrors
-        raise BoundaryError(f"{path}: not a readable geographic file ({exc})") from exc
+        raise error(f"{path}: not a readable geographic file ({exc})") from exc
     if not isinstance(frame, gpd.GeoDataFrame) or frame.active_geometry_name is None:
-        raise BoundaryError(f"{path}: not a geographic file (it has no geometry column)")
+        raise error(f"{path}: not a geographic file (it has no geometry column)")
     if frame.empty:
-        raise BoundaryError(f"{path}: the file has no features")
+        raise error(f"{path}: the file has no features")
     return frame
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 import shapely
 
+from dashboard.context import city_context
 from dashboard.geography import (
     DATA_DIR,
     GEOJSON_DECIMALS,
@@ -75,10 +76,7 @@ def shipped_roads(city: str) -> Path:
 def load_roads(path: str | Path) -> RoadNetwork:
     """Read and check a road network file; :class:`RoadsError` naming it when it is unusable."""
     path = Path(path)
-    try:
-        frame = read_frame(path)
-    except BoundaryError as exc:
-        raise RoadsError(str(exc)) from exc
+    frame = read_frame(path, RoadsError)
     if "segment_id" not in frame.columns:
         raise RoadsError(f"{path}: missing column segment_id (a road network needs a "
                          "segment_id per line, and may have road_class)")
@@ -125,8 +123,12 @@ def ribbons(ids: list[str], lines: np.ndarray) -> bytes:
 
 
 def city_geography(settings: Settings) -> Geography:
-    """The city's areas with its road network (`CITYBRAIN_ROADS`, or the demo's), if any."""
-    geography = load_geography(settings.boundaries, settings.city)
+    """The city's areas, its road network (`CITYBRAIN_ROADS`, or the demo's) and context lines.
+
+    Either may be absent (`dashboard.context` for the context layer).
+    """
+    geography = load_geography(settings.boundaries, settings.city).with_context(
+        city_context(settings))
     if settings.roads:
         return geography.with_roads(load_roads(settings.roads))
     if settings.boundaries is None and shipped_roads(settings.city).is_file():

@@ -351,6 +351,11 @@ SETTINGS: tuple[Setting, ...] = (
             "segments are drawn as lines coloured by level, the others as dots; a bad file "
             "stops the start. Empty: the demo city's synthetic network (none with "
             "`CITYBRAIN_BOUNDARIES`).", _optional),
+    Setting("CITYBRAIN_CONTEXT", "", "The map's context layer (coastline, rivers, ring roads), "
+            "drawn as thin lines under the areas: a file GeoPandas reads (any CRS; lines or "
+            "polygons, whose outlines are drawn; an `attribution` column is shown on the map), "
+            "or `off`. Empty: the demo city's shipped coastline (OpenStreetMap, ODbL; none "
+            "with `CITYBRAIN_BOUNDARIES`).", _optional),
     Setting("CITYBRAIN_TZ", "Asia/Shanghai", "The city's time zone: it decides what "
             "\"today\" and \"this hour\" mean.", _timezone),
     Setting("CITYBRAIN_KEY_PREFIX", "citybrain", "First part of every state key; the city "
@@ -531,6 +536,7 @@ class Settings:
     city: str
     boundaries: str | None
     roads: str | None
+    context: str | None
     tz: str
     key_prefix: str
     batch: int

@@ -1,16 +1,18 @@
 """The map's geometry by URL, fetched once and cached.
 
 `/geo/<scope>/<level>.json` the areas' polygons, `/geo/roads.json` the road network's
-ribbons (`dashboard.roads`).
+ribbons (`dashboard.roads`), `/geo/context.json` the context lines (`dashboard.context`).
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import flask
 import orjson
 
+from dashboard.context import CONTEXT_URL
 from dashboard.geography import Geography
 from dashboard.services import current
 from layers.base import ROADS_URL
@@ -39,10 +41,20 @@ def polygons(scope: str, level: str) -> flask.Response:
 @geo.get(ROADS_URL)
 def roads() -> flask.Response:
     """The road segments with a geometry, as thin polygons keyed by segment_id."""
-    network = current().geography.roads
-    if network is None:
+    return _served(current().geography.roads)
+
+
+@geo.get(CONTEXT_URL)
+def context() -> flask.Response:
+    """The map's context lines (coastline, rivers, ring roads), fetched once by the map."""
+    return _served(current().geography.context)
+
+
+def _served(layer: Any) -> flask.Response:
+    """A loaded layer's GeoJSON (`.geojson` bytes), or 404 when there is none."""
+    if layer is None:
         flask.abort(404)
-    return _geojson(network.geojson)
+    return _geojson(layer.geojson)
 
 
 def _geojson(body: bytes) -> flask.Response:

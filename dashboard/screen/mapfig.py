@@ -7,26 +7,38 @@ from typing import Any
 
 from dash import Patch
 
+from dashboard.context import CONTEXT_URL
 from dashboard.screen.frame import Frame
 from dashboard.screen.viewport import Box, fit, px
 from layers.base import OFFLINE_STYLE, focus
 
+CONTEXT_LINES: dict[str, Any] = {  # under every trace (the style's layers come first)
+    "id": "context-lines", "type": "line", "source": "context",
+    "paint": {"line-color": "#5f7f9f", "line-width": 1.2, "line-opacity": 0.8},
+}
 HOVER_FONT_PX = 16  # sizes for 1920x1080; `viewport.px` scales them to the screen
 FONT_PX = 12
 
 
-def map_style(tile_url: str | None) -> dict[str, Any]:
-    """The offline style, or a raster base map when a tile URL is configured."""
-    if not tile_url:
-        return OFFLINE_STYLE
-    return {
-        **OFFLINE_STYLE,
-        "sources": {**OFFLINE_STYLE["sources"],
-                    "tiles": {"type": "raster", "tiles": [tile_url], "tileSize": 256}},
-        "layers": [*OFFLINE_STYLE["layers"],
-                   {"id": "tiles", "type": "raster", "source": "tiles",
-                    "paint": {"raster-opacity": 0.45}}],
-    }
+def map_style(tile_url: str | None, context: Any = None) -> dict[str, Any]:
+    """The offline style, with a raster base map and the context lines when there are any.
+
+    The context lines (`dashboard.context`) are fetched once by URL, under every trace.
+    """
+    style = dict(OFFLINE_STYLE)
+    if tile_url:
+        style["sources"] = {**style["sources"],
+                            "tiles": {"type": "raster", "tiles": [tile_url], "tileSize": 256}}
+        style["layers"] = [*style["layers"], {"id": "tiles", "type": "raster",
+                                              "source": "tiles",
+                                              "paint": {"raster-opacity": 0.45}}]
+    if context is not None:
+        source: dict[str, Any] = {"type": "geojson", "data": CONTEXT_URL}
+        if context.attribution:
+            source["attribution"] = context.attribution
+        style["sources"] = {**style["sources"], "context": source}
+        style["layers"] = [*style["layers"], CONTEXT_LINES]
+    return style
 
 
 def figure(frame: Frame, geography: Any, visible: Collection[str],
@@ -45,7 +57,8 @@ def figure(frame: Frame, geography: Any, visible: Collection[str],
     return {
         "data": data,
         "layout": {
-            "map": {"style": map_style(tile_url), "center": center, "zoom": zoom,
+            "map": {"style": map_style(tile_url, geography.context), "center": center,
+                    "zoom": zoom,
                     "uirevision": frame.area_id},
             "uirevision": frame.area_id,
             "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
