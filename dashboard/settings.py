@@ -423,6 +423,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CITYBRAIN_RESPONSE_MINUTES", "30", "The response window: an incident counts "
             "as responded to (响应率) when it is acknowledged (or further handled) within "
             "this many minutes of its report.", _positive_int),
+    Setting("CITYBRAIN_MERGE_METRES", "0", "多源合并: reports of one category within this "
+            "many metres and `CITYBRAIN_MERGE_MINUTES` of an earlier report become one case "
+            "(the summary and the rankings count cases). 0: off.", _non_negative_int),
+    Setting("CITYBRAIN_MERGE_MINUTES", "30", "The time window of merging: a report joins a "
+            "case whose first report is at most this many minutes earlier.", _positive_int),
+    Setting("CITYBRAIN_HOTSPOT_REPORTS", "0", "未诉先办: this many reports of one category "
+            "within `CITYBRAIN_HOTSPOT_METRES` and `CITYBRAIN_HOTSPOT_DAYS` open a proactive "
+            "case for the street (one open per street and category). 0: off.",
+            _non_negative_int),
+    Setting("CITYBRAIN_HOTSPOT_METRES", "200", "The radius of a hotspot.", _positive_int),
+    Setting("CITYBRAIN_HOTSPOT_DAYS", "7", "The time window of a hotspot, in days.",
+            _positive_int),
     Setting("CITYBRAIN_RANKING_WEIGHTS", "", "Weights of the rankings' composite score, "
             "`name=weight` comma-separated over `response`, `closure`, `on_time`, `rework`, "
             "`satisfaction` (defaults 10, 25, 20, 15, 30; `DEFAULT_RANKING_WEIGHTS`).",
@@ -550,6 +562,11 @@ class Settings:
     verify: str
     followup_reopens: bool
     response_minutes: int
+    merge_metres: int
+    merge_minutes: int
+    hotspot_reports: int
+    hotspot_metres: int
+    hotspot_days: int
     ranking_weights: Mapping[str, float]
     escalate_factor: float
     wall_tour: tuple[str, ...]

@@ -154,6 +154,7 @@ class IncidentKind(Kind):
                 "ts": event.ts, "action": data["action"], "user": data["user"],
                 "note": data["note"], "department": data.get("department", ""),
                 **({"satisfaction": data["satisfaction"]} if "satisfaction" in data else {}),
+                **({"report": data["report"]} if "report" in data else {}),
             }).decode()
         elif status == "reported" and not department and (rule := ctx.route(
                 data.get("category", ""), area, data.get("severity", "2"))) is not None:
@@ -177,6 +178,7 @@ class IncidentKind(Kind):
             "dept": department, "sla": sla, "sat": data.get("satisfaction", ""),
             "rby": data["user"] if action == "close" and status == "resolved" else "",
             "loc": "1" if status == "reported" else "0", "hist": history, **routed,
+            "spl": data.get("report", "") if action == "split" else "",
         }
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:

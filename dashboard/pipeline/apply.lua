@@ -135,6 +135,7 @@ end
 -- Keys are '<hash>\0<field>': 'day:<day>' (today's numbers) or 'rk:<day>' (rankings)
 local function contributions(rec)
   local out = {}
+  if rec.mem then return out end  -- a report merged into another's case: the case counts
   local area = rec.area or batch.root
   if rec.rts then
     out['day:' .. rec.rday .. '\0r|' .. area] = 1
@@ -171,6 +172,15 @@ local function count(contrib, sign)
   for k, v in pairs(contrib) do counters[k] = (counters[k] or 0) + sign * v end
 end
 
+-- The record changed: its contribution to the counters moves from `old` to its new one
+local function recount(iid, rec, old)
+  local new = contributions(rec)
+  contributed[iid] = new
+  count(old, -1)
+  count(new, 1)
+  dirty_inc[iid] = true
+end
+
 -- e = {a='inc', id, key, ts, day, hour, area, str (its street), lon, lat, iid, st (status),
 --      stk (its key), ast/astk (a second status: routing's dispatch), cat, src, sev, title,
 --      dept, sla, sat (a follow-up's answer), rby (who resolved it), loc (place rank),
@@ -180,6 +190,8 @@ end
 -- Order-free facts: `ack` the earliest response, `nre` how many reopenings, `rclk` the
 -- latest reopening (the SLA clock restarts there).
 local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
+local merge_new, merge_split = {}, {}  -- reports to place into cases; reports split off
+local merge_keys = {}  -- the GEO keys written (for a replay's list of keys)
 local function apply_incident(e)
   local iid, ts, key = e.iid, e.ts, e.key
   local rec = incidents[iid]
@@ -231,11 +243,12 @@ local function apply_incident(e)
       rec['k_' .. name] = key
     end
   end
-  local new = contributions(rec)
-  contributed[iid] = new
-  count(old, -1)
-  count(new, 1)
-  dirty_inc[iid] = true
+  if batch.mm > 0 and e.st == 'reported' and e.lon ~= '' and e.cat ~= '' and rec.mt == nil then
+    rec.mt, rec.me, rec.ms, rec.mc = ts, e.id, e.src, e.cat  -- its report, for merging
+    merge_new[#merge_new + 1] = {iid, e.lon, e.lat}
+  end
+  if e.spl and e.spl ~= '' then merge_split[#merge_split + 1] = e.spl end
+  recount(iid, rec, old)
 end
 
 local reg_new = {}
@@ -334,6 +347,128 @@ for i, e in ipairs(events) do
   end
 end
 
+-- 3b. 多源合并: reports of one category within `mm` metres and `mw` ms become one case.
+--    The canonical rule (by report time, then incident id, the "report order"): a report
+--    joins the case of the earliest open case head (a report heading its own case, not
+--    split off) of its category that lies within `mm` metres and `mw` ms before it;
+--    otherwise it heads a new case, named by its own incident id. Whether a report heads
+--    a case depends only on reports before it in report order, so a late-arriving earlier
+--    report re-decides the reports after it (a worklist in report order), and the state
+--    is the one that in-order arrival gives. A report split off (`msp`) is its own case
+--    and takes no other. Neighbours: GEOSEARCH in `mg:<category>:<window bucket>`.
+if #merge_new > 0 or #merge_split > 0 then
+  local W, R = batch.mw, batch.mm
+  local function load(iid)
+    local rec = incidents[iid]
+    if rec == nil then
+      local raw = inc_raw[iid]
+      if raw == nil then raw = redis.call('HGET', P .. 'inc', iid) end
+      if not raw then return nil end
+      rec = cjson.decode(raw)
+      incidents[iid] = rec
+    end
+    return rec
+  end
+  local function before(a, ai, b, bi)  -- report order
+    if a.mt ~= b.mt then return a.mt < b.mt end
+    return ai < bi
+  end
+  local function heads(rec, iid) return rec.case == iid and not rec.msp end
+  local function bucket_key(cat, b) return P .. 'mg:' .. cat .. ':' .. b end
+  -- reports of rec's category within R metres whose report time is in [lo, hi]
+  local function near(rec, iid, lo, hi)
+    local out = {}
+    for b = math.floor(lo / W), math.floor(hi / W) do
+      local found = redis.call('GEOSEARCH', bucket_key(rec.mc, b), 'FROMLONLAT', rec.mx, rec.my,
+        'BYRADIUS', R, 'm')
+      for _, other in ipairs(found) do
+        if other ~= iid then
+          local o = load(other)
+          if o and o.mt and o.mt >= lo and o.mt <= hi then out[#out + 1] = other end
+        end
+      end
+    end
+    return out
+  end
+  local function choose(rec, iid)
+    if rec.msp then return iid end
+    local best, best_rec = nil, nil
+    for _, other in ipairs(near(rec, iid, rec.mt - W, rec.mt)) do
+      local o = incidents[other]
+      if heads(o, other) and before(o, other, rec, iid) and
+          (best == nil or before(o, other, best_rec, best)) then
+        best, best_rec = other, o
+      end
+    end
+    return best or iid
+  end
+  local function report_of(rec, iid)
+    return {i = iid, e = rec.me, s = rec.ms, t = rec.mt}
+  end
+  -- move a report to another case: its own contribution and both cases' report lists
+  local function set_case(rec, iid, case)
+    local old = contributed[iid] or contributions(rec)
+    if rec.case then
+      local head = load(rec.case)
+      if head and head.rl then
+        for j = #head.rl, 1, -1 do
+          if head.rl[j].i == iid then table.remove(head.rl, j) end
+        end
+        dirty_inc[rec.case] = true
+      end
+    end
+    rec.case = case
+    rec.mem = case ~= iid or nil
+    local head = load(case)
+    head.rl = head.rl or {}
+    head.rl[#head.rl + 1] = report_of(rec, iid)
+    table.sort(head.rl, function(a, b)
+      if a.t ~= b.t then return a.t < b.t end
+      return a.i < b.i
+    end)
+    dirty_inc[case] = true
+    recount(iid, rec, old)
+  end
+  local queue = {}
+  for _, n in ipairs(merge_new) do
+    local iid = n[1]
+    local rec = load(iid)
+    local key = bucket_key(rec.mc, math.floor(rec.mt / W))
+    redis.call('GEOADD', key, n[2], n[3], iid)
+    redis.call('EXPIREAT', key, math.floor((math.floor(rec.mt / W) + 2) * W / 1000 + batch.ttl))
+    merge_keys[key] = true
+    -- the stored (rounded) position, so that every search measures the same distances
+    local pos = redis.call('GEOPOS', key, iid)[1]
+    rec.mx, rec.my = pos[1], pos[2]
+    queue[iid] = true
+  end
+  for _, iid in ipairs(merge_split) do
+    local rec = load(iid)
+    if rec and rec.mt and not rec.msp then
+      rec.msp = true
+      queue[iid] = true
+      dirty_inc[iid] = true
+    end
+  end
+  while true do  -- the worklist, earliest report first
+    local iid, rec = nil, nil
+    for q, _ in pairs(queue) do
+      local r = incidents[q]
+      if iid == nil or before(r, q, rec, iid) then iid, rec = q, r end
+    end
+    if iid == nil then break end
+    queue[iid] = nil
+    local was = rec.case ~= nil and heads(rec, iid)
+    local case = choose(rec, iid)
+    if case ~= rec.case then set_case(rec, iid, case) end
+    if heads(rec, iid) ~= was then  -- the reports after it may choose differently now
+      for _, other in ipairs(near(rec, iid, rec.mt, rec.mt + W)) do
+        if before(rec, iid, incidents[other], other) then queue[other] = true end
+      end
+    end
+  end
+end
+
 -- 4. Write back, once per key
 local function hset_all(key, map)
   local flat = {}
@@ -345,12 +480,15 @@ local inc_out, open_out, open_gone, closed_add, closed_rem = {}, {}, {}, {}, {}
 for iid, _ in pairs(dirty_inc) do
   local rec = incidents[iid]
   inc_out[iid] = cjson.encode(rec)
-  if rec.st ~= 'closed' then
+  if rec.mem then
+    open_gone[#open_gone + 1] = iid  -- merged into another case: not an open case itself
+  elseif rec.st ~= 'closed' then
     open_out[iid] = cjson.encode({
       area = rec.area or batch.root, lon = tonumber(rec.lon), lat = tonumber(rec.lat),
       cat = rec.cat or '', src = rec.src or '', sev = tonumber(rec.sev or '2'),
       st = rec.st, sts = rec.sts, start = rec.rts or rec.t0, due = due_of(rec),
-      title = rec.title or '', dept = rec.dept or '', nre = rec.nre or 0})
+      title = rec.title or '', dept = rec.dept or '', nre = rec.nre or 0,
+      nrep = rec.rl and #rec.rl or 1})
     closed_rem[#closed_rem + 1] = iid
   else
     open_gone[#open_gone + 1] = iid
@@ -429,6 +567,7 @@ if batch.reg then
   for h, _ in pairs(reg_fields) do written[#written + 1] = P .. h end
   for hash, _ in pairs(days) do written[#written + 1] = P .. hash end
   for b, _ in pairs(new_seen) do written[#written + 1] = P .. 'seen:' .. b end
+  for key, _ in pairs(merge_keys) do written[#written + 1] = key end
   redis.call('SADD', P .. batch.reg, unpack(written))
 end
 if #ARGV > 2 then

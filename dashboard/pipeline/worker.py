@@ -260,6 +260,8 @@ class Worker:
             "dayttl": DAY_HASH_TTL_S,
             "rkttl": RANK_HASH_TTL_S,
             "rw": self.settings.response_minutes * 60000,
+            "mm": self.settings.merge_metres,
+            "mw": self.settings.merge_minutes * 60000,
             "sla": self.settings.sla_minutes,
             "fb": FALLBACK_SLA_MINUTES,
             "root": self.geography.root_id,

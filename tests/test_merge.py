@@ -1,0 +1,188 @@
+"""多源合并, one case many reports (issue 12 item 5; run: -k mrg).
+
+Through the real stream and worker on a real Redis: reports of one category within
+`CITYBRAIN_MERGE_METRES` and `CITYBRAIN_MERGE_MINUTES` become one case, whatever the
+order they arrive in and however often; an official splits a wrong merge.
+"""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from dashboard.app import create_app
+from dashboard.auth.users import UserStore
+from dashboard.pipeline.worker import Worker
+from tests.events import incident, now_ms
+
+SECRET = "test-secret-" + "m" * 40
+PASSWORD = "correct horse battery"
+STREET = "310104-S01"
+METRE_LAT = 1 / 111_320  # degrees of latitude in one metre
+T0 = now_ms(-3 * 3600)  # the first report; every other time is relative to it
+
+
+@pytest.fixture
+def merging(settings):
+    return settings.replace(merge_metres=100, merge_minutes=30)
+
+
+def _origin(geography):
+    compound = geography.areas[geography.descendants_at(STREET, "compound")[0]]
+    return compound.lon, compound.lat
+
+
+def _north(origin, metres):
+    return origin[0], origin[1] + metres * METRE_LAT
+
+
+def _three(origin):
+    """Three reports of one place from three sources, 0, 5 and 12 minutes after T0."""
+    return [
+        incident("H1", ts=T0, point=origin, source="hotline", title="<b>垃圾</b>"),
+        incident("G1", ts=T0 + 5 * 60000, point=_north(origin, 40), source="grid"),
+        incident("V1", ts=T0 + 12 * 60000, point=_north(origin, 80), source="video_ai"),
+    ]
+
+
+def _run(settings, client, geography, events, batch=500):
+    worker = Worker(settings.replace(batch=batch), client, geography, name="w")
+    for event in events:
+        client.xadd(settings.stream, event)
+    worker.work(burst=True)
+    return worker
+
+
+def _cases(client, settings):
+    """Every incident's case and every open case's report list, as stored."""
+    records = {k.decode(): orjson.loads(v)
+               for k, v in client.hgetall(settings.state_prefix + "inc").items()}
+    return ({iid: r.get("case") for iid, r in records.items()},
+            {iid: [x["i"] for x in r.get("rl", [])] for iid, r in records.items()
+             if r.get("rl")},
+            sorted(k.decode() for k in client.hkeys(settings.state_prefix + "open")))
+
+
+def _signed_in(app, name):
+    http = app.test_client()
+    assert http.post("/login", data={"name": name, "password": PASSWORD}).status_code == 302
+    return http
+
+
+def _app(settings, client, geography):
+    store = UserStore(client, settings.state_prefix, geography)
+    store.add("jiedao", "street", PASSWORD, STREET)
+    store.add("other", "street", PASSWORD, "310104-S05")
+    store.add("boss", "city", PASSWORD)
+    return create_app(settings.replace(secret_key=SECRET)).server
+
+
+def test_mrg001_three_sources_one_case(merging, client, geography):
+    _run(merging, client, geography, _three(_origin(geography)))
+    boss = _signed_in(_app(merging, client, geography), "boss")
+    detail = boss.get("/api/v1/incidents/H1").get_json()
+    assert [r["incident_id"] for r in detail["reports"]] == ["H1", "G1", "V1"]
+    assert [r["source"] for r in detail["reports"]] == ["hotline", "grid", "video_ai"]
+    assert [r["time"] for r in detail["reports"]] == [T0, T0 + 300000, T0 + 720000]
+    assert all(r["event_id"].startswith("e") for r in detail["reports"])
+    assert detail["sources"] == ["grid", "hotline", "video_ai"]
+    assert detail["case"] == "H1"
+    assert boss.get("/api/v1/incidents/V1").get_json()["case"] == "H1"
+    incidents = boss.get("/api/v1/summary").get_json()["incidents"]
+    assert incidents["open"] == 1 and incidents["today"] == 1
+
+
+def test_mrg002_just_outside_the_radius_or_the_window_is_a_new_case(merging, client,
+                                                                   geography):
+    origin = _origin(geography)
+    events = [*_three(origin),
+              # 130 m from H1 and 50 m from V1, but V1 heads no case: a new case
+              incident("F1", ts=T0 + 14 * 60000, point=_north(origin, 130), source="grid"),
+              # at H1's place, 31 minutes after it: outside the window
+              incident("F2", ts=T0 + 31 * 60000, point=origin, source="hotline")]
+    _run(merging, client, geography, events)
+    cases, reports, open_ = _cases(client, merging)
+    assert cases == {"H1": "H1", "G1": "H1", "V1": "H1", "F1": "F1", "F2": "F2"}
+    assert reports == {"H1": ["H1", "G1", "V1"], "F1": ["F1"], "F2": ["F2"]}
+    assert open_ == ["F1", "F2", "H1"]
+    received = sum(int(v) for day in client.keys(merging.state_prefix + "day:*")
+                   for k, v in client.hgetall(day).items() if k.startswith(b"r|"))
+    assert received == 3  # three cases received, not five reports
+
+
+def _scenario(origin):
+    """Eight reports: chains that change heads when an earlier one arrives late."""
+    return [*_three(origin),
+            incident("F1", ts=T0 + 14 * 60000, point=_north(origin, 130), source="grid"),
+            incident("F3", ts=T0 + 40 * 60000, point=_north(origin, 150), source="grid"),
+            incident("F2", ts=T0 + 31 * 60000, point=origin, source="hotline"),
+            incident("F4", ts=T0 + 46 * 60000, point=_north(origin, 60), source="video_ai"),
+            incident("X1", ts=T0 + 6 * 60000, point=origin, source="grid",
+                     category="road_damage")]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_mrg003_shuffled_arrival_and_redelivery_give_identical_cases(merging, client,
+                                                                     geography, seed):
+    origin = _origin(geography)
+    events = _scenario(origin)
+    _run(merging, client, geography, events, batch=500)
+    expected = _cases(client, merging)
+    assert expected[0] == {"H1": "H1", "G1": "H1", "V1": "H1", "F1": "F1", "F2": "F2",
+                           "F3": "F1", "F4": "F2", "X1": "X1"}
+    client.flushdb()
+    shuffled = list(events)
+    random.Random(seed).shuffle(shuffled)
+    # one at a time (every late arrival re-decides), then every event delivered again
+    _run(merging, client, geography, shuffled + shuffled[: seed + 2], batch=1)
+    assert _cases(client, merging) == expected
+
+
+def test_mrg004_a_late_earlier_report_takes_the_head(merging, client, geography):
+    origin = _origin(geography)
+    three = _three(origin)
+    _run(merging, client, geography, three[1:])
+    assert _cases(client, merging)[0] == {"G1": "G1", "V1": "G1"}
+    _run(merging, client, geography, three[:1])
+    cases, reports, open_ = _cases(client, merging)
+    assert cases == {"H1": "H1", "G1": "H1", "V1": "H1"} and open_ == ["H1"]
+    assert reports == {"H1": ["H1", "G1", "V1"]}
+
+
+def test_mrg005_split_makes_two_cases_audited_and_in_scope(merging, client, geography):
+    worker = _run(merging, client, geography, _three(_origin(geography)))
+    app = _app(merging, client, geography)
+    jiedao, other = _signed_in(app, "jiedao"), _signed_in(app, "other")
+
+    def split(http, case, report):
+        return http.post(f"/api/v1/incidents/{case}/actions",
+                         json={"action": "split", "report": report})
+
+    assert split(other, "H1", "V1").status_code == 403  # outside the scope
+    assert split(jiedao, "H1", "NOPE").status_code == 400  # not one of its reports
+    assert split(jiedao, "V1", "H1").status_code == 409  # V1 heads no case
+    assert split(jiedao, "H1", "V1").status_code == 202
+    worker.work(burst=True)
+    cases, reports, open_ = _cases(client, merging)
+    assert cases == {"H1": "H1", "G1": "H1", "V1": "V1"}
+    assert reports == {"H1": ["H1", "G1"], "V1": ["V1"]}
+    assert open_ == ["H1", "V1"]
+    detail = jiedao.get("/api/v1/incidents/V1").get_json()
+    assert detail["split"] is True and detail["sources"] == ["video_ai"]
+    assert jiedao.get("/api/v1/summary").get_json()["incidents"]["open"] == 2
+    assert [h["action"] for h in jiedao.get("/api/v1/incidents/H1").get_json()["history"]] \
+        == ["split"]
+    audit = _signed_in(app, "boss").get("/api/v1/audit?action=split").get_json()
+    assert [(e["user"], e["target"], e["detail"]) for e in audit] == [("jiedao", "H1", "V1")]
+    # the split stays when the same reports are delivered again
+    _run(merging, client, geography, _three(_origin(geography)))
+    assert _cases(client, merging)[0] == cases
+
+
+def test_mrg006_off_leaves_every_report_its_own_incident(settings, client, geography):
+    _run(settings, client, geography, _three(_origin(geography)))
+    cases, reports, open_ = _cases(client, settings)
+    assert cases == {"H1": None, "G1": None, "V1": None} and reports == {}
+    assert open_ == ["G1", "H1", "V1"]
