@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import datetime
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -25,6 +26,10 @@ from dashboard.state.view import RiskModel, build_view
 from tests.events import incident, mixed_events
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# 多源合并 on in the SIGKILL test: merges too are exactly-once through crashes
+MERGING = {"CITYBRAIN_MERGE_METRES": "300", "CITYBRAIN_MERGE_MINUTES": "30"}
 
 
 def settings_for(url: str, name: str, **env: str) -> Settings:
@@ -65,7 +70,17 @@ def numbers(client, settings, geography, now) -> dict:
                 for key in client.scan_iter(match=settings.state_prefix + "rk:*")}
     assert rankings, "no rankings counters were kept"
     return {"areas": areas, "stats": counters, "dead": client.xlen(settings.dead_stream_key),
-            "rankings": rankings}
+            "rankings": rankings, "cases": cases(client, settings)}
+
+
+def cases(client, settings) -> dict:
+    """Every incident's case and each case's reports (多源合并; empty when merging is off)."""
+    out = {}
+    for iid, raw in client.hscan_iter(settings.state_prefix + "inc"):
+        record = orjson.loads(raw)
+        if record.get("case"):
+            out[iid] = (record["case"], [r["i"] for r in record.get("rl", [])])
+    return out
 
 
 def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> subprocess.Popen:
@@ -74,6 +89,8 @@ def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> sub
            "CITYBRAIN_KEY_PREFIX": settings.key_prefix,
            "CITYBRAIN_CLAIM_IDLE_MS": str(settings.claim_idle_ms),
            "CITYBRAIN_BLOCK_MS": str(settings.block_ms),
+           "CITYBRAIN_MERGE_METRES": str(settings.merge_metres),
+           "CITYBRAIN_MERGE_MINUTES": str(settings.merge_minutes),
            "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
                             cwd=ROOT, stdout=log, stderr=log)
@@ -88,8 +105,8 @@ def wait_until(predicate, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def clean_run(client, redis_url, geography, events):
-    clean = settings_for(redis_url, "clean")
+def clean_run(client, redis_url, geography, events, **env):
+    clean = settings_for(redis_url, "clean", **env)
     push(client, clean, events)
     Worker(clean, client, geography, name="clean").work(burst=True)
     return clean
@@ -98,8 +115,8 @@ def clean_run(client, redis_url, geography, events):
 def test_flt001_sigkill_three_times_changes_no_number(client, redis_url, geography):
     events = mixed_events(100_000, seed=7)
     now = datetime.now(Settings.load(env={}).zone)
-    clean = clean_run(client, redis_url, geography, events)
-    crashed = settings_for(redis_url, "crashed")
+    clean = clean_run(client, redis_url, geography, events, **MERGING)
+    crashed = settings_for(redis_url, "crashed", **MERGING)
     push(client, crashed, events)
     rnd = random.Random(3)
     for attempt in range(3):
@@ -117,7 +134,10 @@ def test_flt001_sigkill_three_times_changes_no_number(client, redis_url, geograp
         proc.terminate()
         proc.wait(10)
     assert handled(client, crashed) == len(events)  # nothing lost, nothing twice
-    assert numbers(client, crashed, geography, now) == numbers(client, clean, geography, now)
+    expected = numbers(client, clean, geography, now)
+    merged = sum(len(reports) > 1 for case, reports in expected["cases"].values())
+    assert merged > 100, f"the mix should merge reports ({merged} cases of several)"
+    assert numbers(client, crashed, geography, now) == expected
     assert client.xpending(crashed.stream, crashed.group)["pending"] == 0
 
 

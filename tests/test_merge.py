@@ -113,14 +113,18 @@ def test_mrg002_just_outside_the_radius_or_the_window_is_a_new_case(merging, cli
 
 
 def _scenario(origin):
-    """Eight reports: chains that change heads when an earlier one arrives late."""
+    """Ten report events: chains whose heads change when an earlier one arrives late."""
     return [*_three(origin),
             incident("F1", ts=T0 + 14 * 60000, point=_north(origin, 130), source="grid"),
             incident("F3", ts=T0 + 40 * 60000, point=_north(origin, 150), source="grid"),
             incident("F2", ts=T0 + 31 * 60000, point=origin, source="hotline"),
             incident("F4", ts=T0 + 46 * 60000, point=_north(origin, 60), source="video_ai"),
             incident("X1", ts=T0 + 6 * 60000, point=origin, source="grid",
-                     category="road_damage")]
+                     category="road_damage"),
+            # a second report event of F1, earlier and 500 m away: F1's report moves there
+            incident("F1", ts=T0 + 9 * 60000, point=_north(origin, 500), source="hotline"),
+            # a later report event of G1 changes nothing: the earliest report counts
+            incident("G1", ts=T0 + 50 * 60000, point=_north(origin, 900), source="hotline")]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
@@ -131,13 +135,46 @@ def test_mrg003_shuffled_arrival_and_redelivery_give_identical_cases(merging, cl
     _run(merging, client, geography, events, batch=500)
     expected = _cases(client, merging)
     assert expected[0] == {"H1": "H1", "G1": "H1", "V1": "H1", "F1": "F1", "F2": "F2",
-                           "F3": "F1", "F4": "F2", "X1": "X1"}
+                           "F3": "F3", "F4": "F2", "X1": "X1"}
+    assert expected[1] == {"H1": ["H1", "G1", "V1"], "F1": ["F1"], "F2": ["F2", "F4"],
+                           "F3": ["F3"], "X1": ["X1"]}
     client.flushdb()
     shuffled = list(events)
     random.Random(seed).shuffle(shuffled)
     # one at a time (every late arrival re-decides), then every event delivered again
     _run(merging, client, geography, shuffled + shuffled[: seed + 2], batch=1)
     assert _cases(client, merging) == expected
+
+
+def _counters(client, settings):
+    """The per-day and rankings counters, zeros aside."""
+    return {key: {f: n for f, n in client.hgetall(key).items() if n != b"0"}
+            for key in client.scan_iter(match=settings.state_prefix + "day:*")} | {
+            key: {f: n for f, n in client.hgetall(key).items() if n != b"0"}
+            for key in client.scan_iter(match=settings.state_prefix + "rk:*")}
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_mrg007_random_reports_any_order_any_batching_same_state(merging, client, geography,
+                                                                 seed):
+    rnd = random.Random(seed)
+    origin = _origin(geography)
+    events = [incident(f"R{i}", ts=T0 + rnd.randint(0, 120) * 60000,
+                       point=(origin[0] + rnd.uniform(0, 0.003), origin[1] + rnd.uniform(0,
+                                                                                        0.003)),
+                       source=rnd.choice(("hotline", "grid", "video_ai")),
+                       category=rnd.choice(("garbage", "noise")))
+              for i in range(60)]
+    _run(merging, client, geography, sorted(events, key=lambda e: int(e["ts"])))
+    expected, counters = _cases(client, merging), _counters(client, merging)
+    assert len(expected[1]) < 45, "the scenario should merge"
+    for batch in (1, 7):
+        client.flushdb()
+        shuffled = list(events)
+        rnd.shuffle(shuffled)
+        _run(merging, client, geography, shuffled + shuffled[:10], batch=batch)
+        assert _cases(client, merging) == expected
+        assert _counters(client, merging) == counters
 
 
 def test_mrg004_a_late_earlier_report_takes_the_head(merging, client, geography):

@@ -190,7 +190,10 @@ end
 -- Order-free facts: `ack` the earliest response, `nre` how many reopenings, `rclk` the
 -- latest reopening (the SLA clock restarts there).
 local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
-local merge_new, merge_split = {}, {}  -- reports to place into cases; reports split off
+-- reports to place into cases (incident id -> true), where a placed one was before it
+-- moved to an earlier report event ({mt, mx, my, mc}), reports split off
+local merge_new, merge_moved, merge_split = {}, {}, {}
+local function merge_bucket(cat, t) return P .. 'mg:' .. cat .. ':' .. math.floor(t / batch.mw) end
 local merge_keys = {}  -- the GEO keys written (for a replay's list of keys)
 local function apply_incident(e)
   local iid, ts, key = e.iid, e.ts, e.key
@@ -243,9 +246,17 @@ local function apply_incident(e)
       rec['k_' .. name] = key
     end
   end
-  if batch.mm > 0 and e.st == 'reported' and e.lon ~= '' and e.cat ~= '' and rec.mt == nil then
-    rec.mt, rec.me, rec.ms, rec.mc = ts, e.id, e.src, e.cat  -- its report, for merging
-    merge_new[#merge_new + 1] = {iid, e.lon, e.lat}
+  -- its report, for merging: the earliest report event (by time, then event id)
+  if batch.mm > 0 and e.st == 'reported' and e.lon ~= '' and e.cat ~= '' and (rec.mt == nil
+      or ts < rec.mt or (ts == rec.mt and e.id < rec.me)) then
+    if rec.mt then
+      if rec.case and not merge_moved[iid] then
+        merge_moved[iid] = {mt = rec.mt, mx = rec.mx, my = rec.my, mc = rec.mc}
+      end
+      redis.call('ZREM', merge_bucket(rec.mc, rec.mt), iid)
+    end
+    rec.mt, rec.me, rec.ms, rec.mc, rec.mx, rec.my = ts, e.id, e.src, e.cat, e.lon, e.lat
+    merge_new[iid] = true
   end
   if e.spl and e.spl ~= '' then merge_split[#merge_split + 1] = e.spl end
   recount(iid, rec, old)
@@ -356,7 +367,7 @@ end
 --    report re-decides the reports after it (a worklist in report order), and the state
 --    is the one that in-order arrival gives. A report split off (`msp`) is its own case
 --    and takes no other. Neighbours: GEOSEARCH in `mg:<category>:<window bucket>`.
-if #merge_new > 0 or #merge_split > 0 then
+if next(merge_new) or #merge_split > 0 then
   local W, R = batch.mw, batch.mm
   local function load(iid)
     local rec = incidents[iid]
@@ -374,12 +385,11 @@ if #merge_new > 0 or #merge_split > 0 then
     return ai < bi
   end
   local function heads(rec, iid) return rec.case == iid and not rec.msp end
-  local function bucket_key(cat, b) return P .. 'mg:' .. cat .. ':' .. b end
-  -- reports of rec's category within R metres whose report time is in [lo, hi]
-  local function near(rec, iid, lo, hi)
+  -- reports of category `at.mc` within R metres of (at.mx, at.my), reported in [lo, hi]
+  local function near(at, iid, lo, hi)
     local out = {}
-    for b = math.floor(lo / W), math.floor(hi / W) do
-      local found = redis.call('GEOSEARCH', bucket_key(rec.mc, b), 'FROMLONLAT', rec.mx, rec.my,
+    for t = lo - lo % W, hi, W do
+      local found = redis.call('GEOSEARCH', merge_bucket(at.mc, t), 'FROMLONLAT', at.mx, at.my,
         'BYRADIUS', R, 'm')
       for _, other in ipairs(found) do
         if other ~= iid then
@@ -429,18 +439,22 @@ if #merge_new > 0 or #merge_split > 0 then
     dirty_inc[case] = true
     recount(iid, rec, old)
   end
-  local queue = {}
-  for _, n in ipairs(merge_new) do
-    local iid = n[1]
+  local queue, force = {}, {}
+  for iid, _ in pairs(merge_new) do
     local rec = load(iid)
-    local key = bucket_key(rec.mc, math.floor(rec.mt / W))
-    redis.call('GEOADD', key, n[2], n[3], iid)
+    local key = merge_bucket(rec.mc, rec.mt)
+    redis.call('GEOADD', key, rec.mx, rec.my, iid)
     redis.call('EXPIREAT', key, math.floor((math.floor(rec.mt / W) + 2) * W / 1000 + batch.ttl))
     merge_keys[key] = true
     -- the stored (rounded) position, so that every search measures the same distances
     local pos = redis.call('GEOPOS', key, iid)[1]
     rec.mx, rec.my = pos[1], pos[2]
     queue[iid] = true
+    local was = merge_moved[iid]
+    if was then  -- moved earlier: what came after its old report decides again, and so
+      force[iid] = true  -- does what comes after its new one
+      for _, other in ipairs(near(was, iid, was.mt, was.mt + W)) do queue[other] = true end
+    end
   end
   for _, iid in ipairs(merge_split) do
     local rec = load(iid)
@@ -458,10 +472,12 @@ if #merge_new > 0 or #merge_split > 0 then
     end
     if iid == nil then break end
     queue[iid] = nil
+    local forced = force[iid]
+    force[iid] = nil
     local was = rec.case ~= nil and heads(rec, iid)
     local case = choose(rec, iid)
-    if case ~= rec.case then set_case(rec, iid, case) end
-    if heads(rec, iid) ~= was then  -- the reports after it may choose differently now
+    if case ~= rec.case or forced then set_case(rec, iid, case) end
+    if heads(rec, iid) ~= was or forced then  -- the reports after may choose differently
       for _, other in ipairs(near(rec, iid, rec.mt, rec.mt + W)) do
         if before(rec, iid, incidents[other], other) then queue[other] = true end
       end
