@@ -1,6 +1,6 @@
 """Ingest benchmark: the worker's applied rate against raw XREADGROUP+XACK, in one run.
 
-    .venv/bin/python bench/ingest.py [-n 200000] [--workers 1] [--repeat 3]
+    .venv/bin/python bench/ingest.py [-n 200000] [--workers 1] [--repeat 3] [--merge-metres 200]
 
 Uses REDIS_URL when set (its database is flushed!), otherwise an embedded
 redis-server in a temporary folder. Both consumers read the same stream
@@ -8,6 +8,8 @@ through their own consumer groups, so the ratio compares like with like.
 With `--repeat`, each round wipes the state (not the stream) and runs the
 baseline and the worker again; the medians of the rounds are printed last.
 The worker's time includes starting its processes and loading the geography.
+With `--merge-metres`, each round also runs the worker with 多源合并 on (that radius,
+`--merge-minutes`) on the same stream and prints its rate against merging off.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ def raw_rate(url: str, stream: str, batch: int, group: str) -> tuple[int, float]
     return done, time.perf_counter() - start
 
 
-def _work(url: str, name: str, group: str, queue: multiprocessing.Queue) -> None:
-    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group})
+def _work(url: str, name: str, group: str, queue: multiprocessing.Queue,
+          env: dict[str, str]) -> None:
+    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group, **env})
     client = connect(url)
     # counted as `citybrain worker` counts (not served: nothing scrapes a benchmark)
     worker = Worker(settings, client, load_geography(None, "shanghai"), name=name,
@@ -57,7 +60,8 @@ def _work(url: str, name: str, group: str, queue: multiprocessing.Queue) -> None
     queue.put(worker.work(burst=True))
 
 
-def worker_rate(url: str, workers: int, group: str) -> tuple[int, float]:
+def worker_rate(url: str, workers: int, group: str,
+                env: dict[str, str] | None = None) -> tuple[int, float]:
     settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group})
     client = connect(url)
     # a fresh state: the previous round's remembered ids would make every event a duplicate
@@ -67,7 +71,7 @@ def worker_rate(url: str, workers: int, group: str) -> tuple[int, float]:
     client.xgroup_create(settings.stream, settings.group, id="0")
     queue: multiprocessing.Queue = multiprocessing.Queue()
     load_geography(None, "shanghai")  # warm the file cache before timing
-    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", group, queue))
+    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", group, queue, env or {}))
              for i in range(workers)]
     start = time.perf_counter()
     for proc in procs:
@@ -77,6 +81,21 @@ def worker_rate(url: str, workers: int, group: str) -> tuple[int, float]:
     for proc in procs:
         proc.join()
     return handled, elapsed
+
+
+def merge_round(url: str, workers: int, round_no: int, metres: int, minutes: int,
+                rate_off: float) -> float:
+    """The worker with merging on, on the same stream; its rate over merging off."""
+    env = {"CITYBRAIN_MERGE_METRES": str(metres), "CITYBRAIN_MERGE_MINUTES": str(minutes)}
+    work_n, work_s = worker_rate(url, workers, f"bench-merge-{round_no}", env)
+    client = connect(url)
+    records = client.hvals(Settings.load(env={"REDIS_URL": url}).state_prefix + "inc")
+    merged = sum(b'"mem":true' in r for r in records)
+    print(f"merging on  {work_n:>8,} entries in {work_s:6.2f}s ({work_n / work_s:>9,.0f}/s)"
+          f"; {merged:,} of {len(records):,} incidents merged into another's case")
+    ratio = (work_n / work_s) / rate_off
+    print(f"ratio merging on/off = {ratio:.3f}")
+    return ratio
 
 
 def one_round(client: redis.Redis, url: str, settings: Settings, workers: int,
@@ -126,17 +145,25 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=200_000, help="events to push")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (medians printed)")
+    parser.add_argument("--merge-metres", type=int, default=0,
+                        help="also run with merging on, at this radius (0: not)")
+    parser.add_argument("--merge-minutes", type=int, default=30, help="merging's window")
     args = parser.parse_args()
     with flooded(args.n) as (client, url, settings, _):
-        ratios, rates = [], []
+        ratios, rates, merge_ratios = [], [], []
         for round_no in range(1, args.repeat + 1):
             rate, ratio = one_round(client, url, settings, args.workers, round_no)
             rates.append(rate)
             ratios.append(ratio)
+            if args.merge_metres:
+                merge_ratios.append(merge_round(url, args.workers, round_no, args.merge_metres,
+                                                args.merge_minutes, rate))
         if args.repeat > 1:
             print(f"median of {args.repeat} rounds: worker x{args.workers} "
                   f"{statistics.median(rates):,.0f} applied/s, "
                   f"ratio worker/raw = {statistics.median(ratios):.3f}")
+            if merge_ratios:
+                print(f"median ratio merging on/off = {statistics.median(merge_ratios):.3f}")
     return 0
 
 if __name__ == "__main__":

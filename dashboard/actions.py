@@ -97,11 +97,23 @@ def detail(incident_id: str) -> flask.Response:
     services = current()
     moment = requested_moment()
     if moment is None:
-        return flask.jsonify(incident_record(services, incident_id))
+        return flask.jsonify(with_report_titles(
+            services.client, services.settings.state_prefix,
+            incident_record(services, incident_id)))
     record = services.replayer.read_at(  # read under the replay's lock
         viewer_id(), moment,
         lambda past: stored_incident(services.client, past.state_prefix, incident_id))
     return flask.jsonify(decode_incident(services, incident_id, *record))
+
+
+def with_report_titles(client: Any, prefix: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with each of its reports' titles (their own records; one HMGET)."""
+    reports = record["reports"]
+    if len(reports) > 1:
+        raws = client.hmget(prefix + "inc", [r["incident_id"] for r in reports])
+        for report, raw in zip(reports, raws, strict=True):
+            report["title"] = orjson.loads(raw).get("title", "") if raw else ""
+    return record
 
 
 def check_verifier(services: Services, user: User, record: dict[str, Any]) -> None:

@@ -80,6 +80,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "department": ("处置部门", "Department"),
     "reported": ("上报时间", "Reported"),
     "history": ("处置记录", "Action history"),
+    "reports": ("合并上报 ({n} 条, {m} 个来源)", "Merged reports ({n}, {m} sources)"),
+    "split_off": ("拆分", "Split off"),
+    "split_case": ("拆分为单独案件", "Split into a case of its own"),
     "note_ph": ("填写备注", "Write a note"),
     "result_ph": ("办结结果", "Result of the work"),
     "dept_ph": ("选择部门", "Choose a department"),
@@ -176,6 +179,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "video_ai": ("视频AI", "Video AI"),
         "sensor": ("传感器", "Sensor"),
         "other": ("其他", "Other"),
+        "proactive": ("未诉先办", "Proactive"),
         "": ("未注明", "Not given"),
     },
     "indicator": {
@@ -231,6 +235,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "verify": ("核查通过", "Verify"),
         "reject": ("退回", "Reject"),
         "follow_up": ("回访", "Follow up"),
+        "split": ("拆分", "Split"),
     },
     "satisfaction": {
         "satisfied": ("满意", "Satisfied"),

@@ -387,16 +387,23 @@ if next(merge_new) or #merge_split > 0 then
   local function heads(rec, iid) return rec.case == iid and not rec.msp end
   -- reports of category `at.mc` within R metres of (at.mx, at.my), reported in [lo, hi]
   local function near(at, iid, lo, hi)
-    local out = {}
+    local found, missing = {}, {}
     for t = lo - lo % W, hi, W do
-      local found = redis.call('GEOSEARCH', merge_bucket(at.mc, t), 'FROMLONLAT', at.mx, at.my,
-        'BYRADIUS', R, 'm')
-      for _, other in ipairs(found) do
+      for _, other in ipairs(redis.call('GEOSEARCH', merge_bucket(at.mc, t), 'FROMLONLAT',
+          at.mx, at.my, 'BYRADIUS', R, 'm')) do
         if other ~= iid then
-          local o = load(other)
-          if o and o.mt and o.mt >= lo and o.mt <= hi then out[#out + 1] = other end
+          found[#found + 1] = other
+          if incidents[other] == nil and inc_raw[other] == nil then
+            missing[#missing + 1] = other
+          end
         end
       end
+    end
+    hmget_into(inc_raw, P .. 'inc', missing)  -- the records not read yet, in one call
+    local out = {}
+    for _, other in ipairs(found) do
+      local o = load(other)
+      if o and o.mt and o.mt >= lo and o.mt <= hi then out[#out + 1] = other end
     end
     return out
   end

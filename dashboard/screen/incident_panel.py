@@ -29,6 +29,7 @@ from dashboard.actions import (
     decode_incident,
     perform_action,
     stored_incident,
+    with_report_titles,
 )
 from dashboard.auth.guard import client_address, current_user
 from dashboard.auth.users import User
@@ -176,9 +177,29 @@ def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
         return "–"
 
 
+def reports(record: dict[str, Any], lang: str, settings: Settings,
+            can_split: bool) -> list[Any]:
+    """A merged case's reports (多源合并), earliest first, each but the first splittable."""
+    listed = record.get("reports") or []
+    if len(listed) < 2:
+        return []
+    rows = [html.Li([
+        html.Span(_clock(r.get("time"), settings, "%m-%d %H:%M"), className="h-time"),
+        html.Span(label("source", r.get("source") or "", lang), className="h-user"),
+        html.Span(str(r.get("title") or r["incident_id"]), className="h-note"),
+        *([html.Button(t("split_off", lang), id={"type": "inc-split", "report": r["incident_id"]},
+                       className="act-button ip-split", title=t("split_case", lang))]
+          if can_split and i else []),
+    ], className="h-item ip-report", **{"data-report": r["incident_id"]})
+        for i, r in enumerate(listed)]
+    return [html.H3(t("reports", lang).format(n=len(listed), m=len(record["sources"])),
+                    id="incident-reports-heading"),
+            html.Ol(rows, id="incident-reports", className="ip-history")]
+
+
 def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
-         settings: Settings, moment: int | None = None) -> list[Any]:
-    """The incident's fields and history; every user-written text is a plain child.
+         settings: Settings, moment: int | None = None, can_split: bool = False) -> list[Any]:
+    """The incident's fields, reports and history; every user-written text is a plain child.
 
     With `moment` (looking back) ages and lateness are as of that moment.
     """
@@ -218,6 +239,7 @@ def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
             html.Dt(t(key, lang)), html.Dd(value, id=f"incident-{key}",
                                            className="ip-late" if key == "overdue" and late
                                            else None))], className="ip-fields"),
+        *reports(record, lang, settings, can_split and moment is None),
         html.H3(t("history", lang)),
         html.Ol(history or [html.Li(t("none", lang), className="feed-empty")],
                 id="incident-history", className="ip-history"),
@@ -277,13 +299,15 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
         live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
     try:  # 403 outside the scope (not caught); 404 unknown
         record = decode_incident(services, str(chosen), *stored)
+        if moment is None:
+            with_report_titles(services.client, services.settings.state_prefix, record)
     except NotFound:
         if moment is None:
             raise
         content: list[Any] = [html.Div(t("not_yet", lang), id="incident-replay",
                                        className="ip-replay")]
     else:
-        content = body(record, live, lang, services.settings, moment)
+        content = body(record, live, lang, services.settings, moment, user.can_act)
     return (content, "incident-panel" if opening else no_update, mark,
             False if opening else no_update, _actions_class(user, moment is not None))
 
@@ -350,3 +374,28 @@ def act(_clicks: list[int | None], chosen: str | None, department: str | None,
     return (f"✓ {t('sent', lang)}: {done} ({stamp})", "act-msg is-ok",
             "" if action in ("note", "follow_up") else no_update,
             "" if action == "close" else no_update, "" if action == "reject" else no_update)
+
+
+@SCREEN.callback(
+    Output("act-msg", "children", allow_duplicate=True),
+    Output("act-msg", "className", allow_duplicate=True),
+    Input({"type": "inc-split", "report": ALL}, "n_clicks"),
+    State("incident-sel", "data"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def split(_clicks: list[int | None], chosen: str | None, search: str | None) -> Any:
+    """Split one report off the open case (a wrong merge) through the REST route's checks."""
+    triggered = dash.ctx.triggered_id
+    if not chosen or not isinstance(triggered, dict) or not dash.ctx.triggered[0].get("value"):
+        return no_update, no_update
+    services = current()
+    user = current_user()
+    _, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    report = str(triggered.get("report") or "")
+    try:  # 403 outside the scope: not caught
+        perform_action(services, user, str(chosen), "split", address=client_address(),
+                       report=report)
+    except (BadRequest, Conflict, NotFound, ServiceUnavailable) as refused:
+        return f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error"
+    return f"✓ {t('sent', lang)}: {label('action', 'split', lang)} {report}", "act-msg is-ok"
