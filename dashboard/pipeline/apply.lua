@@ -190,11 +190,17 @@ end
 -- Order-free facts: `ack` the earliest response, `nre` how many reopenings, `rclk` the
 -- latest reopening (the SLA clock restarts there).
 local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
--- reports to place into cases (incident id -> true), where a placed one was before it
--- moved to an earlier report event ({mt, mx, my, mc}), reports split off
+-- New reports (incident id -> true) to place into cases and hotspots, where a placed one
+-- was before it moved to an earlier report event ({mt, mx, my, mc}), reports split off
 local merge_new, merge_moved, merge_split = {}, {}, {}
-local function merge_bucket(cat, t) return P .. 'mg:' .. cat .. ':' .. math.floor(t / batch.mw) end
-local merge_keys = {}  -- the GEO keys written (for a replay's list of keys)
+local DAY_MS = 86400000
+-- The GEO indexes of reports, per category and bucket of report time: merging's (`mg`,
+-- buckets of its window) and hotspots' (`hg`, days)
+local INDEXES = {mg = batch.mw, hg = DAY_MS}
+local function bucket(index, cat, t)
+  return P .. index .. ':' .. cat .. ':' .. math.floor(t / INDEXES[index])
+end
+local geo_keys = {}  -- the GEO keys written (for a replay's list of keys)
 local function apply_incident(e)
   local iid, ts, key = e.iid, e.ts, e.key
   local rec = incidents[iid]
@@ -247,13 +253,13 @@ local function apply_incident(e)
     end
   end
   -- its report, for merging: the earliest report event (by time, then event id)
-  if batch.mm > 0 and e.st == 'reported' and e.lon ~= '' and e.cat ~= '' and (rec.mt == nil
-      or ts < rec.mt or (ts == rec.mt and e.id < rec.me)) then
+  if (batch.mm > 0 or batch.hk > 0) and e.st == 'reported' and e.lon ~= '' and e.cat ~= ''
+      and (rec.mt == nil or ts < rec.mt or (ts == rec.mt and e.id < rec.me)) then
     if rec.mt then
       if rec.case and not merge_moved[iid] then
         merge_moved[iid] = {mt = rec.mt, mx = rec.mx, my = rec.my, mc = rec.mc}
       end
-      redis.call('ZREM', merge_bucket(rec.mc, rec.mt), iid)
+      for index, _ in pairs(INDEXES) do redis.call('ZREM', bucket(index, rec.mc, rec.mt), iid) end
     end
     rec.mt, rec.me, rec.ms, rec.mc, rec.mx, rec.my = ts, e.id, e.src, e.cat, e.lon, e.lat
     merge_new[iid] = true
@@ -358,6 +364,69 @@ for i, e in ipairs(events) do
   end
 end
 
+-- 3a. The reports' indexes (多源合并 and 未诉先办): every report of a category with a place,
+--    by its earliest report event
+local function load(iid)
+  local rec = incidents[iid]
+  if rec == nil then
+    local raw = inc_raw[iid]
+    if raw == nil then raw = redis.call('HGET', P .. 'inc', iid) end
+    if not raw then return nil end
+    rec = cjson.decode(raw)
+    incidents[iid] = rec
+  end
+  return rec
+end
+local function before(a, ai, b, bi)  -- report order
+  if a.mt ~= b.mt then return a.mt < b.mt end
+  return ai < bi
+end
+-- Reports in `index` of category `at.mc` within `radius` metres of (at.mx, at.my), reported
+-- in [lo, hi], `iid` aside
+local function near(index, radius, at, iid, lo, hi)
+  local W = INDEXES[index]
+  local found, missing = {}, {}
+  for t = lo - lo % W, hi, W do
+    for _, other in ipairs(redis.call('GEOSEARCH', bucket(index, at.mc, t), 'FROMLONLAT',
+        at.mx, at.my, 'BYRADIUS', radius, 'm')) do
+      if other ~= iid then
+        found[#found + 1] = other
+        if incidents[other] == nil and inc_raw[other] == nil then
+          missing[#missing + 1] = other
+        end
+      end
+    end
+  end
+  hmget_into(inc_raw, P .. 'inc', missing)  -- the records not read yet, in one call
+  local out = {}
+  for _, other in ipairs(found) do
+    local o = load(other)
+    if o and o.mt and o.mt >= lo and o.mt <= hi then out[#out + 1] = other end
+  end
+  return out
+end
+-- A case's reports in report order
+local function sort_reports(list)
+  table.sort(list, function(a, b)
+    if a.t ~= b.t then return a.t < b.t end
+    return a.i < b.i
+  end)
+end
+-- Put the batch's new reports into an index (at their stored, rounded position, so that
+-- every search measures the same distances)
+local function index_reports(index, keep_ms)
+  for iid, _ in pairs(merge_new) do
+    local rec = load(iid)
+    local key = bucket(index, rec.mc, rec.mt)
+    redis.call('GEOADD', key, rec.mx, rec.my, iid)
+    redis.call('EXPIREAT', key, math.floor(
+      ((math.floor(rec.mt / INDEXES[index]) + 1) * INDEXES[index] + keep_ms) / 1000 + batch.ttl))
+    geo_keys[key] = true
+    local pos = redis.call('GEOPOS', key, iid)[1]
+    rec.mx, rec.my = pos[1], pos[2]
+  end
+end
+
 -- 3b. 多源合并: reports of one category within `mm` metres and `mw` ms become one case.
 --    The canonical rule (by report time, then incident id, the "report order"): a report
 --    joins the case of the earliest open case head (a report heading its own case, not
@@ -367,50 +436,13 @@ end
 --    report re-decides the reports after it (a worklist in report order), and the state
 --    is the one that in-order arrival gives. A report split off (`msp`) is its own case
 --    and takes no other. Neighbours: GEOSEARCH in `mg:<category>:<window bucket>`.
-if next(merge_new) or #merge_split > 0 then
+if batch.mm > 0 and (next(merge_new) or #merge_split > 0) then
   local W, R = batch.mw, batch.mm
-  local function load(iid)
-    local rec = incidents[iid]
-    if rec == nil then
-      local raw = inc_raw[iid]
-      if raw == nil then raw = redis.call('HGET', P .. 'inc', iid) end
-      if not raw then return nil end
-      rec = cjson.decode(raw)
-      incidents[iid] = rec
-    end
-    return rec
-  end
-  local function before(a, ai, b, bi)  -- report order
-    if a.mt ~= b.mt then return a.mt < b.mt end
-    return ai < bi
-  end
   local function heads(rec, iid) return rec.case == iid and not rec.msp end
-  -- reports of category `at.mc` within R metres of (at.mx, at.my), reported in [lo, hi]
-  local function near(at, iid, lo, hi)
-    local found, missing = {}, {}
-    for t = lo - lo % W, hi, W do
-      for _, other in ipairs(redis.call('GEOSEARCH', merge_bucket(at.mc, t), 'FROMLONLAT',
-          at.mx, at.my, 'BYRADIUS', R, 'm')) do
-        if other ~= iid then
-          found[#found + 1] = other
-          if incidents[other] == nil and inc_raw[other] == nil then
-            missing[#missing + 1] = other
-          end
-        end
-      end
-    end
-    hmget_into(inc_raw, P .. 'inc', missing)  -- the records not read yet, in one call
-    local out = {}
-    for _, other in ipairs(found) do
-      local o = load(other)
-      if o and o.mt and o.mt >= lo and o.mt <= hi then out[#out + 1] = other end
-    end
-    return out
-  end
   local function choose(rec, iid)
     if rec.msp then return iid end
     local best, best_rec = nil, nil
-    for _, other in ipairs(near(rec, iid, rec.mt - W, rec.mt)) do
+    for _, other in ipairs(near('mg', R, rec, iid, rec.mt - W, rec.mt)) do
       local o = incidents[other]
       if heads(o, other) and before(o, other, rec, iid) and
           (best == nil or before(o, other, best_rec, best)) then
@@ -439,28 +471,20 @@ if next(merge_new) or #merge_split > 0 then
     local head = load(case)
     head.rl = head.rl or {}
     head.rl[#head.rl + 1] = report_of(rec, iid)
-    table.sort(head.rl, function(a, b)
-      if a.t ~= b.t then return a.t < b.t end
-      return a.i < b.i
-    end)
+    sort_reports(head.rl)
     dirty_inc[case] = true
     recount(iid, rec, old)
   end
+  index_reports('mg', W)
   local queue, force = {}, {}
   for iid, _ in pairs(merge_new) do
-    local rec = load(iid)
-    local key = merge_bucket(rec.mc, rec.mt)
-    redis.call('GEOADD', key, rec.mx, rec.my, iid)
-    redis.call('EXPIREAT', key, math.floor((math.floor(rec.mt / W) + 2) * W / 1000 + batch.ttl))
-    merge_keys[key] = true
-    -- the stored (rounded) position, so that every search measures the same distances
-    local pos = redis.call('GEOPOS', key, iid)[1]
-    rec.mx, rec.my = pos[1], pos[2]
     queue[iid] = true
     local was = merge_moved[iid]
     if was then  -- moved earlier: what came after its old report decides again, and so
       force[iid] = true  -- does what comes after its new one
-      for _, other in ipairs(near(was, iid, was.mt, was.mt + W)) do queue[other] = true end
+      for _, other in ipairs(near('mg', R, was, iid, was.mt, was.mt + W)) do
+        queue[other] = true
+      end
     end
   end
   for _, iid in ipairs(merge_split) do
@@ -485,8 +509,77 @@ if next(merge_new) or #merge_split > 0 then
     local case = choose(rec, iid)
     if case ~= rec.case or forced then set_case(rec, iid, case) end
     if heads(rec, iid) ~= was or forced then  -- the reports after may choose differently
-      for _, other in ipairs(near(rec, iid, rec.mt, rec.mt + W)) do
+      for _, other in ipairs(near('mg', R, rec, iid, rec.mt, rec.mt + W)) do
         if before(rec, iid, incidents[other], other) then queue[other] = true end
+      end
+    end
+  end
+end
+
+-- 3c. 未诉先办 (hotspots): a report is hot when `hk` or more reports of its category lie
+--    within `hm` metres of it and `hd` days before it (itself counted). A hot report links
+--    the reports of that neighbourhood to the open proactive case of its cause (category
+--    and street; opened then if there is none: `proactive:<category>:<street>:<n>`, the
+--    open one of each cause in hash `hot:open`). Each new report checks itself and the
+--    reports after it whose window it falls in, so the hot reports and what they link do
+--    not depend on the order (while no proactive case of the cause closes meanwhile).
+if batch.hk > 0 and next(merge_new) then
+  local K, RH, D = batch.hk, batch.hm, batch.hd * DAY_MS
+  index_reports('hg', D)
+  local open_of = {}  -- cause -> its open proactive case (false: none)
+  local function link(pid, iid)
+    local case, r = load(pid), incidents[iid]
+    for _, x in ipairs(case.rl) do
+      if x.i == iid then return end
+    end
+    case.rl[#case.rl + 1] = {i = iid, e = r.me, s = r.ms, t = r.mt}
+    sort_reports(case.rl)
+    dirty_inc[pid] = true
+  end
+  local function heat(rec, iid, hood)
+    local street = rec.str or batch.root
+    local cause = rec.mc .. '|' .. street
+    if open_of[cause] == nil then
+      open_of[cause] = redis.call('HGET', P .. 'hot:open', cause) or false
+    end
+    local pid = open_of[cause]
+    if not pid then
+      pid = 'proactive:' .. rec.mc .. ':' .. street .. ':'
+        .. redis.call('HINCRBY', P .. 'hot:n', cause, 1)
+      redis.call('HSET', P .. 'hot:open', cause, pid)
+      open_of[cause] = pid
+      incidents[pid] = {src = 'proactive', cat = rec.mc, area = street, str = street,
+                        st = 'reported', cause = cause, rl = {}}
+      feed[#feed + 1] = cjson.encode({id = pid, kind = 'incident', ts = rec.rts, area = street,
+        incident_id = pid, status = 'reported', category = rec.mc, source = 'proactive'})
+    end
+    local case = load(pid)
+    local old = contributed[pid] or contributions(case)
+    if case.rts == nil or rec.rts < case.rts then  -- the earliest hot report's time and place
+      case.rts, case.rday, case.rhour, case.t0 = rec.rts, rec.rday, rec.rhour, rec.rts
+      case.lon, case.lat = tonumber(rec.mx), tonumber(rec.my)
+      if case.st == 'reported' then
+        case.stk, case.sts, case.sday = string.format('%015d|0|', rec.rts) .. pid, rec.rts,
+          rec.rday
+      end
+    end
+    recount(pid, case, old)
+    rec.hot = pid
+    dirty_inc[iid] = true
+    link(pid, iid)
+    for _, other in ipairs(hood) do link(pid, other) end
+  end
+  for iid, _ in pairs(merge_new) do
+    local rec = load(iid)
+    local later = near('hg', RH, rec, iid, rec.mt, rec.mt + D)
+    later[#later + 1] = iid
+    for _, x in ipairs(later) do
+      local xr = incidents[x]
+      if xr.hot then
+        link(xr.hot, iid)  -- a new report inside a hot report's neighbourhood
+      else
+        local hood = near('hg', RH, xr, x, xr.mt - D, xr.mt)
+        if #hood + 1 >= K then heat(xr, x, hood) end
       end
     end
   end
@@ -503,6 +596,10 @@ local inc_out, open_out, open_gone, closed_add, closed_rem = {}, {}, {}, {}, {}
 for iid, _ in pairs(dirty_inc) do
   local rec = incidents[iid]
   inc_out[iid] = cjson.encode(rec)
+  if rec.cause and rec.st == 'closed' and redis.call('HGET', P .. 'hot:open', rec.cause) == iid
+  then  -- a closed proactive case: the next hot report of its cause opens a new one
+    redis.call('HDEL', P .. 'hot:open', rec.cause)
+  end
   if rec.mem then
     open_gone[#open_gone + 1] = iid  -- merged into another case: not an open case itself
   elseif rec.st ~= 'closed' then
@@ -585,12 +682,12 @@ if dups > 0 then redis.call('HINCRBY', P .. 'stats', 'duplicates', dups) end
 -- 5. A replay's scratch namespace lists every key written, so that it is expired and
 --    wiped by name, without a SCAN of the keyspace (keep this list with the writes above)
 if batch.reg then
-  local written = {P .. 'inc', P .. 'open', P .. 'notes',
+  local written = {P .. 'inc', P .. 'open', P .. 'notes', P .. 'hot:open', P .. 'hot:n',
                    P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version'}
   for h, _ in pairs(reg_fields) do written[#written + 1] = P .. h end
   for hash, _ in pairs(days) do written[#written + 1] = P .. hash end
   for b, _ in pairs(new_seen) do written[#written + 1] = P .. 'seen:' .. b end
-  for key, _ in pairs(merge_keys) do written[#written + 1] = key end
+  for key, _ in pairs(geo_keys) do written[#written + 1] = key end
   redis.call('SADD', P .. batch.reg, unpack(written))
 end
 if #ARGV > 2 then

@@ -179,10 +179,15 @@ def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
 
 def reports(record: dict[str, Any], lang: str, settings: Settings,
             can_split: bool) -> list[Any]:
-    """A merged case's reports (多源合并), earliest first, each but the first splittable."""
+    """A case's reports, earliest first (merged: each but the first splittable).
+
+    A merged case's reports (多源合并), or the reports that opened a proactive case (未诉先办).
+    """
     listed = record.get("reports") or []
-    if len(listed) < 2:
+    proactive = record["source"] == "proactive"
+    if len(listed) < 2 and not proactive:
         return []
+    can_split = can_split and not proactive
     rows = [html.Li([
         html.Span(_clock(r.get("time"), settings, "%m-%d %H:%M"), className="h-time"),
         html.Span(label("source", r.get("source") or "", lang), className="h-user"),
@@ -192,8 +197,9 @@ def reports(record: dict[str, Any], lang: str, settings: Settings,
           if can_split and i else []),
     ], className="h-item ip-report", **{"data-report": r["incident_id"]})
         for i, r in enumerate(listed)]
-    return [html.H3(t("reports", lang).format(n=len(listed), m=len(record["sources"])),
-                    id="incident-reports-heading"),
+    heading = t("triggered" if proactive else "reports", lang).format(
+        n=len(listed), m=len(record["sources"]))
+    return [html.H3(heading, id="incident-reports-heading"),
             html.Ol(rows, id="incident-reports", className="ip-history")]
 
 
