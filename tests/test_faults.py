@@ -28,8 +28,10 @@ from tests.events import incident, mixed_events
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-# 多源合并 on in the SIGKILL test: merges too are exactly-once through crashes
-MERGING = {"CITYBRAIN_MERGE_METRES": "300", "CITYBRAIN_MERGE_MINUTES": "30"}
+# 多源合并 and 未诉先办 on in the SIGKILL test: merges and proactive cases too are
+# exactly-once through crashes
+MERGING = {"CITYBRAIN_MERGE_METRES": "300", "CITYBRAIN_MERGE_MINUTES": "30",
+           "CITYBRAIN_HOTSPOT_REPORTS": "4", "CITYBRAIN_HOTSPOT_METRES": "300"}
 
 
 def settings_for(url: str, name: str, **env: str) -> Settings:
@@ -74,12 +76,14 @@ def numbers(client, settings, geography, now) -> dict:
 
 
 def cases(client, settings) -> dict:
-    """Every incident's case and each case's reports (多源合并; empty when merging is off)."""
+    """Every incident's case and each case's reports (多源合并), every proactive case's
+    linked reports and hot report (未诉先办); empty when both are off."""
     out = {}
     for iid, raw in client.hscan_iter(settings.state_prefix + "inc"):
         record = orjson.loads(raw)
-        if record.get("case"):
-            out[iid] = (record["case"], [r["i"] for r in record.get("rl", [])])
+        if record.get("case") or record.get("rl") or record.get("hot"):
+            out[iid] = (record.get("case"), [r["i"] for r in record.get("rl", [])],
+                        record.get("hot"))
     return out
 
 
@@ -91,6 +95,9 @@ def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> sub
            "CITYBRAIN_BLOCK_MS": str(settings.block_ms),
            "CITYBRAIN_MERGE_METRES": str(settings.merge_metres),
            "CITYBRAIN_MERGE_MINUTES": str(settings.merge_minutes),
+           "CITYBRAIN_HOTSPOT_REPORTS": str(settings.hotspot_reports),
+           "CITYBRAIN_HOTSPOT_METRES": str(settings.hotspot_metres),
+           "CITYBRAIN_HOTSPOT_DAYS": str(settings.hotspot_days),
            "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
                             cwd=ROOT, stdout=log, stderr=log)
@@ -135,8 +142,12 @@ def test_flt001_sigkill_three_times_changes_no_number(client, redis_url, geograp
         proc.wait(10)
     assert handled(client, crashed) == len(events)  # nothing lost, nothing twice
     expected = numbers(client, clean, geography, now)
-    merged = sum(len(reports) > 1 for case, reports in expected["cases"].values())
+    merged = sum(case is not None and len(reports) > 1
+                 for case, reports, _ in expected["cases"].values())
+    proactive = sum(iid.startswith(b"proactive:") for iid in expected["cases"])
     assert merged > 100, f"the mix should merge reports ({merged} cases of several)"
+    assert proactive > 10, f"the mix should open proactive cases ({proactive})"
+    print(f"compared {merged} merged cases and {proactive} proactive cases")
     assert numbers(client, crashed, geography, now) == expected
     assert client.xpending(crashed.stream, crashed.group)["pending"] == 0
 

@@ -8,6 +8,7 @@ order they arrive in and however often; an official splits a wrong merge.
 from __future__ import annotations
 
 import random
+import time
 
 import orjson
 import pytest
@@ -106,6 +107,9 @@ def test_mrg001_three_sources_one_case(merging, client, geography):
     assert boss.get("/api/v1/incidents/V1").get_json()["case"] == "H1"
     incidents = boss.get("/api/v1/summary").get_json()["incidents"]
     assert incidents["open"] == 1 and incidents["today"] == 1
+    # the rankings count the case once, for its street
+    rows = boss.get("/api/v1/rankings?level=street&period=today").get_json()["rows"]
+    assert [(r["id"], r["received"]) for r in rows if r["received"]] == [(STREET, 1)]
 
 
 def test_mrg002_just_outside_the_radius_or_the_window_is_a_new_case(merging, client,
@@ -226,6 +230,21 @@ def test_mrg005_split_makes_two_cases_audited_and_in_scope(merging, client, geog
     # the split stays when the same reports are delivered again
     _run(merging, client, geography, _three(_origin(geography)))
     assert _cases(client, merging)[0] == cases
+
+
+def test_mrg008_a_closed_case_is_forgotten_with_its_reports(merging, client, geography):
+    merging = merging.replace(verify="off")
+    worker = _run(merging, client, geography, _three(_origin(geography)))
+    jiedao = _signed_in(_app(merging, client, geography), "jiedao")
+    assert jiedao.post("/api/v1/incidents/H1/actions",
+                       json={"action": "close"}).status_code == 202
+    worker.work(burst=True)
+    closed = merging.state_prefix + "closed"
+    assert {m.decode() for m in client.zrange(closed, 0, -1)} == {"H1", "G1", "V1"}
+    later = time.time() + merging.closed_keep_s + 60  # the worker's clock, injected
+    Worker(merging, client, geography, name="w", clock=lambda: later).process(
+        [(b"1-1", {k.encode(): v.encode() for k, v in incident("L1").items()})])
+    assert client.hkeys(merging.state_prefix + "inc") == [b"L1"]
 
 
 def test_mrg006_off_leaves_every_report_its_own_incident(settings, client, geography):

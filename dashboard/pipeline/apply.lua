@@ -615,6 +615,16 @@ for iid, _ in pairs(dirty_inc) do
     closed_add[#closed_add + 1] = NOW
     closed_add[#closed_add + 1] = iid
   end
+  if rec.case == iid and rec.rl then  -- a merged case's reports are forgotten with it
+    for _, r in ipairs(rec.rl) do
+      if r.i ~= iid and rec.st == 'closed' then
+        closed_add[#closed_add + 1] = NOW
+        closed_add[#closed_add + 1] = r.i
+      elseif r.i ~= iid then
+        closed_rem[#closed_rem + 1] = r.i
+      end
+    end
+  end
 end
 hset_all(P .. 'inc', inc_out)
 hset_all(P .. 'open', open_out)
