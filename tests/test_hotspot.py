@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from dashboard.pipeline.worker import Worker
-from dashboard.screen.frame import feed_items
+from dashboard.screen.frame import compute, feed_items
 from dashboard.state.store import StateCache
 from tests.events import incident, now_ms
 from tests.test_merge import (
@@ -98,6 +98,9 @@ def test_hot002_the_api_the_summary_and_the_feed_show_it(hot, client, geography)
     view = StateCache(hot, client, geography).view()
     news = [(i["incident_id"], i.get("source")) for i in feed_items(view, "310000")]
     assert news.count((CASE, "proactive")) == 1
+    rows = compute(view, "310104", "zh-CN").feed
+    assert [(r["what"], r["status"], r["title"]) for r in rows if r["id"] == CASE] == [
+        ("垃圾", "已上报", "未诉先办")]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

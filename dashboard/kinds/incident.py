@@ -182,11 +182,13 @@ class IncidentKind(Kind):
         }
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
-        """Category, status, title."""
+        """Category, status, title (a proactive case without one: its source's name)."""
         status = item.get("status")
+        title = item.get("title") or (label("source", "proactive", lang)
+                                      if item.get("source") == "proactive" else "")
         return (label("category", item.get("category") or "unknown", lang),
                 t("overdue", lang) if status == "overdue" else label("status", status, lang),
-                str(item.get("title") or ""))
+                str(title))
 
     def demo(self, sim: Any) -> Demo | None:
         """New incidents (their updates are due on simulated time, before any kind)."""

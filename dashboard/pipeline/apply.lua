@@ -419,9 +419,11 @@ local function index_reports(index, keep_ms)
     local rec = load(iid)
     local key = bucket(index, rec.mc, rec.mt)
     redis.call('GEOADD', key, rec.mx, rec.my, iid)
-    redis.call('EXPIREAT', key, math.floor(
-      ((math.floor(rec.mt / INDEXES[index]) + 1) * INDEXES[index] + keep_ms) / 1000 + batch.ttl))
-    geo_keys[key] = true
+    if not geo_keys[key] then  -- kept while a report may still arrive that looks into it
+      redis.call('EXPIREAT', key, math.floor(((math.floor(rec.mt / INDEXES[index]) + 1)
+        * INDEXES[index] + keep_ms) / 1000 + batch.ttl))
+      geo_keys[key] = true
+    end
     local pos = redis.call('GEOPOS', key, iid)[1]
     rec.mx, rec.my = pos[1], pos[2]
   end
