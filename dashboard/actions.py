@@ -19,7 +19,13 @@ import orjson
 from werkzeug.exceptions import BadRequest, Conflict, Forbidden, NotFound
 
 from dashboard.api import requested_moment
-from dashboard.auth.guard import access, client_address, current_user, require_area
+from dashboard.auth.guard import (
+    access,
+    client_address,
+    current_user,
+    in_scope,
+    require_area,
+)
 from dashboard.auth.users import User
 from dashboard.pipeline.contract import (
     ACTIONS,
@@ -97,22 +103,30 @@ def detail(incident_id: str) -> flask.Response:
     services = current()
     moment = requested_moment()
     if moment is None:
-        return flask.jsonify(with_report_titles(
-            services.client, services.settings.state_prefix,
-            incident_record(services, incident_id)))
+        return flask.jsonify(with_report_titles(services, incident_record(services,
+                                                                            incident_id)))
     record = services.replayer.read_at(  # read under the replay's lock
         viewer_id(), moment,
         lambda past: stored_incident(services.client, past.state_prefix, incident_id))
     return flask.jsonify(decode_incident(services, incident_id, *record))
 
 
-def with_report_titles(client: Any, prefix: str, record: dict[str, Any]) -> dict[str, Any]:
-    """The record with each of its reports' titles (their own records; one HMGET)."""
+def with_report_titles(services: Services, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with each of its reports' titles (their own records; one HMGET).
+
+    A report placed outside the user's scope (a merge across a street's border) shows
+    no title and is marked `outside`.
+    """
     reports = record["reports"]
     if len(reports) > 1:
-        raws = client.hmget(prefix + "inc", [r["incident_id"] for r in reports])
+        raws = services.client.hmget(services.settings.state_prefix + "inc",
+                                     [r["incident_id"] for r in reports])
+        user = current_user()
         for report, raw in zip(reports, raws, strict=True):
-            report["title"] = orjson.loads(raw).get("title", "") if raw else ""
+            stored = orjson.loads(raw) if raw else {}
+            area = stored.get("area") or services.geography.root_id
+            report["outside"] = not in_scope(user, area, services.geography)
+            report["title"] = "" if report["outside"] else stored.get("title", "")
     return record
 
 

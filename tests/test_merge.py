@@ -247,6 +247,28 @@ def test_mrg008_a_closed_case_is_forgotten_with_its_reports(merging, client, geo
     assert client.hkeys(merging.state_prefix + "inc") == [b"L1"]
 
 
+def test_mrg009_a_report_across_the_street_border_stays_out_of_scope(merging, client,
+                                                                     geography):
+    origin = _origin(geography)
+    east = 1 / 95_200  # degrees of longitude in a metre, here
+    inside, outside = (origin[0] + 110 * east, origin[1]), (origin[0] + 125 * east, origin[1])
+    assert geography.responsible(str(geography.locate([outside[0]], [outside[1]])[0])) \
+        == "310101"  # 15 m apart, in two districts
+    _run(merging, client, geography, [
+        incident("IN1", ts=T0, point=inside, source="grid", title="inside"),
+        incident("OUT1", ts=T0 + 60000, point=outside, source="hotline", title="outside")])
+    app = _app(merging, client, geography)
+    jiedao = _signed_in(app, "jiedao")
+    detail = jiedao.get("/api/v1/incidents/IN1").get_json()
+    assert [(r["incident_id"], r["title"], r["outside"]) for r in detail["reports"]] == [
+        ("IN1", "inside", False), ("OUT1", "", True)]
+    refused = jiedao.post("/api/v1/incidents/IN1/actions",
+                          json={"action": "split", "report": "OUT1"})
+    assert refused.status_code == 403
+    boss = _signed_in(app, "boss")
+    assert boss.get("/api/v1/incidents/IN1").get_json()["reports"][1]["title"] == "outside"
+
+
 def test_mrg006_off_leaves_every_report_its_own_incident(settings, client, geography):
     _run(settings, client, geography, _three(_origin(geography)))
     cases, reports, open_ = _cases(client, settings)

@@ -194,7 +194,7 @@ def reports(record: dict[str, Any], lang: str, settings: Settings,
         html.Span(str(r.get("title") or r["incident_id"]), className="h-note"),
         *([html.Button(t("split_off", lang), id={"type": "inc-split", "report": r["incident_id"]},
                        className="act-button ip-split", title=t("split_case", lang))]
-          if can_split and i else []),
+          if can_split and i and not r.get("outside") else []),
     ], className="h-item ip-report", **{"data-report": r["incident_id"]})
         for i, r in enumerate(listed)]
     heading = t("triggered" if proactive else "reports", lang).format(
@@ -306,7 +306,7 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
     try:  # 403 outside the scope (not caught); 404 unknown
         record = decode_incident(services, str(chosen), *stored)
         if moment is None:
-            with_report_titles(services.client, services.settings.state_prefix, record)
+            with_report_titles(services, record)
     except NotFound:
         if moment is None:
             raise
