@@ -195,8 +195,10 @@ local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
 local merge_new, merge_moved, merge_split = {}, {}, {}
 local DAY_MS = 86400000
 -- The GEO indexes of reports, per category and bucket of report time: merging's (`mg`,
--- buckets of its window) and hotspots' (`hg`, days)
-local INDEXES = {mg = batch.mw, hg = DAY_MS}
+-- buckets of four windows) and hotspots' (`hg`, buckets of its window of days)
+-- (buckets wider than the windows: a window spans fewer of them, and a search costs
+-- what the nearby members cost, not what the whole set holds)
+local INDEXES = {mg = 4 * batch.mw, hg = math.max(batch.hd, 1) * DAY_MS}
 local function bucket(index, cat, t)
   return P .. index .. ':' .. cat .. ':' .. math.floor(t / INDEXES[index])
 end
@@ -441,10 +443,11 @@ end
 if batch.mm > 0 and (next(merge_new) or #merge_split > 0) then
   local W, R = batch.mw, batch.mm
   local function heads(rec, iid) return rec.case == iid and not rec.msp end
-  local function choose(rec, iid)
+  -- its case: the earliest head before it (`hood`: its neighbours within a window each side)
+  local function choose(rec, iid, hood)
     if rec.msp then return iid end
     local best, best_rec = nil, nil
-    for _, other in ipairs(near('mg', R, rec, iid, rec.mt - W, rec.mt)) do
+    for _, other in ipairs(hood) do
       local o = incidents[other]
       if heads(o, other) and before(o, other, rec, iid) and
           (best == nil or before(o, other, best_rec, best)) then
@@ -508,10 +511,11 @@ if batch.mm > 0 and (next(merge_new) or #merge_split > 0) then
     local forced = force[iid]
     force[iid] = nil
     local was = rec.case ~= nil and heads(rec, iid)
-    local case = choose(rec, iid)
+    local hood = near('mg', R, rec, iid, rec.mt - W, rec.mt + W)  -- one search, both sides
+    local case = choose(rec, iid, hood)
     if case ~= rec.case or forced then set_case(rec, iid, case) end
     if heads(rec, iid) ~= was or forced then  -- the reports after may choose differently
-      for _, other in ipairs(near('mg', R, rec, iid, rec.mt, rec.mt + W)) do
+      for _, other in ipairs(hood) do
         if before(rec, iid, incidents[other], other) then queue[other] = true end
       end
     end
