@@ -20,6 +20,7 @@ from tests.test_merge import (
     METRE_LAT,
     STREET,
     _app,
+    _cases,
     _origin,
     _run,
     _signed_in,
@@ -116,6 +117,23 @@ def test_hot003_shuffled_order_and_redelivery_give_the_same_cases(hot, client, g
     expected, *others = shuffled_runs(hot, client, geography, events, rnd,
                                       lambda: _proactive(client, hot))
     assert expected[0], "the scenario should make a hotspot"
+    assert others == [expected, expected]
+
+
+def test_hot007_with_merging_on_too_any_order_gives_the_same_cases(hot, client, geography):
+    both = hot.replace(merge_metres=150, merge_minutes=60)
+    rnd = random.Random(7)
+    origin = _origin(geography)
+    events = [incident(f"R{i}", ts=T0 + rnd.randint(0, 3 * 24 * 60) * 60_000,
+                       point=_at(origin, rnd.uniform(0, 400), rnd.uniform(0, 400)),
+                       source=rnd.choice(("hotline", "grid", "video_ai")))
+              for i in range(50)]
+
+    def state():
+        return _proactive(client, both), _cases(client, both)
+
+    expected, *others = shuffled_runs(both, client, geography, events, rnd, state)
+    assert expected[0][0] and len(expected[1][1]) < 50, "hotspots and merges expected"
     assert others == [expected, expected]
 
 

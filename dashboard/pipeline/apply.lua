@@ -422,8 +422,9 @@ local function index_reports(index, keep_ms)
     local key = bucket(index, rec.mc, rec.mt)
     redis.call('GEOADD', key, rec.mx, rec.my, iid)
     if not geo_keys[key] then  -- kept while a report may still arrive that looks into it
-      redis.call('EXPIREAT', key, math.floor(((math.floor(rec.mt / INDEXES[index]) + 1)
-        * INDEXES[index] + keep_ms) / 1000 + batch.ttl))
+      -- (the bucket's end, or now for a late one, + the window + how long ids are remembered)
+      local last = math.max((math.floor(rec.mt / INDEXES[index]) + 1) * INDEXES[index], NOW)
+      redis.call('EXPIREAT', key, math.floor((last + keep_ms) / 1000 + batch.ttl))
       geo_keys[key] = true
     end
     local pos = redis.call('GEOPOS', key, iid)[1]
