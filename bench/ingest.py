@@ -83,12 +83,22 @@ def worker_rate(url: str, workers: int, group: str,
     return handled, elapsed
 
 
+def script_us(client: redis.Redis, events: int) -> float:
+    """Microseconds per event spent inside apply.lua since the last reset (Redis's own
+    commandstats: less noisy than wall time on a shared machine)."""
+    stats = client.info("commandstats")
+    calls = stats.get("cmdstat_evalsha") or stats.get("cmdstat_eval") or {"usec": 0}
+    return float(calls["usec"]) / max(events, 1)
+
+
 def merge_round(url: str, workers: int, round_no: int, metres: int, minutes: int,
                 rate_off: float) -> float:
     """The worker with merging on, on the same stream; its rate over merging off."""
     env = {"CITYBRAIN_MERGE_METRES": str(metres), "CITYBRAIN_MERGE_MINUTES": str(minutes)}
-    work_n, work_s = worker_rate(url, workers, f"bench-merge-{round_no}", env)
     client = connect(url)
+    client.config_resetstat()
+    work_n, work_s = worker_rate(url, workers, f"bench-merge-{round_no}", env)
+    print(f"apply.lua   {script_us(client, work_n):6.1f} µs/event (merging on)")
     records = client.hvals(Settings.load(env={"REDIS_URL": url}).state_prefix + "inc")
     merged = sum(b'"mem":true' in r for r in records)
     print(f"merging on  {work_n:>8,} entries in {work_s:6.2f}s ({work_n / work_s:>9,.0f}/s)"
@@ -105,7 +115,9 @@ def one_round(client: redis.Redis, url: str, settings: Settings, workers: int,
     # processes during the run weighs on both sides alike.
     raw_n, raw_s = raw_rate(url, settings.stream, settings.batch, f"bench-raw-{round_no}a")
     print(f"raw read+ack {raw_n:>8,} entries in {raw_s:6.2f}s ({raw_n / raw_s:>9,.0f}/s)")
+    client.config_resetstat()
     work_n, work_s = worker_rate(url, workers, f"bench-worker-{round_no}")
+    print(f"apply.lua   {script_us(client, work_n):6.1f} µs/event")
     print(f"worker x{workers}   {work_n:>8,} entries in {work_s:6.2f}s "
           f"({work_n / work_s:>9,.0f}/s)")
     raw2_n, raw2_s = raw_rate(url, settings.stream, settings.batch, f"bench-raw-{round_no}b")
