@@ -1,7 +1,7 @@
 """A merged case in headless Chromium: its reports in the incident panel, split (run: -k mrg).
 
-One Redis, one worker thread (merging on: 100 m, 30 minutes), one app server with a
-district official, and one offline Chromium.
+One Redis, one worker thread (merging on: 100 m, 30 minutes; hotspots: 3 reports in
+200 m and 7 days), one app server with a district official, and one offline Chromium.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def stack(tmp_path_factory):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with browser.embedded_app(
             tmp_path_factory.mktemp("merge"), CITYBRAIN_SECRET_KEY=SECRET,
-            CITYBRAIN_MERGE_METRES="100", CITYBRAIN_MERGE_MINUTES="30") as (settings, client,
-                                                                          app):
+            CITYBRAIN_MERGE_METRES="100", CITYBRAIN_MERGE_MINUTES="30",
+            CITYBRAIN_HOTSPOT_REPORTS="3", CITYBRAIN_HOTSPOT_METRES="200") as (settings,
+                                                                               client, app):
         geography = load_geography(None, "shanghai")
         UserStore(client, settings.state_prefix, geography).add("xuhui", "district", PASSWORD,
                                                                 "310104")
@@ -109,5 +110,21 @@ def test_mrg020_panel_lists_the_reports_as_text_and_an_official_splits_one(offic
              if f[b"action"] == b"split"]
     assert [(a[b"user"], a[b"target"], a[b"detail"]) for a in audit] == [
         (b"xuhui", CASE.encode(), b"MRG-V1")]
+    page.click("#incident-close")
+    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=20_000)
+
+
+def test_mrg021_the_proactive_case_of_the_hotspot_is_on_the_screen(official, stack):
+    """The three reports also make a hotspot: its proactive case is listed and opens."""
+    page = official
+    row = "#overdue-list li[id*='proactive:garbage:']"
+    page.wait_for_selector(row, timeout=20_000)
+    page.click(row)
+    page.wait_for_function("() => (document.querySelector('#incident-source') || {})"
+                           ".innerText === '未诉先办'", timeout=20_000)
+    assert page.inner_text("#incident-reports-heading") == "触发的上报 (3 条)"
+    assert _reports(page) == [CASE, "MRG-G1", "MRG-V1"]
+    assert page.locator("#incident-reports .ip-split").count() == 0  # nothing to split
+    assert XSS in page.inner_text("#incident-reports")
     page.click("#incident-close")
     page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=20_000)
