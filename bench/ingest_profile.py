@@ -1,6 +1,6 @@
 """Where the worker's microseconds per event go: its stages one after the other, and apply.lua's.
 
-    .venv/bin/python bench/ingest_profile.py [-n 50000] [--cprofile]
+    .venv/bin/python bench/ingest_profile.py [-n 50000] [--cprofile] [--merge-metres 200]
 
 Reads the flooded stream in batches, then times validation (`Worker.prepare`) and
 the apply (`Worker.commit`) of every batch, one stage at a time (no overlap). The
@@ -28,6 +28,8 @@ from dashboard.pipeline.worker import Worker
 # (first words of a line of apply.lua, the section that starts there)
 SECTIONS = (("local batch = ", "unpack"), ("-- 1. Which events", "dedup"),
             ("-- 2. Read every record", "read"), ("-- 3. Apply in order", "apply"),
+            ("-- 3a. The reports' indexes", "index"), ("-- 3b. ", "merge"),
+            ("-- 3c. ", "hotspot"),
             ("-- 4. Write back", "write"), ("local days = {}", "counters"),
             ("-- Closed incidents are forgotten", "sweep"),
             ("for b, ids in pairs(new_seen)", "seen"), ("if #feed > 0", "feed+stats"),
@@ -57,8 +59,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50_000, help="events to push")
     parser.add_argument("--cprofile", action="store_true", help="print cProfile of prepare")
+    parser.add_argument("--merge-metres", type=int, default=0, help="多源合并 on (0: off)")
+    parser.add_argument("--hotspot-reports", type=int, default=0, help="未诉先办 on (0: off)")
     args = parser.parse_args()
     with flooded(args.n) as (client, _, settings, geography):
+        settings = settings.replace(merge_metres=args.merge_metres,
+                                    hotspot_reports=args.hotspot_reports)
         worker = Worker(settings, client, geography, name="profile")
         worker.script = client.register_script(timed_script())
         worker.consumer.create()
