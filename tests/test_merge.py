@@ -269,6 +269,24 @@ def test_mrg009_a_report_across_the_street_border_stays_out_of_scope(merging, cl
     assert boss.get("/api/v1/incidents/IN1").get_json()["reports"][1]["title"] == "outside"
 
 
+def test_mrg010_splitting_the_head_lets_the_next_report_head_the_rest(merging, client,
+                                                                       geography):
+    worker = _run(merging, client, geography, _three(_origin(geography)))
+    jiedao = _signed_in(_app(merging, client, geography), "jiedao")
+    assert jiedao.post("/api/v1/incidents/H1/actions",
+                       json={"action": "split", "report": "H1"}).status_code == 202
+    worker.work(burst=True)
+    cases, reports, open_ = _cases(client, merging)
+    assert cases == {"H1": "H1", "G1": "G1", "V1": "G1"}
+    assert reports == {"H1": ["H1"], "G1": ["G1", "V1"]} and open_ == ["G1", "H1"]
+    detail = jiedao.get("/api/v1/incidents/G1").get_json()
+    assert detail["sources"] == ["grid", "video_ai"] and detail["split"] is False
+    # a fourth report near H1 joins G1's case: H1, split off, takes no other
+    _run(merging, client, geography, [incident("L1", ts=T0 + 20 * 60000,
+                                               point=_origin(geography), source="grid")])
+    assert _cases(client, merging)[0]["L1"] == "G1"
+
+
 def test_mrg006_off_leaves_every_report_its_own_incident(settings, client, geography):
     _run(settings, client, geography, _three(_origin(geography)))
     cases, reports, open_ = _cases(client, settings)

@@ -496,8 +496,9 @@ if batch.mm > 0 and (next(merge_new) or #merge_split > 0) then
   for _, iid in ipairs(merge_split) do
     local rec = load(iid)
     if rec and rec.mt and not rec.msp then
-      rec.msp = true
+      rec.msp = true  -- it heads no case now: the reports after it decide again
       queue[iid] = true
+      force[iid] = true
       dirty_inc[iid] = true
     end
   end
