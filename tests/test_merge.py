@@ -287,6 +287,24 @@ def test_mrg010_splitting_the_head_lets_the_next_report_head_the_rest(merging, c
     assert _cases(client, merging)[0]["L1"] == "G1"
 
 
+def test_mrg011_split_commands_from_upstream_are_checked(merging, client, geography):
+    worker = _run(merging, client, geography, _three(_origin(geography)))
+    base = {"command_id": "c1", "action": "split", "incident_id": "H1", "user": "upstream",
+            "ts": str(now_ms())}
+    client.xadd(merging.command_stream, {**base, "command_id": "c2"})  # no report
+    client.xadd(merging.command_stream, {**base, "command_id": "c3", "report": "<b>"})
+    client.xadd(merging.command_stream, {**base, "report": "G1"})
+    client.xadd(merging.command_stream, {**base, "report": "G1"})  # the same, re-sent
+    worker.work(burst=True)
+    dead = client.xrange(merging.command_stream + ":dead")
+    assert [f[b"dead_reason"] for _, f in dead] == [b"missing_field", b"bad_value"]
+    cases, reports, _ = _cases(client, merging)
+    assert cases == {"H1": "H1", "G1": "G1", "V1": "H1"}
+    assert reports == {"H1": ["H1", "V1"], "G1": ["G1"]}
+    history = orjson.loads(client.hget(merging.state_prefix + "notes", "H1"))
+    assert [(h["action"], h["report"]) for h in history] == [("split", "G1")]
+
+
 def test_mrg006_off_leaves_every_report_its_own_incident(settings, client, geography):
     _run(settings, client, geography, _three(_origin(geography)))
     cases, reports, open_ = _cases(client, settings)
