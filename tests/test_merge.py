@@ -16,6 +16,7 @@ import pytest
 from dashboard.app import create_app
 from dashboard.auth.users import UserStore
 from dashboard.pipeline.worker import Worker
+from dashboard.settings import Settings, SettingsError
 from tests.events import incident, now_ms
 
 SECRET = "test-secret-" + "m" * 40
@@ -303,6 +304,15 @@ def test_mrg011_split_commands_from_upstream_are_checked(merging, client, geogra
     assert reports == {"H1": ["H1", "V1"], "G1": ["G1"]}
     history = orjson.loads(client.hget(merging.state_prefix + "notes", "H1"))
     assert [(h["action"], h["report"]) for h in history] == [("split", "G1")]
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("CITYBRAIN_MERGE_METRES", "-1"), ("CITYBRAIN_MERGE_MINUTES", "0"),
+    ("CITYBRAIN_HOTSPOT_REPORTS", "x"), ("CITYBRAIN_HOTSPOT_METRES", "0"),
+    ("CITYBRAIN_HOTSPOT_DAYS", "1.5")])
+def test_mrg012_bad_settings_are_refused_by_name(name, value):
+    with pytest.raises(SettingsError, match=f"^{name}="):
+        Settings.load(env={name: value})
 
 
 def test_mrg006_off_leaves_every_report_its_own_incident(settings, client, geography):
