@@ -83,6 +83,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "reports": ("合并上报 ({n} 条, {m} 个来源)", "Merged reports ({n}, {m} sources)"),
     "triggered": ("触发的上报 ({n} 条)", "Reports that opened it ({n})"),
     "split_off": ("拆分", "Split off"),
+    "merged": ("已并案", "Merged"),
     "split_case": ("拆分为单独案件", "Split into a case of its own"),
     "note_ph": ("填写备注", "Write a note"),
     "result_ph": ("办结结果", "Result of the work"),

@@ -16,7 +16,9 @@ import pytest
 from dashboard.app import create_app
 from dashboard.auth.users import UserStore
 from dashboard.pipeline.worker import Worker
+from dashboard.screen.frame import compute
 from dashboard.settings import Settings, SettingsError
+from dashboard.state.store import StateCache
 from tests.events import incident, now_ms
 
 SECRET = "test-secret-" + "m" * 40
@@ -108,6 +110,10 @@ def test_mrg001_three_sources_one_case(merging, client, geography):
     assert boss.get("/api/v1/incidents/V1").get_json()["case"] == "H1"
     incidents = boss.get("/api/v1/summary").get_json()["incidents"]
     assert incidents["open"] == 1 and incidents["today"] == 1
+    # the live feed says which reports joined a case
+    rows = compute(StateCache(merging, client, geography).view(), "310104", "zh-CN").feed
+    reported = [(r["status"], r["title"]) for r in rows if r["status"] != "超期"]
+    assert sorted(reported) == [("已上报", "<b>垃圾</b>"), ("已并案", ""), ("已并案", "")]
     # the rankings count the case once, for its street
     rows = boss.get("/api/v1/rankings?level=street&period=today").get_json()["rows"]
     assert [(r["id"], r["received"]) for r in rows if r["received"]] == [(STREET, 1)]

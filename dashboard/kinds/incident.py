@@ -182,13 +182,16 @@ class IncidentKind(Kind):
         }
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
-        """Category, status, title (a proactive case without one: its source's name)."""
+        """Category, status, title (a proactive case without one: its source's name).
+
+        A report merged into another's case (多源合并) shows so instead of its status.
+        """
         status = item.get("status")
         title = item.get("title") or (label("source", "proactive", lang)
                                       if item.get("source") == "proactive" else "")
-        return (label("category", item.get("category") or "unknown", lang),
-                t("overdue", lang) if status == "overdue" else label("status", status, lang),
-                str(title))
+        shown = (t("overdue", lang) if status == "overdue" else
+                 t("merged", lang) if item.get("case") else label("status", status, lang))
+        return (label("category", item.get("category") or "unknown", lang), shown, str(title))
 
     def demo(self, sim: Any) -> Demo | None:
         """New incidents (their updates are due on simulated time, before any kind)."""

@@ -344,6 +344,7 @@ local appliers = {inc = apply_incident, reg = apply_register}
 local applied, dups, last_ts = 0, 0, 0
 local dup_at = {}  -- positions (1-based) of the duplicates, for the worker's counts by kind
 local new_seen = {}
+local reported_at = {}  -- a new report's place in the live feed (to name the case it joins)
 for i, e in ipairs(events) do
   if skip[i] then
     dups = dups + 1
@@ -357,6 +358,7 @@ for i, e in ipairs(events) do
         feed[#feed + 1] = string.gsub(e.feed, '"area":""', '"area":"' .. rec.area .. '"', 1)
       else
         feed[#feed + 1] = e.feed
+        if merge_new[e.iid] then reported_at[e.iid] = #feed end
       end
     end
     if e.ts > last_ts then last_ts = e.ts end
@@ -521,6 +523,14 @@ if batch.mm > 0 and (next(merge_new) or #merge_split > 0) then
         if before(rec, iid, incidents[other], other) then queue[other] = true end
       end
     end
+  end
+end
+
+-- A report merged into another's case says so in the live feed (`case`)
+for iid, at in pairs(reported_at) do
+  local rec = incidents[iid]
+  if rec.mem then
+    feed[at] = string.gsub(feed[at], '^{', '{"case":"' .. rec.case .. '",', 1)
   end
 end
 
