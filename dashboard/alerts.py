@@ -78,8 +78,9 @@ def _rank(level: object) -> int:
 def is_alert(item: Mapping[str, Any], settings: Settings) -> bool:
     """Whether a feed item is an alert."""
     kind = item.get("kind")
-    if kind == "incident":
-        return item.get("status") == "reported" and str(item.get("severity") or "") == "4"
+    if kind == "incident":  # a report merged into a case already alerted is no new alert
+        return (item.get("status") == "reported" and str(item.get("severity") or "") == "4"
+                and not item.get("case"))
     if kind == "risk":
         return (_rank(item.get("lv")) >= _rank(settings.alert_level)
                 and _rank(item.get("lv")) > _rank(item.get("from")))

@@ -13,6 +13,7 @@ import time
 import orjson
 import pytest
 
+from dashboard import alerts
 from dashboard.app import create_app
 from dashboard.auth.users import UserStore
 from dashboard.pipeline.worker import Worker
@@ -319,6 +320,14 @@ def test_mrg011_split_commands_from_upstream_are_checked(merging, client, geogra
 def test_mrg012_bad_settings_are_refused_by_name(name, value):
     with pytest.raises(SettingsError, match=f"^{name}="):
         Settings.load(env={name: value})
+
+
+def test_mrg013_one_alert_per_case_not_per_report(merging, client, geography):
+    severe = [{**event, "severity": "4"} for event in _three(_origin(geography))]
+    _run(merging, client, geography, severe)
+    feed = StateCache(merging, client, geography).view().raw.feed
+    assert [item["incident_id"] for item in feed if alerts.is_alert(item, merging)] == ["H1"]
+    assert sorted(item.get("case", "") for item in feed) == ["", "H1", "H1"]
 
 
 def test_mrg006_off_leaves_every_report_its_own_incident(settings, client, geography):
