@@ -8,6 +8,7 @@ proactive case for the street, linking them; re-delivery and shuffled order open
 from __future__ import annotations
 
 import random
+import time
 
 import orjson
 import pytest
@@ -153,6 +154,27 @@ def test_hot004_a_closed_proactive_case_lets_the_next_hotspot_open_another(hot, 
     second = f"proactive:garbage:{STREET}:2"
     assert opened == {f"garbage|{STREET}": second}
     assert cases[second][4] == ["A1", "A2", "A3", "A5"] and cases[CASE][4] == ["A1", "A2", "A3"]
+
+
+def test_hot008_a_forgotten_proactive_case_links_nothing_and_a_new_one_opens(hot, client,
+                                                                           geography):
+    origin = _origin(geography)
+    off = hot.replace(verify="off")
+    _run(off, client, geography, _reports(origin))
+    jiedao = _signed_in(_app(off, client, geography), "jiedao")
+    assert jiedao.post(f"/api/v1/incidents/{CASE}/actions",
+                       json={"action": "close"}).status_code == 202
+    Worker(off, client, geography, name="w").work(burst=True)
+    later = time.time() + off.closed_keep_s + 60  # the worker's clock, injected: swept
+    Worker(off, client, geography, name="w", clock=lambda: later).process(
+        [(b"1-1", {k.encode(): v.encode() for k, v in incident("L1").items()})])
+    assert client.hget(off.state_prefix + "inc", CASE) is None
+    # an earlier report makes A2 hot too; A3's case is gone: a new one opens
+    _run(off, client, geography, [incident("A0", ts=T0 - 3600_000, point=_at(origin, 30))])
+    cases, opened = _proactive(client, off)
+    second = f"proactive:garbage:{STREET}:2"
+    assert opened == {f"garbage|{STREET}": second}
+    assert cases == {second: (T0 + DAY, STREET, "garbage", "reported", ["A0", "A1", "A2"])}
 
 
 def test_hot006_reports_spread_over_more_than_d_days_open_nothing(hot, client, geography):

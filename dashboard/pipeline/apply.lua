@@ -547,6 +547,7 @@ if batch.hk > 0 and next(merge_new) then
   local open_of = {}  -- cause -> its open proactive case (false: none)
   local function link(pid, iid)
     local case, r = load(pid), incidents[iid]
+    if not case then return end  -- closed and forgotten since
     for _, x in ipairs(case.rl) do
       if x.i == iid then return end
     end
