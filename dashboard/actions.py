@@ -153,7 +153,10 @@ def check_verifier(services: Services, user: User, record: dict[str, Any]) -> No
 
 
 def check_split(services: Services, record: dict[str, Any], report: str) -> None:
-    """400/409 unless `report` is another report of this merged case, in the user's scope."""
+    """400/409 unless `report` is one of this merged case's reports; 403 outside the scope.
+
+    The head may be split off too: the next earliest report then heads the rest.
+    """
     if record["case"] != record["incident_id"] or len(record["reports"]) < 2:
         raise Conflict("only a case of several reports can be split")
     if report not in {r["incident_id"] for r in record["reports"]}:

@@ -68,7 +68,7 @@ def official(stack):
     page.fill("#name", "xuhui")
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
-    page.wait_for_selector("#kpi-open", timeout=20_000)
+    page.wait_for_selector("#kpi-open", timeout=40_000)
     yield page
     context.close()
     assert context.tried == [], f"requests tried to leave the machine: {context.tried}"
@@ -82,11 +82,11 @@ def _reports(page) -> list[str]:
 
 def test_mrg020_panel_lists_the_reports_as_text_and_an_official_splits_one(official, stack):
     page = official
-    page.wait_for_selector(f"#overdue-list li[id*='\"{CASE}\"']", timeout=20_000)
+    page.wait_for_selector(f"#overdue-list li[id*='\"{CASE}\"']", timeout=40_000)
     # merged reports are no rows of their own: one case, not three
     assert page.locator("#overdue-list li[id*='MRG-G1']").count() == 0
     page.click(f"#overdue-list li[id*='\"{CASE}\"']")
-    page.wait_for_selector("#incident-reports li", timeout=20_000)
+    page.wait_for_selector("#incident-reports li", timeout=40_000)
     assert _reports(page) == [CASE, "MRG-G1", "MRG-V1"]
     assert page.inner_text("#incident-reports-heading") == "合并上报 (3 条, 3 个来源)"
     listed = page.inner_text("#incident-reports")
@@ -96,13 +96,13 @@ def test_mrg020_panel_lists_the_reports_as_text_and_an_official_splits_one(offic
     # the first report heads the case: only the others can be split off
     assert page.locator("#incident-reports .ip-split").count() == 2
     page.click("#incident-reports li[data-report='MRG-V1'] .ip-split")
-    page.wait_for_selector("#act-msg.is-ok:has-text('拆分')", timeout=20_000)
+    page.wait_for_selector("#act-msg.is-ok:has-text('拆分')", timeout=40_000)
     page.wait_for_function("() => document.querySelectorAll('#incident-reports li').length"
-                           " === 2", timeout=20_000)
+                           " === 2", timeout=40_000)
     assert _reports(page) == [CASE, "MRG-G1"]
     record = orjson.loads(stack.client.hget(stack.settings.state_prefix + "inc", "MRG-V1"))
     assert record["case"] == "MRG-V1" and record["msp"] is True
-    page.wait_for_selector("#overdue-list li[id*='\"MRG-V1\"']", timeout=20_000)
+    page.wait_for_selector("#overdue-list li[id*='\"MRG-V1\"']", timeout=40_000)
     commands = [f for _, f in stack.client.xrange(stack.settings.command_stream)]
     assert [(c[b"action"], c[b"incident_id"], c[b"report"], c[b"user"]) for c in commands] \
         == [(b"split", CASE.encode(), b"MRG-V1", b"xuhui")]
@@ -111,20 +111,20 @@ def test_mrg020_panel_lists_the_reports_as_text_and_an_official_splits_one(offic
     assert [(a[b"user"], a[b"target"], a[b"detail"]) for a in audit] == [
         (b"xuhui", CASE.encode(), b"MRG-V1")]
     page.click("#incident-close")
-    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=20_000)
+    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=40_000)
 
 
 def test_mrg021_the_proactive_case_of_the_hotspot_is_on_the_screen(official, stack):
     """The three reports also make a hotspot: its proactive case is listed and opens."""
     page = official
     row = "#overdue-list li[id*='proactive:garbage:']"
-    page.wait_for_selector(row, timeout=20_000)
+    page.wait_for_selector(row, timeout=40_000)
     page.click(row)
     page.wait_for_function("() => (document.querySelector('#incident-source') || {})"
-                           ".innerText === '未诉先办'", timeout=20_000)
+                           ".innerText === '未诉先办'", timeout=40_000)
     assert page.inner_text("#incident-reports-heading") == "触发的上报 (3 条)"
     assert _reports(page) == [CASE, "MRG-G1", "MRG-V1"]
     assert page.locator("#incident-reports .ip-split").count() == 0  # nothing to split
     assert XSS in page.inner_text("#incident-reports")
     page.click("#incident-close")
-    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=20_000)
+    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=40_000)

@@ -388,9 +388,11 @@ def act(_clicks: list[int | None], chosen: str | None, department: str | None,
     Input({"type": "inc-split", "report": ALL}, "n_clicks"),
     State("incident-sel", "data"),
     State("url", "search"),
+    State("replay", "data"),
     prevent_initial_call=True,
 )
-def split(_clicks: list[int | None], chosen: str | None, search: str | None) -> Any:
+def split(_clicks: list[int | None], chosen: str | None, search: str | None,
+          replay: dict[str, Any] | None) -> Any:
     """Split one report off the open case (a wrong merge) through the REST route's checks."""
     triggered = dash.ctx.triggered_id
     if not chosen or not isinstance(triggered, dict) or not dash.ctx.triggered[0].get("value"):
@@ -398,6 +400,8 @@ def split(_clicks: list[int | None], chosen: str | None, search: str | None) -> 
     services = current()
     user = current_user()
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    if source.replay_moment(replay, search, services.settings) is not None:
+        return f"✗ {t('go_live', lang)}", "act-msg is-error"
     report = str(triggered.get("report") or "")
     try:  # 403 outside the scope: not caught
         perform_action(services, user, str(chosen), "split", address=client_address(),
