@@ -11,7 +11,6 @@ import logging
 from types import SimpleNamespace
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests import browser
 from tests.events import now_ms, risk
@@ -77,14 +76,7 @@ def test_rsk008_area_panel_categories_then_indicators_and_the_order(stack):
     assert page.locator("#detail-body b, #detail-body i").count() == 0  # no markup made
     # The area's work order: in its incident list, and its panel says why
     iid = f"risk:{stack.area}:1"
-    for _ in range(3):
-        try:
-            page.click(f"#detail-body li[id*='\"{iid}\"']", timeout=10_000)
-            page.wait_for_selector("#incident-panel:not(.hidden) #incident-trigger",
-                                   timeout=10_000)
-            break
-        except PlaywrightTimeout:
-            continue
+    browser.open_incident(page, "#detail-body", iid, ready="#incident-trigger")
     assert page.inner_text("#incident-category") == "风险工单"
     assert page.inner_text("#incident-source") == "未诉先办"
     trigger = page.locator("#incident-trigger li .factor-name").all_inner_texts()
