@@ -9,6 +9,8 @@ level again, orange → red), the order lists what drove the score on
 from __future__ import annotations
 
 import random
+import signal
+import time
 
 import orjson
 import pytest
@@ -16,8 +18,10 @@ import pytest
 from dashboard.app import create_app
 from dashboard.pipeline.worker import Worker
 from dashboard.screen.frame import compute
+from dashboard.settings import DEFAULT_RISK_MODEL
 from dashboard.state.store import StateCache
 from tests.events import incident, now_ms, risk
+from tests.test_faults import handled, push, settings_for, wait_until, worker_process
 
 MIN = 60_000
 STREET = "310104-S01"
@@ -159,3 +163,56 @@ def test_pro005_the_order_is_in_the_feed_and_the_area_list(settings, client, geo
     assert [(i["id"], i["what"]) for i in frame.detail["incidents"]] == [
         (f"risk:{areas[0]}:1", "风险工单")]
     assert StateCache(on, client, geography).view().summary(STREET)["incidents"]["open"] == 1
+
+
+def rising_readings(geography, n_areas: int, seed: int) -> list[dict[str, str]]:
+    """Readings whose values only rise with their time, in a shuffled stream order.
+
+    Then whatever order a worker applies them in, an area's score never passes its final
+    one, so the areas that enter orange, and their orders' reasons, are the same.
+    """
+    rnd = random.Random(seed)
+    t0 = now_ms() - 3 * 3600 * 1000
+    out = []
+    for area in geography.descendants_at("310104", "compound")[:n_areas]:
+        for indicator, (_, saturation) in DEFAULT_RISK_MODEL.items():
+            final = rnd.uniform(0, 1.2) * saturation
+            times = sorted(rnd.sample(range(3 * 3600), 12))
+            for step, second in enumerate(times, start=1):
+                out.append(risk(area, indicator, round(final * step / 12, 3),
+                                ts=t0 + second * 1000))
+    rnd.shuffle(out)
+    return out
+
+
+def test_pro006_sigkilled_workers_open_the_same_orders(client, redis_url, geography):
+    events = rising_readings(geography, 700, seed=5)  # 42,000 readings
+    clean = orders_on(settings_for(redis_url, "clean"))
+    push(client, clean, events)
+    Worker(clean, client, geography, name="clean").work(burst=True)
+    crashed = orders_on(settings_for(redis_url, "crashed"))
+    push(client, crashed, events)
+    rnd = random.Random(3)
+    for attempt in range(3):
+        proc = worker_process(crashed, f"w{attempt}", CITYBRAIN_RISK_ORDERS="orange")
+        wait_until(lambda: handled(client, crashed) > 0, 30, "the worker to start")
+        time.sleep(rnd.uniform(0.3, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert 0 < handled(client, crashed) < len(events), "the kills should land mid-stream"
+    proc = worker_process(crashed, "final", CITYBRAIN_RISK_ORDERS="orange")
+    try:
+        wait_until(lambda: handled(client, crashed) >= len(events), 120, "the stream to drain")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert handled(client, crashed) == len(events)
+
+    def kept(settings) -> dict[str, tuple]:
+        return {iid: (r["st"], r["sev"], r["title"], r["why"], r["area"], r["str"])
+                for iid, r in orders(settings, client).items()}
+
+    assert len(kept(clean)) > 50  # some areas entered orange or red
+    assert kept(crashed) == kept(clean)
+    assert client.hgetall(crashed.state_prefix + "riskord") == client.hgetall(
+        clean.state_prefix + "riskord")
