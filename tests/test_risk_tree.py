@@ -150,3 +150,21 @@ def test_rsk007_no_tree_is_the_one_category_case(settings, client, geography):
         {"indicator": "fever_reports", "value": 5.0, "contribution": 10.0}]
     assert body["categories"] == [{"category": "risk", "contribution": 35.0,
                                    "indicators": body["factors"]}]
+
+
+def test_rsk009_alert_card_names_categories_then_indicators(settings, client, geography,
+                                                            tmp_path):
+    from tests.test_alerts import current
+
+    tree_settings = settings.replace(risk_tree=load_risk_tree(tree_file(tmp_path)),
+                                     alert_level="orange")
+    area = compound(geography)
+    t = now_ms() - 5 * MIN
+    readings = {**READINGS, "theft": 10, "fights": 5}  # 30 + 10 + 29 + 7 = 76: orange
+    _run(tree_settings, client, geography,
+         [risk(area, name, value, ts=t) for name, value in readings.items()])
+    card = [a for a in current(tree_settings, client, geography, lang="zh-CN")
+            if a.kind == "risk"]
+    assert card[0].why.splitlines() == ["评分: 76", "公共安全 +40.0", "消防安全 +36.0",
+                                        "盗窃警情 10 +30.0", "消防隐患 2.9 +29.0",
+                                        "打架斗殴 5 +10.0"]
