@@ -168,3 +168,27 @@ def test_rsk009_alert_card_names_categories_then_indicators(settings, client, ge
     assert card[0].why.splitlines() == ["评分: 76", "公共安全 +40.0", "消防安全 +36.0",
                                         "盗窃警情 10 +30.0", "消防隐患 2.9 +29.0",
                                         "打架斗殴 5 +10.0"]
+
+
+def test_rsk010_demo_feed_speaks_the_demo_tree(geography):
+    """The demo producer sends the tree's indicators; some of its areas reach orange."""
+    from collections import Counter, defaultdict
+
+    from dashboard.demo.simulator import Simulator
+    from dashboard.kinds.risk import RiskModel
+
+    tree = load_risk_tree(DEMO_TREE)
+    model = RiskModel(tree.flat(), (25.0, 50.0, 70.0, 85.0), tree)
+    sim = Simulator(None, "s", geography, seed=4, clock=lambda: 1795305600.0 + 36000,
+                    risk_model=model.weights)
+    values: defaultdict[str, dict[str, float]] = defaultdict(dict)
+    for event in sim.initial_risk():  # an area_id, or a point in the area
+        area = event.get("area_id") or geography.locate(float(event["lon"]),
+                                                        float(event["lat"])).item()
+        values[area][event["indicator"]] = float(event["value"])
+    assert {name for v in values.values() for name in v} == set(tree.indicators)
+    levels = Counter(model.level(model.score(v)) for v in values.values())
+    assert {"normal", "blue", "yellow"} <= set(levels), levels
+    assert levels["orange"] + levels["red"] >= 5, levels  # the demo's work orders
+    top = max(values.values(), key=model.score)
+    assert len(model.categories(model.factors(top))) == 7  # explained by all categories
