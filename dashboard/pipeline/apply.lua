@@ -72,7 +72,7 @@ local function hmget_into(out, key, fields)
   end
   return out
 end
-local inc_raw, reg_fields, reg_seen = {}, {}, {}
+local inc_raw, reg_fields, reg_seen, groups_seen = {}, {}, {}, {}
 local order_n, order_dirty = {}, {}  -- area -> number of its latest risk work order
 do
   local ids, seen = {}, {}
@@ -83,7 +83,8 @@ do
     else
       local wanted = {e.f}
       local model = e.g and batch.gm and batch.gm[e.h]
-      if model then
+      if model and not groups_seen[e.h .. '\0' .. e.g] then  -- a group's records, once
+        groups_seen[e.h .. '\0' .. e.g] = true
         for ind, _ in pairs(model.w) do wanted[#wanted + 1] = e.g .. '|' .. ind end
       end
       for _, f in ipairs(wanted) do
@@ -124,7 +125,9 @@ end
 local reg_old = {}
 for h, fields in pairs(reg_fields) do
   local values = hmget_into({}, P .. h, fields)
-  for f, v in pairs(values) do reg_old[h .. '\0' .. f] = v end
+  for f, v in pairs(values) do
+    if v then reg_old[h .. '\0' .. f] = v end  -- (a group's absent records: nothing)
+  end
 end
 local notes_raw = {}
 do
