@@ -282,18 +282,26 @@ end
 -- The level of a group of records (an area's indicators): the weighted, saturated sum of
 -- their values (each term rounded to 2 decimals, at most 100) against the thresholds.
 -- The first level when no weighted record is there. Returns the level and the score.
+-- One indicator of a group: its value and points (rounded to 2 decimals), nil when the
+-- group has no record of it or the model does not weigh it
+local function points_of(h, g, ind, pair)
+  local hk = h .. '\0' .. g .. '|' .. ind
+  local packed = reg_new[hk] or reg_old[hk]
+  local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
+  if not v or pair[1] <= 0 then return nil end
+  local r = math.max(v, 0) / pair[2]
+  if r > 1 then r = 1 end
+  return v, math.floor(pair[1] * r * 100 + 0.5) / 100
+end
+
 local function group_level(h, g)
   local model = batch.gm[h]
   local total, scored = 0, false
   for ind, pair in pairs(model.w) do
-    local hk = h .. '\0' .. g .. '|' .. ind
-    local packed = reg_new[hk] or reg_old[hk]
-    local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
-    if v and pair[1] > 0 then
+    local v, p = points_of(h, g, ind, pair)
+    if v then
       scored = true
-      local r = math.max(v, 0) / pair[2]
-      if r > 1 then r = 1 end
-      total = total + math.floor(pair[1] * r * 100 + 0.5) / 100
+      total = total + p
     end
   end
   if not scored then return model.l[1], nil end
@@ -311,12 +319,8 @@ local function explain(h, g, level, score)
   local model, ro = batch.gm[h], batch.ro
   local top, sums = {}, {}
   for ind, pair in pairs(model.w) do
-    local packed = reg_new[h .. '\0' .. g .. '|' .. ind] or reg_old[h .. '\0' .. g .. '|' .. ind]
-    local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
-    if v and pair[1] > 0 then
-      local r = math.max(v, 0) / pair[2]
-      if r > 1 then r = 1 end
-      local p = round2(pair[1] * r)
+    local v, p = points_of(h, g, ind, pair)
+    if v then
       local c = ro.c[ind] or 'other'
       top[#top + 1] = {i = ind, c = c, v = v, p = p}
       sums[c] = (sums[c] or 0) + p
