@@ -192,3 +192,19 @@ def test_rsk010_demo_feed_speaks_the_demo_tree(geography):
     assert levels["orange"] + levels["red"] >= 5, levels  # the demo's work orders
     top = max(values.values(), key=model.score)
     assert len(model.categories(model.factors(top))) == 7  # explained by all categories
+
+
+def test_rsk011_feed_names_the_indicator_by_the_tree(settings, client, geography, tmp_path):
+    from dashboard.screen.frame import compute
+    from dashboard.state.store import StateCache
+
+    tree_settings = settings.replace(risk_tree=load_risk_tree(tree_file(tmp_path)))
+    area = compound(geography)
+    t = now_ms() - 5 * MIN
+    order = ("fights", "blocked_exits", "theft", "fire_hazards")  # fire_hazards: → yellow
+    _run(tree_settings, client, geography,
+         [risk(area, name, READINGS[name], ts=t + i) for i, name in enumerate(order)])
+    frame = compute(StateCache(tree_settings, client, geography).view(), area, "zh-CN")
+    assert [(r["what"], r["status"], r["title"]) for r in frame.feed] == [
+        ("风险", "蓝色预警 → 黄色预警", "60 · 消防隐患"),
+        ("风险", "正常 → 蓝色预警", "31 · 盗窃警情")]

@@ -153,21 +153,21 @@ class RiskKind(RegisterKind):
         """'Risk', the warning level before and after, the score and the indicator that moved it.
 
         (A row written before level changes were the feed's news: the value, the indicator.)
+        `indicator_name`, when the screen adds it, is the indicator tree's name of it.
         """
+        indicator = item.get("indicator_name") or label("indicator", item.get("indicator"), lang)
         if item.get("lv"):
             change = (f"{label('risk_level', item.get('from'), lang)} → "
                       f"{label('risk_level', item.get('lv'), lang)}")
             score = item.get("score")
             shown = f"{float(score):.0f}" if isinstance(score, int | float) else ""
-            return (label("kind", "risk", lang), change,
-                    f"{shown} · {label('indicator', item.get('indicator'), lang)}".strip(" ·"))
+            return (label("kind", "risk", lang), change, f"{shown} · {indicator}".strip(" ·"))
         value = item.get("value")
         try:
             shown = f"{float(value):.4g}"  # type: ignore[arg-type]
         except (TypeError, ValueError):
             shown = str(value or "")
-        return (label("kind", "risk", lang), shown,
-                label("indicator", item.get("indicator"), lang))
+        return (label("kind", "risk", lang), shown, indicator)
 
     def demo(self, sim: Any) -> Demo | None:
         """Indicators of the finest areas drifting around a per-area level."""

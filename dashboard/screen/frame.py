@@ -123,6 +123,9 @@ def feed_rows(view: CityView, area_id: str, lang: str, limit: int = FEED_ROWS) -
         if spec is None:  # a kind this version does not know: its code, as text
             row["what"], row["status"], row["title"] = str(kind), "", ""
         else:
+            if kind == "risk" and view.model.tree:  # the tree's own name of the indicator
+                item = {**item, "indicator_name": view.model.name(
+                    str(item.get("indicator")), "indicator", lang)}
             row["what"], row["status"], row["title"] = spec.feed_text(item, lang)
         rows.append(row)
     return rows
