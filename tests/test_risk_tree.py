@@ -208,3 +208,20 @@ def test_rsk011_feed_names_the_indicator_by_the_tree(settings, client, geography
     assert [(r["what"], r["status"], r["title"]) for r in frame.feed] == [
         ("风险", "蓝色预警 → 黄色预警", "60 · 消防隐患"),
         ("风险", "正常 → 蓝色预警", "31 · 盗窃警情")]
+
+
+def test_rsk012_citybrain_check_reads_the_tree_or_names_its_line(tmp_path):
+    import subprocess
+
+    from tests.test_cli import citybrain, clean_env
+
+    good = citybrain("check", env=clean_env(CITYBRAIN_RISK_TREE=str(DEMO_TREE)),
+                     stdout=subprocess.PIPE, text=True)
+    assert "risk tree ok; 7 categories, 36 indicators" in good.communicate(timeout=120)[0]
+    assert good.returncode == 0
+    broken = tree_file(tmp_path, TREE + "fire,smoke,1,0,,\n")
+    bad = citybrain("worker", env=clean_env(CITYBRAIN_RISK_TREE=str(broken),
+                                            REDIS_URL="redis://x"),
+                    stderr=subprocess.PIPE, text=True)
+    err = bad.communicate(timeout=120)[1]
+    assert bad.returncode == 2 and f"CITYBRAIN_RISK_TREE={str(broken)!r}: {broken}:8:" in err
