@@ -216,3 +216,18 @@ def test_pro006_sigkilled_workers_open_the_same_orders(client, redis_url, geogra
     assert kept(crashed) == kept(clean)
     assert client.hgetall(crashed.state_prefix + "riskord") == client.hgetall(
         clean.state_prefix + "riskord")
+
+
+def test_pro007_a_routing_rule_dispatches_the_order_with_its_sla(settings, client, geography,
+                                                                 areas, tmp_path):
+    rules = tmp_path / "rules.csv"
+    rules.write_text("category,area_id,severity,department,sla_minutes\n"
+                     "risk_order,,,街道办,720\n", encoding="utf-8")
+    on = orders_on(settings.replace(routing_rules=str(rules)))
+    t = now_ms() - 10 * MIN
+    run(on, client, geography, orange(areas[0], t))
+    iid = f"risk:{areas[0]}:1"
+    body = detail(on, iid)
+    assert (body["status"], body["department"]) == ("dispatched", "街道办")
+    due = orjson.loads(client.hget(on.state_prefix + "open", iid))["due"]
+    assert due == t + 720 * MIN

@@ -21,7 +21,8 @@
 --          `ro` (risk work orders, 未诉先办; absent when off): `lv` the index in `l` of the
 --          level whose entry opens one, `c` indicator -> category, `cn` category -> name,
 --          `ln` level -> name. A risk row then carries `po`, its area's order details:
---          street `str`, `lon`/`lat`, `day`/`hour` of its time, department `dept`, name `n`.
+--          street `str`, `lon`/`lat`, `day`/`hour` of its time, department `dept` and
+--          SLA minutes `sla` (a routing rule's, or ''), the area's name `n`.
 -- ARGV[3..] stream entry ids to acknowledge
 --
 -- Every piece of state is a register decided by event time (a key
@@ -396,7 +397,7 @@ local function risk_order(e, before, after, score)
     area = e.g, str = p.str, lon = p.lon, lat = p.lat, iid = iid, st = 'reported',
     stk = ts15 .. '|0|' .. iid, ast = routed and 'dispatched' or '',
     astk = routed and (ts15 .. '|1|' .. iid) or '', cat = 'risk_order', src = 'proactive',
-    sev = '', title = '', dept = p.dept, sla = '', sat = '', rby = '', loc = '1', hist = ''})
+    sev = '', title = '', dept = p.dept, sla = p.sla, sat = '', rby = '', loc = '1', hist = ''})
   rec = incidents[iid]
   describe_order(rec, e, after, score)
   feed[#feed + 1] = cjson.encode({id = iid, kind = 'incident', ts = e.ts, area = e.g,

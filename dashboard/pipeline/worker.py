@@ -246,8 +246,8 @@ class Worker:
     def order_place(self, area: str, ts: int) -> dict[str, Any]:
         """Where a risk work order of `area` goes: street, centroid, day, department, name.
 
-        The department is the routing rule's for category `risk_order` (rows without a
-        severity), none without one; the area's part is remembered per area.
+        The department and SLA are the routing rule's for category `risk_order` (rows
+        without a severity), none without one; the area's part is remembered per area.
         """
         place = self._order_places.get(area)
         if place is None:
@@ -258,6 +258,7 @@ class Worker:
                 "lon": round(self.geography.areas[area].lon, 6) if known else "",
                 "lat": round(self.geography.areas[area].lat, 6) if known else "",
                 "dept": rule.department if rule else "",
+                "sla": repr(float(rule.sla_minutes)) if rule and rule.sla_minutes else "",
                 "n": self.geography.name(area, self.settings.lang) if known else area}
         day, hour = self.day_hour(ts)
         return {**place, "day": day, "hour": hour}
