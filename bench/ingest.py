@@ -1,6 +1,7 @@
 """Ingest benchmark: the worker's applied rate against raw XREADGROUP+XACK, in one run.
 
-    .venv/bin/python bench/ingest.py [-n 200000] [--workers 1] [--repeat 3] [--merge-metres 200]
+    .venv/bin/python bench/ingest.py [-n 200000] [--workers 1] [--repeat 3]
+        [--set CITYBRAIN_RISK_ORDERS=orange ...] [--merge-metres 200]
 
 Uses REDIS_URL when set (its database is flushed!), otherwise an embedded
 redis-server in a temporary folder. Both consumers read the same stream
@@ -51,8 +52,8 @@ def raw_rate(url: str, stream: str, batch: int, group: str) -> tuple[int, float]
 
 
 def _work(url: str, name: str, group: str, queue: multiprocessing.Queue,
-          env: dict[str, str]) -> None:
-    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group, **env})
+          extra: dict[str, str]) -> None:
+    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group, **extra})
     client = connect(url)
     # counted as `citybrain worker` counts (not served: nothing scrapes a benchmark)
     worker = Worker(settings, client, load_geography(None, "shanghai"), name=name,
@@ -61,7 +62,7 @@ def _work(url: str, name: str, group: str, queue: multiprocessing.Queue,
 
 
 def worker_rate(url: str, workers: int, group: str,
-                env: dict[str, str] | None = None) -> tuple[int, float]:
+                extra: dict[str, str]) -> tuple[int, float]:
     settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group})
     client = connect(url)
     # a fresh state: the previous round's remembered ids would make every event a duplicate
@@ -71,7 +72,7 @@ def worker_rate(url: str, workers: int, group: str,
     client.xgroup_create(settings.stream, settings.group, id="0")
     queue: multiprocessing.Queue = multiprocessing.Queue()
     load_geography(None, "shanghai")  # warm the file cache before timing
-    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", group, queue, env or {}))
+    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", group, queue, extra))
              for i in range(workers)]
     start = time.perf_counter()
     for proc in procs:
@@ -92,12 +93,12 @@ def script_us(client: redis.Redis, events: int) -> float:
 
 
 def merge_round(url: str, workers: int, round_no: int, metres: int, minutes: int,
-                rate_off: float) -> float:
+                rate_off: float, extra: dict[str, str]) -> float:
     """The worker with merging on, on the same stream; its rate over merging off."""
     env = {"CITYBRAIN_MERGE_METRES": str(metres), "CITYBRAIN_MERGE_MINUTES": str(minutes)}
     client = connect(url)
     client.config_resetstat()
-    work_n, work_s = worker_rate(url, workers, f"bench-merge-{round_no}", env)
+    work_n, work_s = worker_rate(url, workers, f"bench-merge-{round_no}", {**extra, **env})
     print(f"apply.lua   {script_us(client, work_n):6.1f} µs/event (merging on)")
     records = client.hvals(Settings.load(env={"REDIS_URL": url}).state_prefix + "inc")
     merged = sum(b'"mem":true' in r for r in records)
@@ -109,14 +110,14 @@ def merge_round(url: str, workers: int, round_no: int, metres: int, minutes: int
 
 
 def one_round(client: redis.Redis, url: str, settings: Settings, workers: int,
-              round_no: int) -> tuple[float, float]:
+              round_no: int, extra: dict[str, str] | None = None) -> tuple[float, float]:
     """Baseline, worker, baseline again; the worker's rate and its ratio to the baseline."""
     # The baseline runs before and after the worker, so that load from other
     # processes during the run weighs on both sides alike.
     raw_n, raw_s = raw_rate(url, settings.stream, settings.batch, f"bench-raw-{round_no}a")
     print(f"raw read+ack {raw_n:>8,} entries in {raw_s:6.2f}s ({raw_n / raw_s:>9,.0f}/s)")
     client.config_resetstat()
-    work_n, work_s = worker_rate(url, workers, f"bench-worker-{round_no}")
+    work_n, work_s = worker_rate(url, workers, f"bench-worker-{round_no}", extra or {})
     print(f"apply.lua   {script_us(client, work_n):6.1f} µs/event")
     print(f"worker x{workers}   {work_n:>8,} entries in {work_s:6.2f}s "
           f"({work_n / work_s:>9,.0f}/s)")
@@ -124,7 +125,8 @@ def one_round(client: redis.Redis, url: str, settings: Settings, workers: int,
     print(f"raw read+ack {raw2_n:>8,} entries in {raw2_s:6.2f}s ({raw2_n / raw2_s:>9,.0f}/s)")
     stats = client.hgetall(settings.state_prefix + "stats")
     print("state:", {k.decode(): v.decode() for k, v in stats.items()
-                     if k not in (b"last_applied_ms", b"last_event_ts")})
+                     if k not in (b"last_applied_ms", b"last_event_ts")},
+          "risk work orders:", client.hlen(settings.state_prefix + "riskord"))
     baseline = (raw_n + raw2_n) / (raw_s + raw2_s)
     ratio = (work_n / work_s) / baseline
     print(f"ratio worker/raw = {ratio:.3f}")
@@ -160,16 +162,19 @@ def main() -> int:
     parser.add_argument("--merge-metres", type=int, default=0,
                         help="also run with merging on, at this radius (0: not)")
     parser.add_argument("--merge-minutes", type=int, default=30, help="merging's window")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the worker (e.g. CITYBRAIN_RISK_ORDERS=orange)")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
     with flooded(args.n) as (client, url, settings, _):
         ratios, rates, merge_ratios = [], [], []
         for round_no in range(1, args.repeat + 1):
-            rate, ratio = one_round(client, url, settings, args.workers, round_no)
+            rate, ratio = one_round(client, url, settings, args.workers, round_no, extra)
             rates.append(rate)
             ratios.append(ratio)
             if args.merge_metres:
                 merge_ratios.append(merge_round(url, args.workers, round_no, args.merge_metres,
-                                                args.merge_minutes, rate))
+                                                args.merge_minutes, rate, extra))
         if args.repeat > 1:
             print(f"median of {args.repeat} rounds: worker x{args.workers} "
                   f"{statistics.median(rates):,.0f} applied/s, "

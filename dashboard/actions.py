@@ -81,6 +81,7 @@ def decode_incident(services: Services, incident_id: str, raw: bytes | None,
             "reopen_count": int(record.get("nre") or 0),
             "resolved_by": record.get("rby") or None,
             "satisfaction": record.get("sat") or None,
+            **({"trigger": risk_trigger(record["why"])} if record.get("why") else {}),
             **case_of(record), "history": orjson.loads(notes) if notes else []}
 
 
@@ -95,6 +96,15 @@ def case_of(record: dict[str, Any]) -> dict[str, Any]:
         [record["src"]] if record.get("src") else [])
     return {"case": record.get("case"), "split": bool(record.get("msp")),
             "reports": reports, "sources": sources}
+
+
+def risk_trigger(why: dict[str, Any]) -> dict[str, Any]:
+    """A risk work order's why: the area's level, score, top categories and indicators."""
+    return {"level": why.get("lv"), "score": why.get("score"),
+            "categories": [{"category": c["c"], "contribution": c["p"]}
+                           for c in why.get("cats") or []],
+            "indicators": [{"indicator": i["i"], "category": i["c"], "value": i["v"],
+                            "contribution": i["p"]} for i in why.get("top") or []]}
 
 
 @actions.get("/api/v1/incidents/<incident_id>")

@@ -27,6 +27,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "trend": ("24小时事件趋势", "Incidents per hour, last 24 h"),
     "detail_risk": ("风险评分", "Risk score"),
     "detail_factors": ("风险因素", "What drives it"),
+    "detail_categories": ("风险分类", "By category"),
+    "order_trigger": ("触发依据", "What triggered it"),
     "detail_open": ("在办事件", "Open incidents"),
     "no_score": ("暂无评分", "Not scored"),
     "none": ("暂无", "None"),
@@ -163,6 +165,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "noise": ("噪音", "Noise"),
         "traffic_accident": ("交通事故", "Traffic accident"),
         "fire_hazard": ("消防隐患", "Fire hazard"),
+        "risk_order": ("风险工单", "Risk work order"),
         "other": ("其他", "Other"),
         "unknown": ("未知类别", "Unknown category"),
     },
@@ -180,8 +183,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "grid": ("网格员", "Grid inspector"),
         "video_ai": ("视频AI", "Video AI"),
         "sensor": ("传感器", "Sensor"),
-        "other": ("其他", "Other"),
         "proactive": ("未诉先办", "Proactive"),
+        "other": ("其他", "Other"),
         "": ("未注明", "Not given"),
     },
     "indicator": {
@@ -190,6 +193,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "repeat_complaints": ("重复投诉", "Repeat complaints"),
         "flood_points": ("积水点", "Flood points"),
         "elderly_living_alone": ("独居老人", "Elderly living alone"),
+    },
+    "risk_category": {
+        "risk": ("综合风险", "Overall risk"),
+        "other": ("其他", "Other"),
     },
     "risk_level": {
         "normal": ("正常", "Normal"),

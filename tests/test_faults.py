@@ -87,18 +87,18 @@ def cases(client, settings) -> dict:
     return out
 
 
-def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> subprocess.Popen:
-    """`citybrain worker` in its own process; its output goes to `log` (a file) if given."""
+def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL,
+                   **extra: str) -> subprocess.Popen:
+    """`citybrain worker` in its own process; its output goes to `log` (a file) if given.
+
+    `extra`: more settings for it (environment variables).
+    """
     env = {**os.environ, "REDIS_URL": settings.redis_url, "CITYBRAIN_STREAM": settings.stream,
            "CITYBRAIN_KEY_PREFIX": settings.key_prefix,
            "CITYBRAIN_CLAIM_IDLE_MS": str(settings.claim_idle_ms),
            "CITYBRAIN_BLOCK_MS": str(settings.block_ms),
-           "CITYBRAIN_MERGE_METRES": str(settings.merge_metres),
-           "CITYBRAIN_MERGE_MINUTES": str(settings.merge_minutes),
-           "CITYBRAIN_HOTSPOT_REPORTS": str(settings.hotspot_reports),
-           "CITYBRAIN_HOTSPOT_METRES": str(settings.hotspot_metres),
-           "CITYBRAIN_HOTSPOT_DAYS": str(settings.hotspot_days),
-           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+           **extra}
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
                             cwd=ROOT, stdout=log, stderr=log)
 
@@ -127,14 +127,14 @@ def test_flt001_sigkill_three_times_changes_no_number(client, redis_url, geograp
     push(client, crashed, events)
     rnd = random.Random(3)
     for attempt in range(3):
-        proc = worker_process(crashed, f"w{attempt}")
+        proc = worker_process(crashed, f"w{attempt}", **MERGING)
         wait_until(lambda: handled(client, crashed) > 0, 30, "the worker to start")
         time.sleep(rnd.uniform(0.5, 2.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     done_when_killed = handled(client, crashed)
     assert 0 < done_when_killed < len(events), "the kills should land mid-stream"
-    proc = worker_process(crashed, "final")
+    proc = worker_process(crashed, "final", **MERGING)
     try:
         wait_until(lambda: handled(client, crashed) >= len(events), 120, "the stream to drain")
     finally:
