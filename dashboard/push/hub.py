@@ -18,6 +18,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 CHECK_S = 0.05  # how often the version counter is read
 ROUND_S = 1.0  # a round at least this often (the "as of" clock, staleness)
 TOPIC_KEEP_S = 60.0  # a topic without screens is kept this long, so a reconnect resumes
+DELIVERED_KEEP = 200_000  # delivery samples kept for `/push/healthz`
 QUEUE_LIMIT = 64  # a screen this far behind is dropped (it reconnects with a snapshot)
 ALL_LAYERS = tuple(layer.id for layer in LAYERS)
 
@@ -54,6 +56,7 @@ return gone
 """
 
 Topic = tuple[str, str, str]  # scope, area, language
+Delivery = tuple[bytes, float | None]  # a message, and when the state it shows changed (ms)
 
 
 @dataclass(eq=False)
@@ -64,7 +67,7 @@ class Screen:
     sid: str | None
     viewer: str
     topic: Topic
-    queue: asyncio.Queue[bytes | None]
+    queue: asyncio.Queue[Delivery | None]
     loop: asyncio.AbstractEventLoop
     resume: str | None = None  # the last message id it holds (Last-Event-ID)
     pending: int = 0  # messages queued and not yet taken
@@ -91,6 +94,27 @@ class Stats:
     dropped: int = 0
     ended: int = 0  # streams ended because their session ended
     latency_ms: list[float] = field(default_factory=list)  # state read -> queued, per round
+    # (when, ms) per message written to a screen: state change seen -> message sent
+    delivered: deque[tuple[float, float]] = field(
+        default_factory=lambda: deque(maxlen=DELIVERED_KEEP))
+
+    def rounds_ms(self) -> dict[str, float | None]:
+        """p50/p95 of the last rounds' time (state read -> messages queued)."""
+        values = sorted(self.latency_ms[-500:])
+        if not values:
+            return {"p50_ms": None, "p95_ms": None}
+        return {"p50_ms": round(values[len(values) // 2], 1),
+                "p95_ms": round(values[int(0.95 * (len(values) - 1))], 1)}
+
+    def delivery(self, window_s: float = 15.0) -> dict[str, float | int | None]:
+        """p50/p95/max of state change -> message written, over the last `window_s`."""
+        since = time.monotonic() - window_s
+        values = sorted(ms for at, ms in list(self.delivered) if at >= since)
+        if not values:
+            return {"n": 0, "p50_ms": None, "p95_ms": None, "max_ms": None}
+        return {"n": len(values), "p50_ms": round(values[len(values) // 2], 1),
+                "p95_ms": round(values[int(0.95 * (len(values) - 1))], 1),
+                "max_ms": round(values[-1], 1)}
 
 
 RETRY_MS = 1000  # how soon the browser's EventSource reconnects by itself
@@ -196,9 +220,13 @@ class Hub:
     def step(self, force: bool = False) -> bool:
         """Read the version; run a round if it moved, a screen waits or `ROUND_S` passed."""
         now = time.monotonic()
-        try:
-            version = self.client.get(self.settings.state_prefix + "version")
+        prefix = self.settings.state_prefix
+        changed_ms = None
+        try:  # one round trip: the version, and when the worker last applied
+            version, applied = (self.client.pipeline(transaction=False).get(prefix + "version")
+                                .hget(prefix + "stats", "last_applied_ms").execute())
             self.stats.redis_calls += 1
+            changed_ms = float(applied) if applied and version != self._version else None
         except (redis.ConnectionError, redis.TimeoutError):
             version = self._version  # the round shows the stale state once per ROUND_S
         if not (force or self._snapshots_due or version != self._version
@@ -206,10 +234,10 @@ class Hub:
             return False
         self._version = version
         self._last_round = now
-        self.round()
+        self.round(changed_ms)
         return True
 
-    def round(self) -> None:
+    def round(self, changed_ms: float | None = None) -> None:
         """Build each topic's message once and queue it for the topic's screens."""
         started = time.perf_counter()
         view = self.cache.view()
@@ -220,7 +248,7 @@ class Hub:
             self._snapshots_due = False
             topics = list(self._topics.items())
         ended = self._ended_sessions(topics)
-        deliveries: dict[asyncio.AbstractEventLoop, list[tuple[Screen, bytes | None]]] = {}
+        deliveries: dict[asyncio.AbstractEventLoop, list[tuple[Screen, Delivery | None]]] = {}
         for screen in ended:  # their streams end now, whatever else happens
             deliveries.setdefault(screen.loop, []).append((screen, None))
         scoped: dict[str, Any] = {}
@@ -267,7 +295,7 @@ class Hub:
                 else:
                     data = update
                 if data is not None:
-                    deliveries.setdefault(screen.loop, []).append((screen, data))
+                    deliveries.setdefault(screen.loop, []).append((screen, (data, changed_ms)))
         for loop, batch in deliveries.items():
             self.stats.sent += len(batch)
             loop.call_soon_threadsafe(_deliver, batch, self.stats)
@@ -308,7 +336,7 @@ class Hub:
                 self.screens_seen.seen(screen.viewer, now)
 
 
-def _deliver(batch: list[tuple[Screen, bytes | None]], stats: Stats) -> None:
+def _deliver(batch: list[tuple[Screen, Delivery | None]], stats: Stats) -> None:
     """Queue each screen's message (on the event loop); end streams whose session ended."""
     for screen, data in batch:
         if data is not None and screen.pending >= QUEUE_LIMIT:
