@@ -114,10 +114,10 @@ class RawReader:
         return time.monotonic() - self.started
 
     def close(self) -> list[int]:
-        """Hang up; the sizes in bytes of the updates after the first snapshot."""
+        """Hang up; the sizes in bytes (as sent) of the updates after the first snapshot."""
         self.stream.close()
         self.thread.join(5)
-        return [len(line.encode()) for line in self.stream.raw[1:]]
+        return [len(line.encode()) for line in self.stream.wire[1:]]
 
 
 def burst_size(push_base: str, client, settings: Settings, stop: threading.Event,  # type: ignore[no-untyped-def]
@@ -138,7 +138,7 @@ def burst_size(push_base: str, client, settings: Settings, stop: threading.Event
         return all(x in "".join(stream.raw[start:]) for x in ids)
 
     stream.until(arrived, timeout_s=30)
-    sizes = [len(line.encode()) for line in stream.raw[start:]]
+    sizes = [len(line.encode()) for line in stream.wire[start:]]
     stream.close()
     print(f"push: {events} incidents at once -> {len(sizes)} message(s), "
           f"{sum(sizes):,} B ({', '.join(f'{x:,}' for x in sizes)})")

@@ -23,19 +23,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis
-from dash import no_update
-from plotly.io.json import to_json_plotly
 
 from dashboard.auth.identity import User
 from dashboard.geography import Geography
 from dashboard.metrics.presence import SeenBuffer
+from dashboard.push.message import (
+    ALL_LAYERS,
+    encode,
+    held_values,
+    props,
+    sig_patch,
+    small_update,
+)
 from dashboard.screen.frame import frame_for
-from dashboard.screen.update import TICK_OUTPUTS, changes
+from dashboard.screen.update import changes
 from dashboard.settings import Settings
 from dashboard.state.store import StateCache
-from layers import LAYERS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,6 @@ ROUND_S = 1.0  # a round at least this often (the "as of" clock, staleness)
 TOPIC_KEEP_S = 60.0  # a topic without screens is kept this long, so a reconnect resumes
 DELIVERED_KEEP = 200_000  # delivery samples kept for `/push/healthz`
 QUEUE_LIMIT = 64  # a screen this far behind is dropped (it reconnects with a snapshot)
-ALL_LAYERS = tuple(layer.id for layer in LAYERS)
 
 # KEYS: session hashes; returns the 1-based positions of those that no longer exist.
 _GONE = """
@@ -78,6 +81,7 @@ class TopicState:
     """A topic's last message: its id and the signature its screens hold after it."""
 
     sig: dict[str, Any] | None = None
+    held: dict[tuple[str, str], Any] = field(default_factory=dict)  # what its screens show
     last_id: str = ""
     screens: set[Screen] = field(default_factory=set)
     idle_since: float | None = None
@@ -115,45 +119,6 @@ class Stats:
         return {"n": len(values), "p50_ms": round(values[len(values) // 2], 1),
                 "p95_ms": round(values[int(0.95 * (len(values) - 1))], 1),
                 "max_ms": round(values[-1], 1)}
-
-
-RETRY_MS = 1000  # how soon the browser's EventSource reconnects by itself
-
-
-def encode(message_id: str, payload: dict[str, Any], retry: bool = False) -> bytes:
-    """One server-sent event (`update`), its data one JSON line."""
-    data = to_json_plotly(payload)
-    head = f"retry: {RETRY_MS}\n" if retry else ""
-    return f"{head}id: {message_id}\nevent: update\ndata: {data}\n\n".encode()
-
-
-def props(outputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The changed outputs as `{component id: {property: value}}` (what `set_props` takes)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, value in outputs.items():
-        if value is no_update or name == "sig":
-            continue
-        target = TICK_OUTPUTS[name]
-        out.setdefault(str(target.component_id), {})[target.component_property] = value
-    return out
-
-
-def sig_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A clientside `Patch` bringing the browser's `tick-sig` from `old` to `new`."""
-    operations: list[dict[str, Any]] = []
-    for name, value in new.items():
-        before = old.get(name)
-        if before == value:
-            continue
-        if (name == "traces" and isinstance(before, list) and len(before) == len(value)
-                and all(a.keys() == b.keys() for a, b in zip(before, value, strict=True))):
-            for index, (a, b) in enumerate(zip(before, value, strict=True)):
-                operations.extend({"operation": "Assign", "location": [name, index, k],
-                                   "params": {"value": v}} for k, v in b.items() if a[k] != v)
-        else:
-            operations.append({"operation": "Assign", "location": [name],
-                               "params": {"value": value}})
-    return {"__dash_patch_update": "__dash_patch_update", "operations": operations}
 
 
 class Hub:
@@ -270,8 +235,13 @@ class Hub:
             if state.sig is not None and len(fresh) < len(screens):
                 outputs = changes(frame, key, state.sig, ALL_LAYERS, self.settings,
                                   self.geography)
-                changed = props(outputs)
-                if changed:
+                changed = small_update(state.held, frame, outputs, self.settings,
+                                       self.geography)
+                if changed is None:  # the map's traces changed in number: a snapshot
+                    fresh = screens
+                    for screen in screens:
+                        screen.resume = None
+                elif changed:
                     changed["tick-sig"] = {"data": sig_patch(state.sig, outputs["sig"])}
                     update = encode(message_id, {"key": key, "props": changed})
                     self.stats.messages += 1
@@ -283,6 +253,7 @@ class Hub:
                 full["tick-sig"] = {"data": outputs["sig"]}
                 snapshot = encode(message_id, {"key": key, "props": full, "snapshot": True,
                                                "owners": frame.trace_layers}, retry=True)
+                state.held = held_values(full)
                 new_sig = outputs["sig"]
                 self.stats.messages += 1
             if update is None and snapshot is None:
@@ -346,8 +317,3 @@ def _deliver(batch: list[tuple[Screen, Delivery | None]], stats: Stats) -> None:
             screen.pending += 1
         screen.queue.put_nowait(data)
 
-
-def message_of(data: bytes) -> dict[str, Any]:
-    """The JSON of an encoded event (for tests and the benchmark)."""
-    line = next(x for x in data.decode().splitlines() if x.startswith("data: "))
-    return orjson.loads(line[6:])
