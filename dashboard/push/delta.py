@@ -44,9 +44,30 @@ def diff(old: Any, new: Any, location: list[Any] | None = None) -> list[Op]:
     return [_assign(where, new)]
 
 
+MATCH_LIMIT = 40_000  # old x new elements above which a changed list is not matched
+
+
 def _list_ops(old: list[Any], new: list[Any], where: list[Any]) -> list[Op]:
-    """Element operations, applied back to front so each index is still the old one."""
-    matcher = SequenceMatcher(None, [_key(x) for x in old], [_key(x) for x in new],
+    """Element operations, applied back to front so each index is still the old one.
+
+    The equal ends are skipped; a middle of the same length with few changes is
+    compared element by element, otherwise matched (`SequenceMatcher`) when small
+    enough, else assigned whole.
+    """
+    n, m = len(old), len(new)
+    lo = 0
+    while lo < min(n, m) and old[lo] == new[lo]:
+        lo += 1
+    hi = 0
+    while hi < min(n, m) - lo and old[n - 1 - hi] == new[m - 1 - hi]:
+        hi += 1
+    a, b = old[lo:n - hi], new[lo:m - hi]
+    if len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) * 4 <= len(a):
+        return [op for k in range(len(a) - 1, -1, -1)
+                for op in diff(a[k], b[k], [*where, lo + k])]
+    if len(a) * len(b) > MATCH_LIMIT:
+        return [_assign(where, new)]
+    matcher = SequenceMatcher(None, [_key(x) for x in a], [_key(x) for x in b],
                               autojunk=False)
     ops: list[Op] = []
     for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
@@ -54,14 +75,14 @@ def _list_ops(old: list[Any], new: list[Any], where: list[Any]) -> list[Op]:
             continue
         if tag == "replace" and i2 - i1 == j2 - j1:
             for k in range(i2 - i1 - 1, -1, -1):
-                ops.extend(diff(old[i1 + k], new[j1 + k], [*where, i1 + k]))
+                ops.extend(diff(a[i1 + k], b[j1 + k], [*where, lo + i1 + k]))
             continue
         if tag in ("replace", "delete"):
-            ops.extend({"operation": "Delete", "location": [*where, i], "params": {}}
+            ops.extend({"operation": "Delete", "location": [*where, lo + i], "params": {}}
                        for i in range(i2 - 1, i1 - 1, -1))
         if tag in ("replace", "insert"):
             ops.extend({"operation": "Insert", "location": where,
-                        "params": {"index": i1 + k, "value": new[j1 + k]}}
+                        "params": {"index": lo + i1 + k, "value": b[j1 + k]}}
                        for k in range(j2 - j1))
     return ops
 
