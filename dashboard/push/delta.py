@@ -44,7 +44,7 @@ def diff(old: Any, new: Any, location: list[Any] | None = None) -> list[Op]:
     return [_assign(where, new)]
 
 
-MATCH_LIMIT = 40_000  # old x new elements above which a changed list is not matched
+MATCH_LIMIT = 250_000  # old x new elements above which a changed list is not matched
 
 
 def _list_ops(old: list[Any], new: list[Any], where: list[Any]) -> list[Op]:
