@@ -1,6 +1,7 @@
 """Ingest benchmark: the worker's applied rate against raw XREADGROUP+XACK, in one run.
 
     .venv/bin/python bench/ingest.py [-n 200000] [--workers 1] [--repeat 3]
+        [--set CITYBRAIN_RISK_ORDERS=orange ...]
 
 Uses REDIS_URL when set (its database is flushed!), otherwise an embedded
 redis-server in a temporary folder. Both consumers read the same stream
@@ -48,8 +49,9 @@ def raw_rate(url: str, stream: str, batch: int, group: str) -> tuple[int, float]
     return done, time.perf_counter() - start
 
 
-def _work(url: str, name: str, group: str, queue: multiprocessing.Queue) -> None:
-    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group})
+def _work(url: str, name: str, group: str, queue: multiprocessing.Queue,
+          extra: dict[str, str]) -> None:
+    settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group, **extra})
     client = connect(url)
     # counted as `citybrain worker` counts (not served: nothing scrapes a benchmark)
     worker = Worker(settings, client, load_geography(None, "shanghai"), name=name,
@@ -57,7 +59,8 @@ def _work(url: str, name: str, group: str, queue: multiprocessing.Queue) -> None
     queue.put(worker.work(burst=True))
 
 
-def worker_rate(url: str, workers: int, group: str) -> tuple[int, float]:
+def worker_rate(url: str, workers: int, group: str,
+                extra: dict[str, str]) -> tuple[int, float]:
     settings = Settings.load(env={"REDIS_URL": url, "CITYBRAIN_GROUP": group})
     client = connect(url)
     # a fresh state: the previous round's remembered ids would make every event a duplicate
@@ -67,7 +70,7 @@ def worker_rate(url: str, workers: int, group: str) -> tuple[int, float]:
     client.xgroup_create(settings.stream, settings.group, id="0")
     queue: multiprocessing.Queue = multiprocessing.Queue()
     load_geography(None, "shanghai")  # warm the file cache before timing
-    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", group, queue))
+    procs = [multiprocessing.Process(target=_work, args=(url, f"w{i}", group, queue, extra))
              for i in range(workers)]
     start = time.perf_counter()
     for proc in procs:
@@ -80,20 +83,21 @@ def worker_rate(url: str, workers: int, group: str) -> tuple[int, float]:
 
 
 def one_round(client: redis.Redis, url: str, settings: Settings, workers: int,
-              round_no: int) -> tuple[float, float]:
+              round_no: int, extra: dict[str, str] | None = None) -> tuple[float, float]:
     """Baseline, worker, baseline again; the worker's rate and its ratio to the baseline."""
     # The baseline runs before and after the worker, so that load from other
     # processes during the run weighs on both sides alike.
     raw_n, raw_s = raw_rate(url, settings.stream, settings.batch, f"bench-raw-{round_no}a")
     print(f"raw read+ack {raw_n:>8,} entries in {raw_s:6.2f}s ({raw_n / raw_s:>9,.0f}/s)")
-    work_n, work_s = worker_rate(url, workers, f"bench-worker-{round_no}")
+    work_n, work_s = worker_rate(url, workers, f"bench-worker-{round_no}", extra or {})
     print(f"worker x{workers}   {work_n:>8,} entries in {work_s:6.2f}s "
           f"({work_n / work_s:>9,.0f}/s)")
     raw2_n, raw2_s = raw_rate(url, settings.stream, settings.batch, f"bench-raw-{round_no}b")
     print(f"raw read+ack {raw2_n:>8,} entries in {raw2_s:6.2f}s ({raw2_n / raw2_s:>9,.0f}/s)")
     stats = client.hgetall(settings.state_prefix + "stats")
     print("state:", {k.decode(): v.decode() for k, v in stats.items()
-                     if k not in (b"last_applied_ms", b"last_event_ts")})
+                     if k not in (b"last_applied_ms", b"last_event_ts")},
+          "risk work orders:", client.hlen(settings.state_prefix + "riskord"))
     baseline = (raw_n + raw2_n) / (raw_s + raw2_s)
     ratio = (work_n / work_s) / baseline
     print(f"ratio worker/raw = {ratio:.3f}")
@@ -126,11 +130,14 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=200_000, help="events to push")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (medians printed)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the worker (e.g. CITYBRAIN_RISK_ORDERS=orange)")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
     with flooded(args.n) as (client, url, settings, _):
         ratios, rates = [], []
         for round_no in range(1, args.repeat + 1):
-            rate, ratio = one_round(client, url, settings, args.workers, round_no)
+            rate, ratio = one_round(client, url, settings, args.workers, round_no, extra)
             rates.append(rate)
             ratios.append(ratio)
         if args.repeat > 1:

@@ -75,7 +75,17 @@ def decode_incident(services: Services, incident_id: str, raw: bytes | None,
             "reopen_count": int(record.get("nre") or 0),
             "resolved_by": record.get("rby") or None,
             "satisfaction": record.get("sat") or None,
+            **({"trigger": risk_trigger(record["why"])} if record.get("why") else {}),
             "history": orjson.loads(notes) if notes else []}
+
+
+def risk_trigger(why: dict[str, Any]) -> dict[str, Any]:
+    """A risk work order's why: the area's level, score, top categories and indicators."""
+    return {"level": why.get("lv"), "score": why.get("score"),
+            "categories": [{"category": c["c"], "contribution": c["p"]}
+                           for c in why.get("cats") or []],
+            "indicators": [{"indicator": i["i"], "category": i["c"], "value": i["v"],
+                            "contribution": i["p"]} for i in why.get("top") or []]}
 
 
 @actions.get("/api/v1/incidents/<incident_id>")

@@ -68,13 +68,18 @@ def numbers(client, settings, geography, now) -> dict:
             "rankings": rankings}
 
 
-def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> subprocess.Popen:
-    """`citybrain worker` in its own process; its output goes to `log` (a file) if given."""
+def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL,
+                   **extra: str) -> subprocess.Popen:
+    """`citybrain worker` in its own process; its output goes to `log` (a file) if given.
+
+    `extra`: more settings for it (environment variables).
+    """
     env = {**os.environ, "REDIS_URL": settings.redis_url, "CITYBRAIN_STREAM": settings.stream,
            "CITYBRAIN_KEY_PREFIX": settings.key_prefix,
            "CITYBRAIN_CLAIM_IDLE_MS": str(settings.claim_idle_ms),
            "CITYBRAIN_BLOCK_MS": str(settings.block_ms),
-           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+           **extra}
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
                             cwd=ROOT, stdout=log, stderr=log)
 

@@ -18,6 +18,10 @@
 --          the level before, and `kf`, the name of the field `f`), or a group `g` whose
 --          level is decided by the group's records together (`gm[h]`: the model of the
 --          hash: indicator weights `w`, thresholds `t`, level names `l`; the risk score).
+--          `ro` (risk work orders, 未诉先办; absent when off): `lv` the index in `l` of the
+--          level whose entry opens one, `c` indicator -> category, `cn` category -> name,
+--          `ln` level -> name. A risk row then carries `po`, its area's order details:
+--          street `str`, `lon`/`lat`, `day`/`hour` of its time, department `dept`, name `n`.
 -- ARGV[3..] stream entry ids to acknowledge
 --
 -- Every piece of state is a register decided by event time (a key
@@ -68,7 +72,8 @@ local function hmget_into(out, key, fields)
   end
   return out
 end
-local inc_raw, reg_fields, reg_seen = {}, {}, {}
+local inc_raw, reg_fields, reg_seen, groups_seen = {}, {}, {}, {}
+local order_n, order_dirty = {}, {}  -- area -> number of its latest risk work order
 do
   local ids, seen = {}, {}
   for i, e in ipairs(events) do
@@ -78,7 +83,8 @@ do
     else
       local wanted = {e.f}
       local model = e.g and batch.gm and batch.gm[e.h]
-      if model then
+      if model and not groups_seen[e.h .. '\0' .. e.g] then  -- a group's records, once
+        groups_seen[e.h .. '\0' .. e.g] = true
         for ind, _ in pairs(model.w) do wanted[#wanted + 1] = e.g .. '|' .. ind end
       end
       for _, f in ipairs(wanted) do
@@ -92,13 +98,36 @@ do
       end
     end
   end
+  -- 未诉先办: each area's latest risk work order (`riskord`: area -> its number), read
+  -- with the incidents so that the check "is one open" and the opening are one step
+  if batch.ro then
+    local areas, seen_area = {}, {}
+    for i, e in ipairs(events) do
+      if e.po and not skip[i] and not seen_area[e.g] then
+        seen_area[e.g] = true; areas[#areas + 1] = e.g
+      end
+    end
+    if #areas > 0 then
+      local values = redis.call('HMGET', P .. 'riskord', unpack(areas))
+      for j, area in ipairs(areas) do
+        local n = tonumber(values[j])
+        if n then
+          order_n[area] = n
+          local iid = 'risk:' .. area .. ':' .. n
+          if not seen[iid] then seen[iid] = true; ids[#ids + 1] = iid end
+        end
+      end
+    end
+  end
   hmget_into(inc_raw, P .. 'inc', ids)
 end
 -- every register (hash, field) the batch touches: its stored value, by 'hash\0field'
 local reg_old = {}
 for h, fields in pairs(reg_fields) do
   local values = hmget_into({}, P .. h, fields)
-  for f, v in pairs(values) do reg_old[h .. '\0' .. f] = v end
+  for f, v in pairs(values) do
+    if v then reg_old[h .. '\0' .. f] = v end  -- (a group's absent records: nothing)
+  end
 end
 local notes_raw = {}
 do
@@ -253,18 +282,26 @@ end
 -- The level of a group of records (an area's indicators): the weighted, saturated sum of
 -- their values (each term rounded to 2 decimals, at most 100) against the thresholds.
 -- The first level when no weighted record is there. Returns the level and the score.
+-- One indicator of a group: its value and points (rounded to 2 decimals), nil when the
+-- group has no record of it or the model does not weigh it
+local function points_of(h, g, ind, pair)
+  local hk = h .. '\0' .. g .. '|' .. ind
+  local packed = reg_new[hk] or reg_old[hk]
+  local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
+  if not v or pair[1] <= 0 then return nil end
+  local r = math.max(v, 0) / pair[2]
+  if r > 1 then r = 1 end
+  return v, math.floor(pair[1] * r * 100 + 0.5) / 100
+end
+
 local function group_level(h, g)
   local model = batch.gm[h]
   local total, scored = 0, false
   for ind, pair in pairs(model.w) do
-    local hk = h .. '\0' .. g .. '|' .. ind
-    local packed = reg_new[hk] or reg_old[hk]
-    local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
-    if v and pair[1] > 0 then
+    local v, p = points_of(h, g, ind, pair)
+    if v then
       scored = true
-      local r = math.max(v, 0) / pair[2]
-      if r > 1 then r = 1 end
-      total = total + math.floor(pair[1] * r * 100 + 0.5) / 100
+      total = total + p
     end
   end
   if not scored then return model.l[1], nil end
@@ -274,6 +311,97 @@ local function group_level(h, g)
     if total >= t then index = index + 1 end
   end
   return model.l[index], total
+end
+
+-- 未诉先办: an area's indicators with their points, and its categories' sums, largest first
+local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
+local function explain(h, g, level, score)
+  local model, ro = batch.gm[h], batch.ro
+  local top, sums = {}, {}
+  for ind, pair in pairs(model.w) do
+    local v, p = points_of(h, g, ind, pair)
+    if v then
+      local c = ro.c[ind] or 'other'
+      top[#top + 1] = {i = ind, c = c, v = v, p = p}
+      sums[c] = (sums[c] or 0) + p
+    end
+  end
+  local function larger(a, b)
+    if a.p ~= b.p then return a.p > b.p end
+    return (a.i or a.c) < (b.i or b.c)
+  end
+  table.sort(top, larger)
+  local cats = {}
+  for c, p in pairs(sums) do cats[#cats + 1] = {c = c, p = round2(p)} end
+  table.sort(cats, larger)
+  while #top > 5 do table.remove(top) end
+  while #cats > 3 do table.remove(cats) end
+  return {lv = level, score = score or 0, cats = cats, top = top}
+end
+
+-- The area's risk work order when one is open (its record), else nil
+local function open_order(area)
+  local n = order_n[area]
+  if not n then return nil end
+  local iid = 'risk:' .. area .. ':' .. n
+  local rec = incidents[iid]
+  if not rec then
+    local raw = inc_raw[iid]
+    if not raw then return nil end  -- closed and forgotten
+    rec = cjson.decode(raw)
+    incidents[iid] = rec
+  end
+  if rec.st == 'closed' then return nil end
+  return rec, iid
+end
+
+-- What an order says while it is open: the level, the score, what drives it (the latest
+-- readings decide, so the same readings in any order give the same order)
+local function describe_order(rec, e, level, score)
+  local why = explain(e.h, e.g, level, score)
+  local ro = batch.ro
+  local parts = {}
+  for _, c in ipairs(why.cats) do
+    parts[#parts + 1] = (ro.cn[c.c] or c.c) .. ' ' .. string.format('%.1f', c.p)
+  end
+  rec.why = why
+  rec.title = e.po.n .. ' ' .. (ro.ln[level] or level) .. ' ' .. string.format('%.1f', score or 0)
+    .. ' · ' .. table.concat(parts, ' · ')
+  rec.sev = level == batch.gm[e.h].l[#batch.gm[e.h].l] and '4' or '3'
+end
+
+local LEVEL_RANK = {}
+local function risk_order(e, before, after, score)
+  local model = batch.gm[e.h]
+  if not LEVEL_RANK[e.h] then
+    local ranks = {}
+    for i, name in ipairs(model.l) do ranks[name] = i end
+    LEVEL_RANK[e.h] = ranks
+  end
+  local rank = LEVEL_RANK[e.h]
+  local rec, iid = open_order(e.g)
+  if rec then  -- one open order per area: it follows the area's readings
+    describe_order(rec, e, after, score)
+    dirty_inc[iid] = true
+    return
+  end
+  if rank[after] < batch.ro.lv or rank[before] >= batch.ro.lv then return end
+  local n = (order_n[e.g] or 0) + 1
+  order_n[e.g], order_dirty[e.g] = n, n
+  iid = 'risk:' .. e.g .. ':' .. n
+  local p, ts15 = e.po, string.sub(e.key, 1, 15)
+  local key = ts15 .. '|' .. iid
+  local routed = p.dept ~= ''
+  apply_incident({a = 'inc', id = iid, key = key, ts = e.ts, day = p.day, hour = p.hour,
+    area = e.g, str = p.str, lon = p.lon, lat = p.lat, iid = iid, st = 'reported',
+    stk = ts15 .. '|0|' .. iid, ast = routed and 'dispatched' or '',
+    astk = routed and (ts15 .. '|1|' .. iid) or '', cat = 'risk_order', src = 'proactive',
+    sev = '', title = '', dept = p.dept, sla = '', sat = '', rby = '', loc = '1', hist = ''})
+  rec = incidents[iid]
+  describe_order(rec, e, after, score)
+  feed[#feed + 1] = cjson.encode({id = iid, kind = 'incident', ts = e.ts, area = e.g,
+    incident_id = iid, status = 'reported', category = 'risk_order', source = 'proactive',
+    severity = rec.sev, title = rec.title})
 end
 
 -- e = {a='reg', id, key, ts, h (hash), f (field), v (the record, JSON), feed, k (kind),
@@ -297,6 +425,7 @@ local function apply_register(e)
       feed[#feed + 1] = head .. '"from":"' .. before .. '","lv":"' .. after .. '","score":'
         .. (score or 0) .. ',' .. string.sub(e.v, 2)
     end
+    if e.po then risk_order(e, before, after, score) end
   elseif e.lf then
     local was = level_of(old)
     if was ~= e.lv then
@@ -369,6 +498,7 @@ for hk, v in pairs(reg_new) do
   out[string.sub(hk, sep + 1)] = v
 end
 for h, map in pairs(reg_out) do hset_all(P .. h, map) end
+hset_all(P .. 'riskord', order_dirty)
 local notes_out = {}
 for iid, list in pairs(notes_new) do notes_out[iid] = cjson.encode(list) end
 hset_all(P .. 'notes', notes_out)
@@ -425,7 +555,7 @@ if dups > 0 then redis.call('HINCRBY', P .. 'stats', 'duplicates', dups) end
 --    wiped by name, without a SCAN of the keyspace (keep this list with the writes above)
 if batch.reg then
   local written = {P .. 'inc', P .. 'open', P .. 'notes',
-                   P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version'}
+                   P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version', P .. 'riskord'}
   for h, _ in pairs(reg_fields) do written[#written + 1] = P .. h end
   for hash, _ in pairs(days) do written[#written + 1] = P .. hash end
   for b, _ in pairs(new_seen) do written[#written + 1] = P .. 'seen:' .. b end

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from types import FrameType
+from typing import Any
 
 import orjson
 import ormsgpack
@@ -30,6 +31,7 @@ import redis
 
 from dashboard.geography import Geography
 from dashboard.kinds import BY_NAME, REGISTERS
+from dashboard.kinds.risk import order_model
 from dashboard.metrics.worker import WorkerMetrics, kind_label
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import Event, Rejection, parse_command
@@ -120,6 +122,8 @@ class Worker:
         # How the script scores a group's level (risk: an area's indicators), by register.
         self.group_models = {kind.register: model for kind in REGISTERS
                              if (model := kind.group_model(settings)) is not None}
+        self.risk_orders = order_model(settings)  # 未诉先办 (None: off)
+        self._order_places: dict[str, dict[str, Any]] = {}
         self._stop_requested = False
         self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
@@ -239,6 +243,25 @@ class Worker:
         """The routing rule for a new incident without a department (None: no rule)."""
         return None if self.routing is None else self.routing.route(category, area, severity)
 
+    def order_place(self, area: str, ts: int) -> dict[str, Any]:
+        """Where a risk work order of `area` goes: street, centroid, day, department, name.
+
+        The department is the routing rule's for category `risk_order` (rows without a
+        severity), none without one; the area's part is remembered per area.
+        """
+        place = self._order_places.get(area)
+        if place is None:
+            known = area in self.geography.areas
+            rule = self.route("risk_order", area, "")
+            place = self._order_places[area] = {
+                "str": self.responsible(area),
+                "lon": round(self.geography.areas[area].lon, 6) if known else "",
+                "lat": round(self.geography.areas[area].lat, 6) if known else "",
+                "dept": rule.department if rule else "",
+                "n": self.geography.name(area, self.settings.lang) if known else area}
+        day, hour = self.day_hour(ts)
+        return {**place, "day": day, "hour": hour}
+
     def _row(self, event: Event, area: str, in_feed: bool = True) -> dict[str, object]:
         """The event as a named record for the script: the common part and its kind's."""
         kind = BY_NAME["incident" if event.kind == "command" else event.kind]
@@ -267,6 +290,7 @@ class Worker:
             "now": now_ms,
             "ev": rows,
             "gm": self.group_models,
+            **({"ro": self.risk_orders} if self.risk_orders else {}),
             **({"reg": self.registry} if self.registry else {}),
         })
         try:

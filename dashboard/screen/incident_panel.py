@@ -34,6 +34,7 @@ from dashboard.auth.guard import client_address, current_user
 from dashboard.auth.users import User
 from dashboard.i18n import label, t
 from dashboard.kinds.incident import OpenIncident
+from dashboard.kinds.risk import RiskModel
 from dashboard.pipeline.contract import MAX_NOTE_CHARS, SATISFACTION
 from dashboard.screen import source
 from dashboard.screen.frame import digest
@@ -218,10 +219,31 @@ def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
             html.Dt(t(key, lang)), html.Dd(value, id=f"incident-{key}",
                                            className="ip-late" if key == "overdue" and late
                                            else None))], className="ip-fields"),
+        *_trigger(record.get("trigger"), lang, settings),
         html.H3(t("history", lang)),
         html.Ol(history or [html.Li(t("none", lang), className="feed-empty")],
                 id="incident-history", className="ip-history"),
     ]
+
+
+def _trigger(trigger: dict[str, Any] | None, lang: str, settings: Settings) -> list[Any]:
+    """未诉先办: what keeps a risk work order open, by category, then indicator (text)."""
+    if not trigger:
+        return []
+    model = RiskModel.from_settings(settings)
+    rows = [html.Li([
+        html.Span(model.name(c["category"], "risk_category", lang), className="factor-name"),
+        html.Span("", className="factor-value"),
+        html.Span(f"+{c['contribution']:.1f}", className="factor-points"),
+    ], className="factor-category") for c in trigger["categories"]]
+    rows += [html.Li([
+        html.Span(model.name(i["indicator"], "indicator", lang), className="factor-name"),
+        html.Span(f"{i['value']:g}", className="factor-value"),
+        html.Span(f"+{i['contribution']:.1f}", className="factor-points"),
+    ]) for i in trigger["indicators"]]
+    head = (f"{t('order_trigger', lang)} · {label('risk_level', trigger['level'], lang)} "
+            f"{float(trigger['score']):.1f}")
+    return [html.H3(head), html.Ul(rows, id="incident-trigger", className="ip-trigger")]
 
 
 @SCREEN.callback(

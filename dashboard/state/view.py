@@ -127,6 +127,7 @@ class CityView:
             "score": score,
             "level": self.model.level(score),
             "factors": factors,
+            "categories": self.model.categories(factors),
             "scored_areas": t.risk_count,
             "areas_by_level": {lvl: t.risk_levels.get(lvl, 0) for lvl in RISK_LEVELS},
             "max_score": None if t.risk_max is None else round(t.risk_max, 1),
