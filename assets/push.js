@@ -8,8 +8,10 @@
   "use strict";
   var KEEP_ALIVE_MS = 15000;
   var MAX_BACKOFF_MS = 30000;
+  var PATCH = "__dash_patch_update";
   var s = {es: null, cfg: null, live: true, topic: null, last: null, seen: 0, backoff: 1000,
-           timer: null, pushing: false};
+           timer: null, pushing: false, mapBusy: false, mapOps: null,
+           order: Promise.resolve()};
 
   function dc() { return window.dash_clientside; }
 
@@ -59,7 +61,7 @@
   /* A snapshot is made once for every screen of its area: its map is fitted to a default
      box. Keep this screen's own fit and text sizes (`viewport.Box`, cockpit.js). */
   function keepFit(figure) {
-    var gd = document.querySelector("#map-graph .js-plotly-plot");
+    var gd = mapGraph();
     var now = gd && gd.layout;
     var next = figure.layout;
     if (!now || !now.map || !next || !next.map || now.uirevision !== next.uirevision) { return; }
@@ -74,12 +76,93 @@
     });
   }
 
-  function apply(event) {
+  /* The wire's short forms back into what Dash takes (dashboard/push/message.py). */
+  var NAMESPACES = {h: "dash_html_components", d: "dash_core_components"};
+  var OPS = {a: "Assign", i: "Insert", d: "Delete"};
+
+  function expand(value) {
+    if (Array.isArray(value)) { return value.map(expand); }
+    if (value === null || typeof value !== "object") { return value; }
+    if (value["~p"]) {
+      var patch = {operations: value["~p"].map(function (op) {
+        var out = {operation: OPS[op[0]], location: op[1], params: {}};
+        if (op[0] === "a") { out.params.value = expand(op[2]); }
+        if (op[0] === "i") { out.params.index = op[2]; out.params.value = expand(op[3]); }
+        return out;
+      })};
+      patch[PATCH] = PATCH;
+      return patch;
+    }
+    var props = {};
+    Object.keys(value).forEach(function (k) { if (k !== "~") { props[k] = expand(value[k]); } });
+    if (!value["~"]) { return props; }
+    var ns = value["~"][1];
+    return {type: value["~"][0], namespace: NAMESPACES[ns] || ns, props: props};
+  }
+
+  function mapGraph() { return document.querySelector("#map-graph .js-plotly-plot"); }
+
+  /* Calls `done` once the map has drawn what it was given (purge-guard.js keeps the draw's
+     promise on the graph), letting the draw start first. */
+  function afterDraw(done) {
+    var idle = 0;
+    (function wait() {
+      var gd = mapGraph(), drawing = gd && gd.cockpitDrawing;
+      if (drawing) { drawing.then(wait, wait); idle = 0; return; }
+      if (idle++ < 3) { setTimeout(wait, 16); return; }
+      done();
+    })();
+  }
+
+  /* One map draw at a time: the patches that arrive while the map draws are joined and
+     drawn together next, so a map slower to draw than updates arrive shows the newest
+     state one draw later instead of queueing every one. */
+  function setMap(figure) {
+    s.mapBusy = true;
+    setProps("map-graph", {figure: figure});
+    afterDraw(function () {
+      s.mapBusy = false;
+      if (s.mapOps) {
+        var ops = s.mapOps;
+        s.mapOps = null;
+        var next = {};
+        next[PATCH] = PATCH;
+        next.operations = ops;
+        setMap(next);
+      }
+    });
+  }
+
+  function applyMap(figure, snapshot) {
+    if (snapshot || !figure || !figure[PATCH]) { s.mapOps = null; setMap(figure); return; }
+    if (s.mapBusy) { s.mapOps = (s.mapOps || []).concat(figure.operations); return; }
+    setMap(figure);
+  }
+
+  /* A data line is JSON, or `z` and the JSON's raw deflate in base64 (message.py `wire`).
+     Inflating is asynchronous: messages are applied in the order they came. */
+  function text(data) {
+    if (data.charAt(0) !== "z") { return Promise.resolve(data); }
+    var bin = atob(data.slice(1)), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    var inflated = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+    return new Response(inflated).text();
+  }
+
+  function receive(event) {
+    var es = s.es, id = event.lastEventId, decoded;
+    try { decoded = text(event.data); } catch (e) { return; }
+    s.order = s.order.then(function () { return decoded; }).then(function (json) {
+      if (es === s.es) { apply(json, id); }
+    }, function () {});
+  }
+
+  function apply(data, lastEventId) {
     var msg;
-    try { msg = JSON.parse(event.data); } catch (e) { return; }
+    try { msg = expand(JSON.parse(data)); } catch (e) { return; }
     var q = new URLSearchParams(window.location.search);
     if (q.get("area") && msg.key.split("|")[0] !== q.get("area")) { return; }  // area left
-    s.last = event.lastEventId || s.last;
+    s.last = lastEventId || s.last;
     s.seen = Date.now();
     var props = msg.props || {};
     if (msg.snapshot && props["map-graph"] && props["map-graph"].figure) {
@@ -90,9 +173,11 @@
       keepFit(props["map-graph"].figure);
     }
     Object.keys(props).forEach(function (id) {
-      if (id === "map-graph" && window.cockpitMapQueue && document.getElementById(id)) {
-        window.cockpitMapQueue.put(props[id], function (p) { setProps(id, p); });
-      } else if (id === "tick-sig" || document.getElementById(id)) { setProps(id, props[id]); }
+      if (id === "map-graph" && props[id].figure && document.getElementById(id)) {
+        applyMap(props[id].figure, msg.snapshot);
+      } else if (id === "tick-sig" || document.getElementById(id)) {
+        setProps(id, props[id]);
+      }
     });
     if (!s.pushing) { polling(false); status("push"); }
     s.backoff = 1000;
@@ -115,7 +200,7 @@
     var es = new EventSource(url, {withCredentials: true});
     s.es = es;
     s.seen = Date.now();
-    es.addEventListener("update", apply);
+    es.addEventListener("update", receive);
     es.addEventListener("ping", function () { s.seen = Date.now(); });
     es.onerror = function () {
       if (es !== s.es) { return; }

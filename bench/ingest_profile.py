@@ -1,6 +1,7 @@
 """Where the worker's microseconds per event go: its stages one after the other, and apply.lua's.
 
     .venv/bin/python bench/ingest_profile.py [-n 50000] [--cprofile]
+        [--set CITYBRAIN_RISK_TREE=dashboard/demo/risk_tree.csv ...]
 
 Reads the flooded stream in batches, then times validation (`Worker.prepare`) and
 the apply (`Worker.commit`) of every batch, one stage at a time (no overlap). The
@@ -24,10 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest import flooded
 from dashboard.pipeline.worker import Worker
+from dashboard.settings import Settings
 
 # (first words of a line of apply.lua, the section that starts there)
 SECTIONS = (("local batch = ", "unpack"), ("-- 1. Which events", "dedup"),
             ("-- 2. Read every record", "read"), ("-- 3. Apply in order", "apply"),
+            ("-- 3a. The reports' indexes", "index"), ("-- 3b. ", "merge"),
+            ("-- 3c. ", "hotspot"),
             ("-- 4. Write back", "write"), ("local days = {}", "counters"),
             ("-- Closed incidents are forgotten", "sweep"),
             ("for b, ids in pairs(new_seen)", "seen"), ("if #feed > 0", "feed+stats"),
@@ -57,8 +61,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50_000, help="events to push")
     parser.add_argument("--cprofile", action="store_true", help="print cProfile of prepare")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the worker (e.g. CITYBRAIN_RISK_ORDERS=orange)")
     args = parser.parse_args()
-    with flooded(args.n) as (client, _, settings, geography):
+    extra = dict(item.split("=", 1) for item in args.set)
+    with flooded(args.n) as (client, url, settings, geography):
+        settings = Settings.load(env={"REDIS_URL": url, **extra})
         worker = Worker(settings, client, geography, name="profile")
         worker.script = client.register_script(timed_script())
         worker.consumer.create()

@@ -2,6 +2,17 @@
 
     .venv/bin/python bench/web_load.py [--clients 1,50] [--seconds 20] [--web-workers 2]
         [--cache-ttl 1.0]
+    .venv/bin/python bench/web_load.py --push 200,1000 [--seconds 20]
+
+`--push N,M` measures the push process instead (`citybrain push` beside the web):
+N, then M screens hold a raw server-sent event stream each (asyncio sockets in this
+process, as many browsers would); printed per count: messages and KB received per
+screen per second, the push process's p50/p95/max from the state change (the
+worker's apply) to the message written to each screen's connection (its own
+measure, `/push/healthz`), its rounds' p95, CPU ms per message sent, the Redis reads
+per second of the push process (its own count of round trips: must not grow
+with the screens), its memory (RSS)
+and errors (streams refused or ended).
 
 Starts a real Redis (embedded unless REDIS_URL is set), `citybrain worker`,
 the demo feed at `--rate` events/s and `citybrain web` (gunicorn, the
@@ -123,12 +134,76 @@ def run(base: str, body: dict, clients: int, seconds: float, web: psutil.Process
             "errors": len(errors)}
 
 
+async def _screen(port: int, path: str, until: float, got: dict[str, int]) -> None:
+    """One raw SSE screen: count the update messages and bytes until `until`."""
+    import asyncio
+
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        got["errors"] += 1
+        return
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                 "Accept: text/event-stream\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    if b" 200 " not in head.split(b"\r\n", 1)[0]:
+        got["errors"] += 1
+        writer.close()
+        return
+    loop = asyncio.get_running_loop()
+    tail = b""
+    try:
+        while loop.time() < until:
+            chunk = await asyncio.wait_for(reader.read(65536), max(0.1, until - loop.time()))
+            if not chunk:
+                got["errors"] += 1  # ended by the server
+                break
+            got["bytes"] += len(chunk)
+            got["messages"] += (tail + chunk).count(b"event: update")
+            tail = chunk[-16:]
+    except TimeoutError:
+        pass
+    writer.close()
+
+
+def push_run(push_port: int, screens: int, seconds: float,
+             push: psutil.Process) -> dict[str, float]:
+    """`screens` raw streams for `seconds`; the push process's figures meanwhile."""
+    import asyncio
+
+    got = {"messages": 0, "bytes": 0, "errors": 0}
+
+    async def all_screens() -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        await asyncio.gather(*(_screen(push_port, "/push/stream", until, got)
+                               for _ in range(screens)))
+
+    health = f"http://127.0.0.1:{push_port}/push/healthz"
+    before = requests.get(health, timeout=30).json()
+    cpu_before = sum(push.cpu_times()[:2])
+    start = time.monotonic()
+    asyncio.run(all_screens())
+    elapsed = time.monotonic() - start
+    after = requests.get(health, timeout=30).json()
+    sent = max(after["sent"] - before["sent"], 1)
+    return {"msgs_per_screen_s": got["messages"] / screens / elapsed,
+            "kb_per_screen_s": got["bytes"] / 1000 / screens / elapsed,
+            "p50_ms": after["delivery"]["p50_ms"], "p95_ms": after["delivery"]["p95_ms"],
+            "max_ms": after["delivery"]["max_ms"], "round_p95_ms": after["round_ms"]["p95_ms"],
+            "cpu_ms_per_msg": (sum(push.cpu_times()[:2]) - cpu_before) * 1000 / sent,
+            "redis_reads_per_s": (after["redis_calls"] - before["redis_calls"]) / elapsed,
+            "rss_mb": push.memory_info().rss / 1e6, "errors": got["errors"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="1,50")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument("--push", default="",
+                        help="screen counts for the push process (e.g. 200,1000)")
     parser.add_argument("--cache-ttl", type=float, default=None,
                         help="CITYBRAIN_CACHE_TTL_S (default: the setting's default)")
     args = parser.parse_args()
@@ -148,19 +223,17 @@ def main() -> int:
         subprocess.Popen([*me, "web"], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL),
     ]
+    push_port = free_port()
+    if args.push:
+        children.append(subprocess.Popen([*me, "push"], env={
+            **env, "CITYBRAIN_PUSH_PORT": str(push_port)}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL))
     base = f"http://127.0.0.1:{port}"
     try:
         client = connect(url)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=10).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the web server did not start")
-            time.sleep(0.5)
+        wait_up(base + "/healthz", "the web server")
+        if args.push:
+            return push_main(args, push_port, psutil.Process(children[-1].pid))
         body = capture_tick(base)
         web = psutil.Process(children[2].pid)
         print(f"gunicorn with {args.web_workers} workers, feed {args.rate:g} events/s, "
@@ -184,6 +257,35 @@ def main() -> int:
             child.wait(20)
         if server:
             server.stop()
+    return 0
+
+
+def wait_up(url: str, what: str, timeout_s: float = 60) -> None:
+    """Until `url` answers 200 (fails after `timeout_s`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if requests.get(url, timeout=10).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.5)
+
+
+def push_main(args: argparse.Namespace, port: int, push: psutil.Process) -> int:
+    """The push process's lines, one per screen count."""
+    wait_up(f"http://127.0.0.1:{port}/push/healthz", "the push process")
+    print(f"push process, feed {args.rate:g} events/s, {args.seconds:g} s per run")
+    print(f"{'screens':>7} {'msg/s':>6} {'KB/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} "
+          f"{'round p95':>9} {'CPU ms/msg':>10} {'reads/s':>8} {'RSS MB':>7} {'errors':>6}")
+    for screens in (int(c) for c in args.push.split(",")):
+        r = push_run(port, screens, args.seconds, push)
+        print(f"{screens:>7} {r['msgs_per_screen_s']:>6.2f} {r['kb_per_screen_s']:>6.1f} "
+              f"{r['p50_ms']!s:>7} {r['p95_ms']!s:>7} {r['max_ms']!s:>7} "
+              f"{r['round_p95_ms']!s:>9} {r['cpu_ms_per_msg']:>10.2f} "
+              f"{r['redis_reads_per_s']:>8.1f} {r['rss_mb']:>7.0f} {r['errors']:>6}", flush=True)
     return 0
 
 

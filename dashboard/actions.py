@@ -19,7 +19,13 @@ import orjson
 from werkzeug.exceptions import BadRequest, Conflict, Forbidden, NotFound
 
 from dashboard.api import requested_moment
-from dashboard.auth.guard import access, client_address, current_user, require_area
+from dashboard.auth.guard import (
+    access,
+    client_address,
+    current_user,
+    in_scope,
+    require_area,
+)
 from dashboard.auth.users import User
 from dashboard.pipeline.contract import (
     ACTIONS,
@@ -75,7 +81,30 @@ def decode_incident(services: Services, incident_id: str, raw: bytes | None,
             "reopen_count": int(record.get("nre") or 0),
             "resolved_by": record.get("rby") or None,
             "satisfaction": record.get("sat") or None,
-            "history": orjson.loads(notes) if notes else []}
+            **({"trigger": risk_trigger(record["why"])} if record.get("why") else {}),
+            **case_of(record), "history": orjson.loads(notes) if notes else []}
+
+
+def case_of(record: dict[str, Any]) -> dict[str, Any]:
+    """A case's reports (source, event id, time; earliest first) and sources (多源合并).
+
+    `case` names the case a report was merged into (itself when it heads one).
+    """
+    reports = [{"incident_id": r["i"], "source": r.get("s") or "", "event_id": r["e"],
+                "time": r["t"]} for r in record.get("rl") or ()]
+    sources = sorted({r["source"] for r in reports if r["source"]}) or (
+        [record["src"]] if record.get("src") else [])
+    return {"case": record.get("case"), "split": bool(record.get("msp")),
+            "reports": reports, "sources": sources}
+
+
+def risk_trigger(why: dict[str, Any]) -> dict[str, Any]:
+    """A risk work order's why: the area's level, score, top categories and indicators."""
+    return {"level": why.get("lv"), "score": why.get("score"),
+            "categories": [{"category": c["c"], "contribution": c["p"]}
+                           for c in why.get("cats") or []],
+            "indicators": [{"indicator": i["i"], "category": i["c"], "value": i["v"],
+                            "contribution": i["p"]} for i in why.get("top") or []]}
 
 
 @actions.get("/api/v1/incidents/<incident_id>")
@@ -84,11 +113,31 @@ def detail(incident_id: str) -> flask.Response:
     services = current()
     moment = requested_moment()
     if moment is None:
-        return flask.jsonify(incident_record(services, incident_id))
+        return flask.jsonify(with_report_titles(services, incident_record(services,
+                                                                            incident_id)))
     record = services.replayer.read_at(  # read under the replay's lock
         viewer_id(), moment,
         lambda past: stored_incident(services.client, past.state_prefix, incident_id))
     return flask.jsonify(decode_incident(services, incident_id, *record))
+
+
+def with_report_titles(services: Services, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with each of its reports' titles (their own records; one HMGET).
+
+    A report placed outside the user's scope (a merge across a street's border) shows
+    no title and is marked `outside`.
+    """
+    reports = record["reports"]
+    if len(reports) > 1:
+        raws = services.client.hmget(services.settings.state_prefix + "inc",
+                                     [r["incident_id"] for r in reports])
+        user = current_user()
+        for report, raw in zip(reports, raws, strict=True):
+            stored = orjson.loads(raw) if raw else {}
+            area = stored.get("area") or services.geography.root_id
+            report["outside"] = not in_scope(user, area, services.geography)
+            report["title"] = "" if report["outside"] else stored.get("title", "")
+    return record
 
 
 def check_verifier(services: Services, user: User, record: dict[str, Any]) -> None:
@@ -113,9 +162,22 @@ def check_verifier(services: Services, user: User, record: dict[str, Any]) -> No
             raise NotVerifier("verification needs an account one level up from the resolver")
 
 
+def check_split(services: Services, record: dict[str, Any], report: str) -> None:
+    """400/409 unless `report` is one of this merged case's reports; 403 outside the scope.
+
+    The head may be split off too: the next earliest report then heads the rest.
+    """
+    if record["case"] != record["incident_id"] or len(record["reports"]) < 2:
+        raise Conflict("only a case of several reports can be split")
+    if report not in {r["incident_id"] for r in record["reports"]}:
+        raise BadRequest("report must be one of the case's reports")
+    incident_record(services, report)  # the report's own place is in scope too
+
+
 def perform_action(services: Services, user: User, incident_id: str, action: Any,
                    department: str = "", note: str = "", address: str = "?",
-                   reason: str = "", satisfaction: str = "") -> dict[str, str]:
+                   reason: str = "", satisfaction: str = "",
+                   report: str = "") -> dict[str, str]:
     """Check and write one action to the command stream, and audit it; the command written.
 
     The single server-side path of the REST route and the screen: the role, the scope
@@ -150,6 +212,9 @@ def perform_action(services: Services, user: User, incident_id: str, action: Any
             raise Conflict("follow-up comes after the incident is resolved or closed")
         if satisfaction not in SATISFACTION:
             raise BadRequest(f"satisfaction must be one of {', '.join(SATISFACTION)}")
+    report = str(report or "")
+    if action == "split":
+        check_split(services, record, report)
     command = {
         "command_id": f"cmd-{uuid.uuid4().hex}", "action": action,
         "incident_id": incident_id, "user": user.name, "role": user.role,
@@ -166,10 +231,12 @@ def perform_action(services: Services, user: User, incident_id: str, action: Any
         command["reason"] = reason
     if satisfaction:
         command["satisfaction"] = satisfaction
+    if report:
+        command["report"] = report
     if note:
         command["note" if action != "close" else "result"] = note
     # Audited first: when the audit cannot be written the action is refused (503).
-    detail = " ".join(x for x in (department, satisfaction, reason, note) if x)
+    detail = " ".join(x for x in (department, satisfaction, report, reason, note) if x)
     access().audit.record(user, address, action, incident_id, detail, area=area, required=True)
     entry_id = services.client.xadd(services.settings.command_stream, command)
     return {**command, "entry_id": entry_id.decode()}
@@ -177,11 +244,12 @@ def perform_action(services: Services, user: User, incident_id: str, action: Any
 
 @actions.post("/api/v1/incidents/<incident_id>/actions")
 def act(incident_id: str) -> flask.Response:
-    """Acknowledge, dispatch, note, close, verify, reject or follow up, in the user's scope."""
+    """Acknowledge, dispatch, note, close, verify, reject, follow up or split, in scope."""
     body = flask.request.get_json(silent=True) or {}
     command = perform_action(current(), current_user(), incident_id, body.get("action"),
                              body.get("department") or "",
                              body.get("note") or body.get("result") or "", client_address(),
-                             body.get("reason") or "", body.get("satisfaction") or "")
+                             body.get("reason") or "", body.get("satisfaction") or "",
+                             body.get("report") or "")
     return flask.jsonify({"accepted": True, "command_id": command["command_id"],
                           "entry_id": command["entry_id"]}), 202  # type: ignore[return-value]

@@ -78,8 +78,9 @@ def _rank(level: object) -> int:
 def is_alert(item: Mapping[str, Any], settings: Settings) -> bool:
     """Whether a feed item is an alert."""
     kind = item.get("kind")
-    if kind == "incident":
-        return item.get("status") == "reported" and str(item.get("severity") or "") == "4"
+    if kind == "incident":  # a report merged into a case already alerted is no new alert
+        return (item.get("status") == "reported" and str(item.get("severity") or "") == "4"
+                and not item.get("case"))
     if kind == "risk":
         return (_rank(item.get("lv")) >= _rank(settings.alert_level)
                 and _rank(item.get("lv")) > _rank(item.get("from")))
@@ -126,9 +127,14 @@ def _card(view: CityView, item: Mapping[str, Any], settings: Settings,
             f"{t('category', lang)}: {category}",
             f"{t('source', lang)}: {label('source', item.get('source') or 'other', lang)}"])
     if kind == "risk":
-        risk = view.summary(str(item["area"]))["risk"]
-        factors = [f"{label('indicator', f['indicator'], lang)} {_number(f['value'])} "
-                   f"+{f['contribution']:.1f}" for f in risk["factors"][:4]]
+        risk, model = view.summary(str(item["area"]))["risk"], view.model
+        # with an indicator tree: the top categories first, then the top indicators
+        categories = [f"{model.name(c['category'], 'risk_category', lang)} "
+                      f"+{c['contribution']:.1f}" for c in risk["categories"][:2]
+                      ] if model.tree else []
+        factors = [f"{model.name(f['indicator'], 'indicator', lang)} {_number(f['value'])} "
+                   f"+{f['contribution']:.1f}" for f in risk["factors"][:4 - len(categories) // 2]]
+        factors = [*categories, *factors]
         score = "–" if risk["score"] is None else f"{risk['score']:.0f}"
         return (t("alert_risk", lang),
                 f"{label('risk_level', item.get('from'), lang)} → "

@@ -112,6 +112,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if settings.routing_rules:
         routing = load_routing(settings.routing_rules, geography, settings.departments)
         print(f"routing rules ok; {sum(map(len, routing.by_category.values()))} rules")
+    if settings.risk_tree:
+        tree = settings.risk_tree
+        print(f"risk tree ok; {len(tree.categories)} categories, "
+              f"{len(tree.indicators)} indicators")
     roads = geography.roads
     lines = f"; {len(roads.classes)} road segments ({roads.source})" if roads else ""
     print(f"settings ok; {len(geography.areas)} areas, city {geography.root_id}{lines}")
@@ -138,6 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         from dashboard.routing import DEMO_RULES
 
         env["CITYBRAIN_ROUTING_RULES"] = str(DEMO_RULES)  # the demo city's 分类转办 rules
+    if (settings.risk_tree is None and not os.environ.get("CITYBRAIN_RISK_MODEL")
+            and not settings.boundaries and settings.city == "shanghai"):
+        from dashboard.risk_tree import DEMO_TREE
+
+        env["CITYBRAIN_RISK_TREE"] = str(DEMO_TREE)  # the demo city's 风险指标体系
+        env.setdefault("CITYBRAIN_RISK_ORDERS", "orange")  # 未诉先办 on for the demo
     me = [sys.executable, "-m", "dashboard.cli"]
     commands = {"worker": [*me, "worker"], "web": _web_command(settings)}
     if settings.update_mode == "push":

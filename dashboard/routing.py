@@ -10,11 +10,11 @@ category alone. Every problem stops the start with the file and line.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.csvfile import csv_rows
 from dashboard.geography import Geography
 from dashboard.kinds.base import ID
 
@@ -77,21 +77,10 @@ def load_routing(path: str | Path, geography: Geography,
     """Read and check a rules file; `RoutingError` naming the file and line otherwise."""
     name = str(path)
     allowed = set(departments)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RoutingError(f"{name}: cannot read the routing rules: {exc}") from exc
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or tuple(c.strip() for c in rows[0]) != HEADER:
-        raise RoutingError(f"{name}:1: the header must be {','.join(HEADER)}")
     rules: list[Rule] = []
     seen: dict[tuple[str, str, str], int] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) != len(HEADER):
-            raise RoutingError(f"{name}:{line}: {len(row)} columns, expected {len(HEADER)}")
-        category, area_id, severity, department, sla = (c.strip() for c in row)
+    for line, row in csv_rows(path, HEADER, RoutingError, "routing rules"):
+        category, area_id, severity, department, sla = row
         where = f"{name}:{line}"
         if not ID.fullmatch(category):
             raise RoutingError(f"{where}: category must be 1-64 characters of A-Za-z0-9._:-")

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dashboard.risk_tree import RiskTree, RiskTreeError, load_risk_tree
+
 # Minutes from `reported` to `closed` before an incident counts as overdue.
 DEFAULT_SLA_MINUTES: dict[str, int] = {
     "road_occupation": 240,
@@ -304,6 +306,22 @@ def _alert_level(value: str) -> str:
     return value
 
 
+def _risk_tree(value: str) -> RiskTree | None:
+    """The indicator tree of a file (checked: errors name the file and line), or None."""
+    if not value:
+        return None
+    try:
+        return load_risk_tree(value)
+    except RiskTreeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _risk_orders(value: str) -> str | None:
+    if value not in ("off", "orange", "red"):
+        raise ValueError("must be off, orange or red")
+    return None if value == "off" else value
+
+
 def _thresholds(value: str) -> tuple[float, float, float, float]:
     parts = [float(x) for x in value.split(",")]
     if len(parts) != 4 or parts != sorted(parts) or not all(0 < p <= 100 for p in parts):
@@ -386,6 +404,17 @@ SETTINGS: tuple[Setting, ...] = (
             _risk_model),
     Setting("CITYBRAIN_RISK_THRESHOLDS", "25,50,70,85", "Scores at which the warning level "
             "becomes blue, yellow, orange and red.", _thresholds),
+    Setting("CITYBRAIN_RISK_TREE", "", "CSV of the risk indicator tree (风险指标体系; header "
+            "`category,indicator,weight,saturation,name_zh,name_en`): categories with their "
+            "points and indicators weighted within them; a score is explained by category, "
+            "then indicator (docs/risk.md). Replaces `CITYBRAIN_RISK_MODEL` (set only one). "
+            "Empty: the flat model (`citybrain run` uses the shipped demo tree for Shanghai).",
+            _risk_tree),
+    Setting("CITYBRAIN_RISK_ORDERS", "off", "未诉先办: an area whose risk rises into this "
+            "warning level (`orange` or `red`) gets a work order to its street (source "
+            "`proactive`, category `risk_order`) carrying the indicators behind its score, one "
+            "open order per area at a time (docs/closed-loop.md); `off`: none (`citybrain "
+            "run` uses `orange` for the demo).", _risk_orders),
     Setting("CITYBRAIN_SENSOR_THRESHOLDS", "", "JSON object overriding the alarm threshold "
             "per device type (defaults: `water_level` 30 cm, `smoke` 1, `manhole_tilt` 15°, "
             "`pm25` 150 µg/m³; `dashboard/kinds/sensor.py`).", _number_table),
@@ -435,6 +464,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CITYBRAIN_RESPONSE_MINUTES", "30", "The response window: an incident counts "
             "as responded to (响应率) when it is acknowledged (or further handled) within "
             "this many minutes of its report.", _positive_int),
+    Setting("CITYBRAIN_MERGE_METRES", "0", "多源合并: reports of one category within this "
+            "many metres and `CITYBRAIN_MERGE_MINUTES` of an earlier report become one case "
+            "(the summary and the rankings count cases). 0: off.", _non_negative_int),
+    Setting("CITYBRAIN_MERGE_MINUTES", "30", "The time window of merging: a report joins a "
+            "case whose first report is at most this many minutes earlier.", _positive_int),
+    Setting("CITYBRAIN_HOTSPOT_REPORTS", "0", "未诉先办: this many reports of one category "
+            "within `CITYBRAIN_HOTSPOT_METRES` and `CITYBRAIN_HOTSPOT_DAYS` open a proactive "
+            "case for the street (one open per street and category). 0: off.",
+            _non_negative_int),
+    Setting("CITYBRAIN_HOTSPOT_METRES", "200", "The radius of a hotspot.", _positive_int),
+    Setting("CITYBRAIN_HOTSPOT_DAYS", "7", "The time window of a hotspot, in days.",
+            _positive_int),
     Setting("CITYBRAIN_RANKING_WEIGHTS", "", "Weights of the rankings' composite score, "
             "`name=weight` comma-separated over `response`, `closure`, `on_time`, `rework`, "
             "`satisfaction` (defaults 10, 25, 20, 15, 30; `DEFAULT_RANKING_WEIGHTS`).",
@@ -551,6 +592,8 @@ class Settings:
     sla_minutes: Mapping[str, int]
     risk_model: Mapping[str, tuple[float, float]]
     risk_thresholds: tuple[float, float, float, float]
+    risk_tree: RiskTree | None
+    risk_orders: str | None
     sensor_thresholds: Mapping[str, float]
     max_future_s: int
     stale_after_s: float
@@ -567,6 +610,11 @@ class Settings:
     verify: str
     followup_reopens: bool
     response_minutes: int
+    merge_metres: int
+    merge_minutes: int
+    hotspot_reports: int
+    hotspot_metres: int
+    hotspot_days: int
     ranking_weights: Mapping[str, float]
     escalate_factor: float
     wall_tour: tuple[str, ...]
@@ -615,6 +663,9 @@ class Settings:
                 raise SettingsError(f"{setting.name}={shown}: {exc}") from exc
         if overrides:
             raise SettingsError(f"unknown settings: {', '.join(sorted(overrides))}")
+        if values["risk_tree"] is not None and env.get("CITYBRAIN_RISK_MODEL", "").strip():
+            raise SettingsError("CITYBRAIN_RISK_MODEL and CITYBRAIN_RISK_TREE are both set: "
+                                "the tree holds the weights; set only one of them")
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:

@@ -15,6 +15,8 @@ from typing import Any
 
 import requests
 
+from dashboard.push.message import unwire
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -91,7 +93,8 @@ class Stream:
         self.status = self.response.status_code
         self.headers = self.response.headers
         self._lines = self.response.iter_lines(decode_unicode=True)
-        self.raw: list[str] = []  # every data line received, as text
+        self.raw: list[str] = []  # every data line received, as JSON text
+        self.wire: list[str] = []  # the same as they came (deflated ones as sent)
 
     def next(self) -> dict[str, Any] | None:
         """The next event as {"id", "event", "data"} (data parsed), None when it ended."""
@@ -106,6 +109,8 @@ class Stream:
                 name, _, value = line.partition(":")
                 value = value[1:] if value.startswith(" ") else value
                 if name == "data":
+                    self.wire.append(value)
+                    value = unwire(value)
                     self.raw.append(value)
                     event["data"] = json.loads(value) if value else None
                 elif name in ("id", "event"):

@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import datetime
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -25,6 +26,12 @@ from dashboard.state.view import RiskModel, build_view
 from tests.events import incident, mixed_events
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# 多源合并 and 未诉先办 on in the SIGKILL test: merges and proactive cases too are
+# exactly-once through crashes
+MERGING = {"CITYBRAIN_MERGE_METRES": "300", "CITYBRAIN_MERGE_MINUTES": "30",
+           "CITYBRAIN_HOTSPOT_REPORTS": "4", "CITYBRAIN_HOTSPOT_METRES": "300"}
 
 
 def settings_for(url: str, name: str, **env: str) -> Settings:
@@ -65,16 +72,33 @@ def numbers(client, settings, geography, now) -> dict:
                 for key in client.scan_iter(match=settings.state_prefix + "rk:*")}
     assert rankings, "no rankings counters were kept"
     return {"areas": areas, "stats": counters, "dead": client.xlen(settings.dead_stream_key),
-            "rankings": rankings}
+            "rankings": rankings, "cases": cases(client, settings)}
 
 
-def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL) -> subprocess.Popen:
-    """`citybrain worker` in its own process; its output goes to `log` (a file) if given."""
+def cases(client, settings) -> dict:
+    """Every incident's case and each case's reports (多源合并), every proactive case's
+    linked reports and hot report (未诉先办); empty when both are off."""
+    out = {}
+    for iid, raw in client.hscan_iter(settings.state_prefix + "inc"):
+        record = orjson.loads(raw)
+        if record.get("case") or record.get("rl") or record.get("hot"):
+            out[iid] = (record.get("case"), [r["i"] for r in record.get("rl", [])],
+                        record.get("hot"))
+    return out
+
+
+def worker_process(settings: Settings, name: str, log=subprocess.DEVNULL,
+                   **extra: str) -> subprocess.Popen:
+    """`citybrain worker` in its own process; its output goes to `log` (a file) if given.
+
+    `extra`: more settings for it (environment variables).
+    """
     env = {**os.environ, "REDIS_URL": settings.redis_url, "CITYBRAIN_STREAM": settings.stream,
            "CITYBRAIN_KEY_PREFIX": settings.key_prefix,
            "CITYBRAIN_CLAIM_IDLE_MS": str(settings.claim_idle_ms),
            "CITYBRAIN_BLOCK_MS": str(settings.block_ms),
-           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+           **extra}
     return subprocess.Popen([sys.executable, "-m", "dashboard.cli", "worker"], env=env,
                             cwd=ROOT, stdout=log, stderr=log)
 
@@ -88,8 +112,8 @@ def wait_until(predicate, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def clean_run(client, redis_url, geography, events):
-    clean = settings_for(redis_url, "clean")
+def clean_run(client, redis_url, geography, events, **env):
+    clean = settings_for(redis_url, "clean", **env)
     push(client, clean, events)
     Worker(clean, client, geography, name="clean").work(burst=True)
     return clean
@@ -98,26 +122,33 @@ def clean_run(client, redis_url, geography, events):
 def test_flt001_sigkill_three_times_changes_no_number(client, redis_url, geography):
     events = mixed_events(100_000, seed=7)
     now = datetime.now(Settings.load(env={}).zone)
-    clean = clean_run(client, redis_url, geography, events)
-    crashed = settings_for(redis_url, "crashed")
+    clean = clean_run(client, redis_url, geography, events, **MERGING)
+    crashed = settings_for(redis_url, "crashed", **MERGING)
     push(client, crashed, events)
     rnd = random.Random(3)
     for attempt in range(3):
-        proc = worker_process(crashed, f"w{attempt}")
+        proc = worker_process(crashed, f"w{attempt}", **MERGING)
         wait_until(lambda: handled(client, crashed) > 0, 30, "the worker to start")
         time.sleep(rnd.uniform(0.5, 2.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     done_when_killed = handled(client, crashed)
     assert 0 < done_when_killed < len(events), "the kills should land mid-stream"
-    proc = worker_process(crashed, "final")
+    proc = worker_process(crashed, "final", **MERGING)
     try:
         wait_until(lambda: handled(client, crashed) >= len(events), 120, "the stream to drain")
     finally:
         proc.terminate()
         proc.wait(10)
     assert handled(client, crashed) == len(events)  # nothing lost, nothing twice
-    assert numbers(client, crashed, geography, now) == numbers(client, clean, geography, now)
+    expected = numbers(client, clean, geography, now)
+    merged = sum(case is not None and len(reports) > 1
+                 for case, reports, _ in expected["cases"].values())
+    proactive = sum(iid.startswith(b"proactive:") for iid in expected["cases"])
+    assert merged > 100, f"the mix should merge reports ({merged} cases of several)"
+    assert proactive > 10, f"the mix should open proactive cases ({proactive})"
+    print(f"compared {merged} merged cases and {proactive} proactive cases")
+    assert numbers(client, crashed, geography, now) == expected
     assert client.xpending(crashed.stream, crashed.group)["pending"] == 0
 
 

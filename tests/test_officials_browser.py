@@ -229,15 +229,7 @@ def test_off001_official_signs_in_and_sees_only_their_district(official, boss, s
 
 def _open_incident(page, where: str = "#overdue-list", incident_id: str = ACT_ID) -> None:
     """Click the incident's row (again if a redraw of the list swallowed the click)."""
-    for _ in range(3):
-        try:
-            page.click(f"{where} li[id*='\"{incident_id}\"']", timeout=10_000)
-            page.wait_for_selector("#incident-panel:not(.hidden) #incident-title",
-                                   timeout=10_000)
-            return
-        except PlaywrightTimeout:
-            continue
-    raise AssertionError(f"the panel of {incident_id} did not open")
+    browser.open_incident(page, where, incident_id)
 
 
 def _sees(page, status: str) -> float:

@@ -15,12 +15,15 @@ import pytest
 from dashboard.app import create_app
 from dashboard.auth.users import UserStore
 from dashboard.pipeline.worker import Worker
+from dashboard.push.delta import PATCH, apply, delta, size
 from dashboard.push.hub import sig_patch
+from dashboard.push.message import as_json, compact
 from tests.events import PUDONG_POINT, incident
 from tests.pushproc import Stream, push_process
 
 SECRET = "push-secret-" + "x" * 40
 PASSWORD = "correct horse battery"
+DELTA_BUDGET_B = 5_000  # issue 13: an update of 10 events is at most 5 KB
 
 
 @pytest.fixture
@@ -51,7 +54,7 @@ def cookie_of(web, name: str) -> str:
     return http.get_cookie("citybrain_session").value
 
 
-def apply(client, settings, geography, *events) -> None:
+def apply_events(client, settings, geography, *events) -> None:
     for event in events:
         client.xadd(settings.stream, event)
     Worker(settings, client, geography, name="w").work(burst=True)
@@ -59,7 +62,7 @@ def apply(client, settings, geography, *events) -> None:
 
 def test_psh001_an_officials_stream_never_carries_another_area(client, settings, geography,
                                                                web, push):
-    apply(client, settings, geography, incident("X1", title="徐汇的事"),
+    apply_events(client, settings, geography, incident("X1", title="徐汇的事"),
           incident("P1", point=PUDONG_POINT, title="浦东的事"))
     cookie = {"citybrain_session": cookie_of(web, "xuhui")}
     for other in ("310115", "310000", "310101"):
@@ -72,7 +75,7 @@ def test_psh001_an_officials_stream_never_carries_another_area(client, settings,
     snapshot = stream.until(lambda d: d.get("snapshot"))["data"]
     assert snapshot["key"] == "310104|zh-CN"
     assert "徐汇的事" in json.dumps(snapshot, ensure_ascii=False)
-    apply(client, settings, geography, incident("P2", point=PUDONG_POINT, title="浦东新事"),
+    apply_events(client, settings, geography, incident("P2", point=PUDONG_POINT, title="浦东新事"),
           incident("X2", title="徐汇新事"))
     stream.until(lambda d: "徐汇新事" in json.dumps(d, ensure_ascii=False))
     stream.close()
@@ -132,3 +135,51 @@ def test_psh004_the_signature_patch_brings_the_browser_to_the_new_signature():
     grown = {**new, "traces": [*new["traces"], {"lon": "x"}]}
     assert sig_patch(new, grown)["operations"] == [
         {"operation": "Assign", "location": ["traces"], "params": {"value": grown["traces"]}}]
+
+
+def test_psh007_a_delta_applied_as_the_browser_does_gives_the_new_value():
+    item = {"props": {"children": "t", "className": "feed-item"}, "type": "Li",
+            "namespace": "dash_html_components"}
+    feed = [{**item, "props": {**item["props"], "children": f"event {i}"}} for i in range(20)]
+    old = {"feed": feed, "trace": {"lon": [1.0, 2.0, 3.0, 4.0], "lat": [5.0, 6.0, 7.0, 8.0],
+                                   "customdata": [["a", 1], ["b", 2], ["c", 3], ["d", 4]]},
+           "gone": 1}
+    new = {"feed": [{**item, "props": {**item["props"], "children": "new"}}, *feed[:19]],
+           "trace": {"lon": [1.0, 2.5, 3.0, 9.0, 4.0], "lat": [5.0, 6.0, 7.0, 9.0, 8.0],
+                     "customdata": [["a", 1], ["b", 22], ["c", 3], ["x", 9], ["d", 4]]}}
+    patch = delta(old, new)
+    assert patch[PATCH] == PATCH
+    assert apply(old, patch) == new
+    assert size(patch) < size(new) / 2  # the unchanged items do not travel
+    assert delta(old, 5) == 5  # a value of another type is sent whole
+    wire = compact(as_json(patch))
+    assert "namespace" not in json.dumps(wire) and wire["~p"][0][0] in ("a", "i", "d")
+
+
+def test_psh008_ten_incidents_at_once_travel_as_a_small_delta_inside_scope(
+        client, settings, geography, web, push):
+    apply_events(client, settings, geography, incident("X0", title="first"))
+    cookie = {"citybrain_session": cookie_of(web, "xuhui")}
+    stream = Stream(f"{push.base}/push/stream?area=310104&lang=zh-CN", cookie)
+    stream.until(lambda d: d.get("snapshot"))
+    snapshot_size = len(stream.wire[-1].encode())
+    apply_events(client, settings, geography,
+                 *[incident(f"X{i}", title=f"徐汇十件{i}") for i in range(1, 11)],
+                 *[incident(f"P{i}", point=PUDONG_POINT, title=f"浦东{i}") for i in range(3)])
+    start = len(stream.raw)
+
+    def arrived(_: dict) -> bool:
+        return all(f"徐汇十件{i}" in "".join(stream.raw[start:]) for i in range(1, 11))
+
+    stream.until(arrived)
+    stream.close()
+    updates = stream.raw[start:]
+    assert not any(json.loads(u).get("snapshot") for u in updates)
+    carried = max(len(u.encode()) for u in stream.wire[start:])
+    assert carried <= DELTA_BUDGET_B, (carried, snapshot_size)
+    assert carried < snapshot_size / 3
+    maps = [json.loads(u)["props"].get("map-graph", {}).get("figure") for u in updates]
+    assert [m for m in maps if m], "the map did not change"
+    assert all("~p" in m for m in maps if m)  # the map is patched, never sent whole
+    for secret in ("浦东", "P0", "310115"):
+        assert secret not in "".join(stream.raw), secret

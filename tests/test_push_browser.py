@@ -79,7 +79,7 @@ def status(page) -> str:
 
 def wait_status(page, kind: str) -> None:
     page.wait_for_function("k => document.querySelector('#push-status')"
-                           ".classList.contains('is-' + k)", arg=kind, timeout=20_000)
+                           "?.classList.contains('is-' + k)", arg=kind, timeout=20_000)
 
 
 def shows(page, text: str) -> None:
@@ -101,7 +101,6 @@ def healthz(stack) -> dict:
 
 def test_psh005_an_xadded_event_arrives_by_push_without_polling(page, stack):
     wait_status(page, "push")
-    connected = time.monotonic()
     assert healthz(stack)["push"]["process"] == "up"
     stack.client.xadd(stack.settings.stream, incident("PUSH-1", title="pushed-one"))
     shows(page, "pushed-one")
@@ -109,9 +108,13 @@ def test_psh005_an_xadded_event_arrives_by_push_without_polling(page, stack):
         """() => { const gd = document.querySelector('#map-graph .js-plotly-plot');
             const t = gd && gd.data.find(d => d.uid === 'incidents-points');
             return t && JSON.stringify(t).includes('pushed-one'); }""", timeout=20_000)
+    # From here on the page is pushed. (A tick the interval fired before push connected
+    # can leave later: Dash holds a callback while the page's first callbacks are
+    # pending, and on a loaded machine they take seconds. Those are not polling.)
+    pushed = time.monotonic()
     data_clock_moves(page)  # over 2 s pushed: 4 ticks at 500 ms, were it polling
     assert page.ticks, "the page never polled: the tick counter counts nothing"
-    assert [t for t in page.ticks if t > connected + 1.0] == [], "the page polled while pushed"
+    assert [t for t in page.ticks if t > pushed + 1.0] == [], "the page polled while pushed"
     assert "is-push" in status(page)
 
 

@@ -154,7 +154,7 @@ def card_shows(page, text: str, timeout: int = WAIT_MS) -> None:
 
 def card_hidden(page, timeout: int = WAIT_MS) -> None:
     page.wait_for_function(
-        "() => document.querySelector('#alert-card').classList.contains('hidden')",
+        "() => document.querySelector('#alert-card')?.classList.contains('hidden')",
         timeout=timeout)
 
 

@@ -693,7 +693,8 @@ def run_simulation(
         seed = int(clock()) % 100_000  # a fresh seed: incident ids differ from earlier runs
     simulator = Simulator(
         client, settings.stream, geography, seed, clock=clock, time_scale=time_scale,
-        sla_minutes=settings.sla_minutes, risk_model=settings.risk_model, zone=settings.zone,
+        sla_minutes=settings.sla_minutes, risk_model=RiskModel.from_settings(settings).weights,
+        zone=settings.zone,
     )
     log.info("simulate: %d districts, %d segments, %d risk areas, seed %d, %.1f events/s",
              len(simulator.district_ids), len(simulator.segments),

@@ -110,6 +110,10 @@ class RowContext(Protocol):
         """The routing rule for a new incident without a department (None: no rule)."""
         ...
 
+    def order_place(self, area: str, ts: int) -> dict[str, Any]:
+        """Where a risk work order of `area` goes (its street, place, day, department)."""
+        ...
+
 
 class Demo(Protocol):
     """A kind's demo generator: how often it speaks, and its next event."""

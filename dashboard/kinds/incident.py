@@ -154,6 +154,7 @@ class IncidentKind(Kind):
                 "ts": event.ts, "action": data["action"], "user": data["user"],
                 "note": data["note"], "department": data.get("department", ""),
                 **({"satisfaction": data["satisfaction"]} if "satisfaction" in data else {}),
+                **({"report": data["report"]} if "report" in data else {}),
             }).decode()
         elif status == "reported" and not department and (rule := ctx.route(
                 data.get("category", ""), area, data.get("severity", "2"))) is not None:
@@ -177,14 +178,20 @@ class IncidentKind(Kind):
             "dept": department, "sla": sla, "sat": data.get("satisfaction", ""),
             "rby": data["user"] if action == "close" and status == "resolved" else "",
             "loc": "1" if status == "reported" else "0", "hist": history, **routed,
+            "spl": data.get("report", "") if action == "split" else "",
         }
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
-        """Category, status, title."""
+        """Category, status, title (a proactive case without one: its source's name).
+
+        A report merged into another's case (多源合并) shows so instead of its status.
+        """
         status = item.get("status")
-        return (label("category", item.get("category") or "unknown", lang),
-                t("overdue", lang) if status == "overdue" else label("status", status, lang),
-                str(item.get("title") or ""))
+        title = item.get("title") or (label("source", "proactive", lang)
+                                      if item.get("source") == "proactive" else "")
+        shown = (t("overdue", lang) if status == "overdue" else
+                 t("merged", lang) if item.get("case") else label("status", status, lang))
+        return (label("category", item.get("category") or "unknown", lang), shown, str(title))
 
     def demo(self, sim: Any) -> Demo | None:
         """New incidents (their updates are due on simulated time, before any kind)."""

@@ -7,6 +7,7 @@ window) at most once per `FLUSH_S`, so a screen's tick costs no Redis call of it
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import redis
@@ -16,6 +17,8 @@ from dashboard.settings import Settings
 SCREEN_WINDOW_S = 30.0  # a screen that ticked within this long counts as connected
 REPLAY_WINDOW_S = 60.0  # a viewer that looked back within this long counts as replaying
 FLUSH_S = 5.0
+
+log = logging.getLogger(__name__)
 
 
 def presence_key(settings: Settings, what: str) -> str:
@@ -45,7 +48,10 @@ class SeenBuffer:
         with self._lock:
             self._pending[member] = now_s
             fresh = now_s - self._written.get(member, -1e18) > self.window_s / 2
-        self._flush(now_s, force=fresh)
+        try:
+            self._flush(now_s, force=fresh)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # counting must not
+            log.warning("could not note who was seen: %s", exc)  # fail the screen's update
 
     def count(self, now_s: float) -> int:
         """How many ids every process saw within the window (this one's written first)."""
@@ -65,4 +71,9 @@ class SeenBuffer:
             pipe.zadd(self.key, batch)
         pipe.zremrangebyscore(self.key, "-inf", now_s - self.window_s)
         pipe.expire(self.key, max(1, int(self.window_s * 2)))
-        pipe.execute()
+        try:
+            pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError):
+            with self._lock:  # written at the next flush; a newer sighting wins
+                self._pending = {**batch, **self._pending}
+            raise

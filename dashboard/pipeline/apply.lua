@@ -18,6 +18,11 @@
 --          the level before, and `kf`, the name of the field `f`), or a group `g` whose
 --          level is decided by the group's records together (`gm[h]`: the model of the
 --          hash: indicator weights `w`, thresholds `t`, level names `l`; the risk score).
+--          `ro` (risk work orders, 未诉先办; absent when off): `lv` the index in `l` of the
+--          level whose entry opens one, `c` indicator -> category, `cn` category -> name,
+--          `ln` level -> name. A risk row then carries `po`, its area's order details:
+--          street `str`, `lon`/`lat`, `day`/`hour` of its time, department `dept` and
+--          SLA minutes `sla` (a routing rule's, or ''), the area's name `n`.
 -- ARGV[3..] stream entry ids to acknowledge
 --
 -- Every piece of state is a register decided by event time (a key
@@ -68,7 +73,8 @@ local function hmget_into(out, key, fields)
   end
   return out
 end
-local inc_raw, reg_fields, reg_seen = {}, {}, {}
+local inc_raw, reg_fields, reg_seen, groups_seen = {}, {}, {}, {}
+local order_n, order_dirty = {}, {}  -- area -> number of its latest risk work order
 do
   local ids, seen = {}, {}
   for i, e in ipairs(events) do
@@ -78,7 +84,8 @@ do
     else
       local wanted = {e.f}
       local model = e.g and batch.gm and batch.gm[e.h]
-      if model then
+      if model and not groups_seen[e.h .. '\0' .. e.g] then  -- a group's records, once
+        groups_seen[e.h .. '\0' .. e.g] = true
         for ind, _ in pairs(model.w) do wanted[#wanted + 1] = e.g .. '|' .. ind end
       end
       for _, f in ipairs(wanted) do
@@ -92,13 +99,36 @@ do
       end
     end
   end
+  -- 未诉先办: each area's latest risk work order (`riskord`: area -> its number), read
+  -- with the incidents so that the check "is one open" and the opening are one step
+  if batch.ro then
+    local areas, seen_area = {}, {}
+    for i, e in ipairs(events) do
+      if e.po and not skip[i] and not seen_area[e.g] then
+        seen_area[e.g] = true; areas[#areas + 1] = e.g
+      end
+    end
+    if #areas > 0 then
+      local values = redis.call('HMGET', P .. 'riskord', unpack(areas))
+      for j, area in ipairs(areas) do
+        local n = tonumber(values[j])
+        if n then
+          order_n[area] = n
+          local iid = 'risk:' .. area .. ':' .. n
+          if not seen[iid] then seen[iid] = true; ids[#ids + 1] = iid end
+        end
+      end
+    end
+  end
   hmget_into(inc_raw, P .. 'inc', ids)
 end
 -- every register (hash, field) the batch touches: its stored value, by 'hash\0field'
 local reg_old = {}
 for h, fields in pairs(reg_fields) do
   local values = hmget_into({}, P .. h, fields)
-  for f, v in pairs(values) do reg_old[h .. '\0' .. f] = v end
+  for f, v in pairs(values) do
+    if v then reg_old[h .. '\0' .. f] = v end  -- (a group's absent records: nothing)
+  end
 end
 local notes_raw = {}
 do
@@ -135,6 +165,7 @@ end
 -- Keys are '<hash>\0<field>': 'day:<day>' (today's numbers) or 'rk:<day>' (rankings)
 local function contributions(rec)
   local out = {}
+  if rec.mem then return out end  -- a report merged into another's case: the case counts
   local area = rec.area or batch.root
   if rec.rts then
     out['day:' .. rec.rday .. '\0r|' .. area] = 1
@@ -171,6 +202,15 @@ local function count(contrib, sign)
   for k, v in pairs(contrib) do counters[k] = (counters[k] or 0) + sign * v end
 end
 
+-- The record changed: its contribution to the counters moves from `old` to its new one
+local function recount(iid, rec, old)
+  local new = contributions(rec)
+  contributed[iid] = new
+  count(old, -1)
+  count(new, 1)
+  dirty_inc[iid] = true
+end
+
 -- e = {a='inc', id, key, ts, day, hour, area, str (its street), lon, lat, iid, st (status),
 --      stk (its key), ast/astk (a second status: routing's dispatch), cat, src, sev, title,
 --      dept, sla, sat (a follow-up's answer), rby (who resolved it), loc (place rank),
@@ -180,6 +220,19 @@ end
 -- Order-free facts: `ack` the earliest response, `nre` how many reopenings, `rclk` the
 -- latest reopening (the SLA clock restarts there).
 local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
+-- New reports (incident id -> true) to place into cases and hotspots, where a placed one
+-- was before it moved to an earlier report event ({mt, mx, my, mc}), reports split off
+local merge_new, merge_moved, merge_split = {}, {}, {}
+local DAY_MS = 86400000
+-- The GEO indexes of reports, per category and bucket of report time: merging's (`mg`,
+-- buckets of four windows) and hotspots' (`hg`, buckets of its window of days)
+-- (buckets wider than the windows: a window spans fewer of them, and a search costs
+-- what the nearby members cost, not what the whole set holds)
+local INDEXES = {mg = 4 * batch.mw, hg = math.max(batch.hd, 1) * DAY_MS}
+local function bucket(index, cat, t)
+  return P .. index .. ':' .. cat .. ':' .. math.floor(t / INDEXES[index])
+end
+local geo_keys = {}  -- the GEO keys written (for a replay's list of keys)
 local function apply_incident(e)
   local iid, ts, key = e.iid, e.ts, e.key
   local rec = incidents[iid]
@@ -231,11 +284,22 @@ local function apply_incident(e)
       rec['k_' .. name] = key
     end
   end
-  local new = contributions(rec)
-  contributed[iid] = new
-  count(old, -1)
-  count(new, 1)
-  dirty_inc[iid] = true
+  -- its report, for merging: the earliest report event (by time, then event id)
+  -- (not a work order the script opened itself: source `proactive`)
+  if (batch.mm > 0 or batch.hk > 0) and e.st == 'reported' and e.lon ~= '' and e.cat ~= ''
+      and e.src ~= 'proactive'
+      and (rec.mt == nil or ts < rec.mt or (ts == rec.mt and e.id < rec.me)) then
+    if rec.mt then
+      if rec.case and not merge_moved[iid] then
+        merge_moved[iid] = {mt = rec.mt, mx = rec.mx, my = rec.my, mc = rec.mc}
+      end
+      for index, _ in pairs(INDEXES) do redis.call('ZREM', bucket(index, rec.mc, rec.mt), iid) end
+    end
+    rec.mt, rec.me, rec.ms, rec.mc, rec.mx, rec.my = ts, e.id, e.src, e.cat, e.lon, e.lat
+    merge_new[iid] = true
+  end
+  if e.spl and e.spl ~= '' then merge_split[#merge_split + 1] = e.spl end
+  recount(iid, rec, old)
 end
 
 local reg_new = {}
@@ -253,18 +317,26 @@ end
 -- The level of a group of records (an area's indicators): the weighted, saturated sum of
 -- their values (each term rounded to 2 decimals, at most 100) against the thresholds.
 -- The first level when no weighted record is there. Returns the level and the score.
+-- One indicator of a group: its value and points (rounded to 2 decimals), nil when the
+-- group has no record of it or the model does not weigh it
+local function points_of(h, g, ind, pair)
+  local hk = h .. '\0' .. g .. '|' .. ind
+  local packed = reg_new[hk] or reg_old[hk]
+  local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
+  if not v or pair[1] <= 0 then return nil end
+  local r = math.max(v, 0) / pair[2]
+  if r > 1 then r = 1 end
+  return v, math.floor(pair[1] * r * 100 + 0.5) / 100
+end
+
 local function group_level(h, g)
   local model = batch.gm[h]
   local total, scored = 0, false
   for ind, pair in pairs(model.w) do
-    local hk = h .. '\0' .. g .. '|' .. ind
-    local packed = reg_new[hk] or reg_old[hk]
-    local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
-    if v and pair[1] > 0 then
+    local v, p = points_of(h, g, ind, pair)
+    if v then
       scored = true
-      local r = math.max(v, 0) / pair[2]
-      if r > 1 then r = 1 end
-      total = total + math.floor(pair[1] * r * 100 + 0.5) / 100
+      total = total + p
     end
   end
   if not scored then return model.l[1], nil end
@@ -274,6 +346,97 @@ local function group_level(h, g)
     if total >= t then index = index + 1 end
   end
   return model.l[index], total
+end
+
+-- 未诉先办: an area's indicators with their points, and its categories' sums, largest first
+local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
+local function explain(h, g, level, score)
+  local model, ro = batch.gm[h], batch.ro
+  local top, sums = {}, {}
+  for ind, pair in pairs(model.w) do
+    local v, p = points_of(h, g, ind, pair)
+    if v then
+      local c = ro.c[ind] or 'other'
+      top[#top + 1] = {i = ind, c = c, v = v, p = p}
+      sums[c] = (sums[c] or 0) + p
+    end
+  end
+  local function larger(a, b)
+    if a.p ~= b.p then return a.p > b.p end
+    return (a.i or a.c) < (b.i or b.c)
+  end
+  table.sort(top, larger)
+  local cats = {}
+  for c, p in pairs(sums) do cats[#cats + 1] = {c = c, p = round2(p)} end
+  table.sort(cats, larger)
+  while #top > 5 do table.remove(top) end
+  while #cats > 3 do table.remove(cats) end
+  return {lv = level, score = score or 0, cats = cats, top = top}
+end
+
+-- The area's risk work order when one is open (its record), else nil
+local function open_order(area)
+  local n = order_n[area]
+  if not n then return nil end
+  local iid = 'risk:' .. area .. ':' .. n
+  local rec = incidents[iid]
+  if not rec then
+    local raw = inc_raw[iid]
+    if not raw then return nil end  -- closed and forgotten
+    rec = cjson.decode(raw)
+    incidents[iid] = rec
+  end
+  if rec.st == 'closed' then return nil end
+  return rec, iid
+end
+
+-- What an order says while it is open: the level, the score, what drives it (the latest
+-- readings decide, so the same readings in any order give the same order)
+local function describe_order(rec, e, level, score)
+  local why = explain(e.h, e.g, level, score)
+  local ro = batch.ro
+  local parts = {}
+  for _, c in ipairs(why.cats) do
+    parts[#parts + 1] = (ro.cn[c.c] or c.c) .. ' ' .. string.format('%.1f', c.p)
+  end
+  rec.why = why
+  rec.title = e.po.n .. ' ' .. (ro.ln[level] or level) .. ' ' .. string.format('%.1f', score or 0)
+    .. ' · ' .. table.concat(parts, ' · ')
+  rec.sev = level == batch.gm[e.h].l[#batch.gm[e.h].l] and '4' or '3'
+end
+
+local LEVEL_RANK = {}
+local function risk_order(e, before, after, score)
+  local model = batch.gm[e.h]
+  if not LEVEL_RANK[e.h] then
+    local ranks = {}
+    for i, name in ipairs(model.l) do ranks[name] = i end
+    LEVEL_RANK[e.h] = ranks
+  end
+  local rank = LEVEL_RANK[e.h]
+  local rec, iid = open_order(e.g)
+  if rec then  -- one open order per area: it follows the area's readings
+    describe_order(rec, e, after, score)
+    dirty_inc[iid] = true
+    return
+  end
+  if rank[after] < batch.ro.lv or rank[before] >= batch.ro.lv then return end
+  local n = (order_n[e.g] or 0) + 1
+  order_n[e.g], order_dirty[e.g] = n, n
+  iid = 'risk:' .. e.g .. ':' .. n
+  local p, ts15 = e.po, string.sub(e.key, 1, 15)
+  local key = ts15 .. '|' .. iid
+  local routed = p.dept ~= ''
+  apply_incident({a = 'inc', id = iid, key = key, ts = e.ts, day = p.day, hour = p.hour,
+    area = e.g, str = p.str, lon = p.lon, lat = p.lat, iid = iid, st = 'reported',
+    stk = ts15 .. '|0|' .. iid, ast = routed and 'dispatched' or '',
+    astk = routed and (ts15 .. '|1|' .. iid) or '', cat = 'risk_order', src = 'proactive',
+    sev = '', title = '', dept = p.dept, sla = p.sla, sat = '', rby = '', loc = '1', hist = ''})
+  rec = incidents[iid]
+  describe_order(rec, e, after, score)
+  feed[#feed + 1] = cjson.encode({id = iid, kind = 'incident', ts = e.ts, area = e.g,
+    incident_id = iid, status = 'reported', category = 'risk_order', source = 'proactive',
+    severity = rec.sev, title = rec.title})
 end
 
 -- e = {a='reg', id, key, ts, h (hash), f (field), v (the record, JSON), feed, k (kind),
@@ -297,6 +460,7 @@ local function apply_register(e)
       feed[#feed + 1] = head .. '"from":"' .. before .. '","lv":"' .. after .. '","score":'
         .. (score or 0) .. ',' .. string.sub(e.v, 2)
     end
+    if e.po then risk_order(e, before, after, score) end
   elseif e.lf then
     local was = level_of(old)
     if was ~= e.lv then
@@ -312,6 +476,7 @@ local appliers = {inc = apply_incident, reg = apply_register}
 local applied, dups, last_ts = 0, 0, 0
 local dup_at = {}  -- positions (1-based) of the duplicates, for the worker's counts by kind
 local new_seen = {}
+local reported_at = {}  -- a new report's place in the live feed (to name the case it joins)
 for i, e in ipairs(events) do
   if skip[i] then
     dups = dups + 1
@@ -325,12 +490,249 @@ for i, e in ipairs(events) do
         feed[#feed + 1] = string.gsub(e.feed, '"area":""', '"area":"' .. rec.area .. '"', 1)
       else
         feed[#feed + 1] = e.feed
+        if merge_new[e.iid] then reported_at[e.iid] = #feed end
       end
     end
     if e.ts > last_ts then last_ts = e.ts end
     local b = math.floor(e.ts / batch.sb)
     new_seen[b] = new_seen[b] or {}
     table.insert(new_seen[b], e.id)
+  end
+end
+
+-- 3a. The reports' indexes (多源合并 and 未诉先办): every report of a category with a place,
+--    by its earliest report event
+local function load(iid)
+  local rec = incidents[iid]
+  if rec == nil then
+    local raw = inc_raw[iid]
+    if raw == nil then raw = redis.call('HGET', P .. 'inc', iid) end
+    if not raw then return nil end
+    rec = cjson.decode(raw)
+    incidents[iid] = rec
+  end
+  return rec
+end
+local function before(a, ai, b, bi)  -- report order
+  if a.mt ~= b.mt then return a.mt < b.mt end
+  return ai < bi
+end
+-- Reports in `index` of category `at.mc` within `radius` metres of (at.mx, at.my), reported
+-- in [lo, hi], `iid` aside
+local function near(index, radius, at, iid, lo, hi)
+  local W = INDEXES[index]
+  local found, missing = {}, {}
+  for t = lo - lo % W, hi, W do
+    for _, other in ipairs(redis.call('GEOSEARCH', bucket(index, at.mc, t), 'FROMLONLAT',
+        at.mx, at.my, 'BYRADIUS', radius, 'm')) do
+      if other ~= iid then
+        found[#found + 1] = other
+        if incidents[other] == nil and inc_raw[other] == nil then
+          missing[#missing + 1] = other
+        end
+      end
+    end
+  end
+  hmget_into(inc_raw, P .. 'inc', missing)  -- the records not read yet, in one call
+  local out = {}
+  for _, other in ipairs(found) do
+    local o = load(other)
+    if o and o.mt and o.mt >= lo and o.mt <= hi then out[#out + 1] = other end
+  end
+  return out
+end
+-- A case's reports in report order
+local function sort_reports(list)
+  table.sort(list, function(a, b)
+    if a.t ~= b.t then return a.t < b.t end
+    return a.i < b.i
+  end)
+end
+-- Put the batch's new reports into an index (at their stored, rounded position, so that
+-- every search measures the same distances)
+local function index_reports(index, keep_ms)
+  for iid, _ in pairs(merge_new) do
+    local rec = load(iid)
+    local key = bucket(index, rec.mc, rec.mt)
+    redis.call('GEOADD', key, rec.mx, rec.my, iid)
+    if not geo_keys[key] then  -- kept while a report may still arrive that looks into it
+      -- (the bucket's end, or now for a late one, + the window + how long ids are remembered)
+      local last = math.max((math.floor(rec.mt / INDEXES[index]) + 1) * INDEXES[index], NOW)
+      redis.call('EXPIREAT', key, math.floor((last + keep_ms) / 1000 + batch.ttl))
+      geo_keys[key] = true
+    end
+    local pos = redis.call('GEOPOS', key, iid)[1]
+    rec.mx, rec.my = pos[1], pos[2]
+  end
+end
+
+-- 3b. 多源合并: reports of one category within `mm` metres and `mw` ms become one case.
+--    The canonical rule (by report time, then incident id, the "report order"): a report
+--    joins the case of the earliest open case head (a report heading its own case, not
+--    split off) of its category that lies within `mm` metres and `mw` ms before it;
+--    otherwise it heads a new case, named by its own incident id. Whether a report heads
+--    a case depends only on reports before it in report order, so a late-arriving earlier
+--    report re-decides the reports after it (a worklist in report order), and the state
+--    is the one that in-order arrival gives. A report split off (`msp`) is its own case
+--    and takes no other. Neighbours: GEOSEARCH in `mg:<category>:<window bucket>`.
+if batch.mm > 0 and (next(merge_new) or #merge_split > 0) then
+  local W, R = batch.mw, batch.mm
+  local function heads(rec, iid) return rec.case == iid and not rec.msp end
+  -- its case: the earliest head before it (`hood`: its neighbours within a window each side)
+  local function choose(rec, iid, hood)
+    if rec.msp then return iid end
+    local best, best_rec = nil, nil
+    for _, other in ipairs(hood) do
+      local o = incidents[other]
+      if heads(o, other) and before(o, other, rec, iid) and
+          (best == nil or before(o, other, best_rec, best)) then
+        best, best_rec = other, o
+      end
+    end
+    return best or iid
+  end
+  local function report_of(rec, iid)
+    return {i = iid, e = rec.me, s = rec.ms, t = rec.mt}
+  end
+  -- move a report to another case: its own contribution and both cases' report lists
+  local function set_case(rec, iid, case)
+    local old = contributed[iid] or contributions(rec)
+    if rec.case then
+      local head = load(rec.case)
+      if head and head.rl then
+        for j = #head.rl, 1, -1 do
+          if head.rl[j].i == iid then table.remove(head.rl, j) end
+        end
+        dirty_inc[rec.case] = true
+      end
+    end
+    rec.case = case
+    rec.mem = case ~= iid or nil
+    local head = load(case)
+    head.rl = head.rl or {}
+    head.rl[#head.rl + 1] = report_of(rec, iid)
+    sort_reports(head.rl)
+    dirty_inc[case] = true
+    recount(iid, rec, old)
+  end
+  index_reports('mg', W)
+  local queue, force = {}, {}
+  for iid, _ in pairs(merge_new) do
+    queue[iid] = true
+    local was = merge_moved[iid]
+    if was then  -- moved earlier: what came after its old report decides again, and so
+      force[iid] = true  -- does what comes after its new one
+      for _, other in ipairs(near('mg', R, was, iid, was.mt, was.mt + W)) do
+        queue[other] = true
+      end
+    end
+  end
+  for _, iid in ipairs(merge_split) do
+    local rec = load(iid)
+    if rec and rec.mt and not rec.msp then
+      rec.msp = true  -- it heads no case now: the reports after it decide again
+      queue[iid] = true
+      force[iid] = true
+      dirty_inc[iid] = true
+    end
+  end
+  while true do  -- the worklist, earliest report first
+    local iid, rec = nil, nil
+    for q, _ in pairs(queue) do
+      local r = incidents[q]
+      if iid == nil or before(r, q, rec, iid) then iid, rec = q, r end
+    end
+    if iid == nil then break end
+    queue[iid] = nil
+    local forced = force[iid]
+    force[iid] = nil
+    local was = rec.case ~= nil and heads(rec, iid)
+    local hood = near('mg', R, rec, iid, rec.mt - W, rec.mt + W)  -- one search, both sides
+    local case = choose(rec, iid, hood)
+    if case ~= rec.case or forced then set_case(rec, iid, case) end
+    if heads(rec, iid) ~= was or forced then  -- the reports after may choose differently
+      for _, other in ipairs(hood) do
+        if before(rec, iid, incidents[other], other) then queue[other] = true end
+      end
+    end
+  end
+end
+
+-- A report merged into another's case says so in the live feed (`case`)
+for iid, at in pairs(reported_at) do
+  local rec = incidents[iid]
+  if rec.mem then
+    feed[at] = string.gsub(feed[at], '^{', '{"case":"' .. rec.case .. '",', 1)
+  end
+end
+
+-- 3c. 未诉先办 (hotspots): a report is hot when `hk` or more reports of its category lie
+--    within `hm` metres of it and `hd` days before it (itself counted). A hot report links
+--    the reports of that neighbourhood to the open proactive case of its cause (category
+--    and street; opened then if there is none: `proactive:<category>:<street>:<n>`, the
+--    open one of each cause in hash `hot:open`). Each new report checks itself and the
+--    reports after it whose window it falls in, so the hot reports and what they link do
+--    not depend on the order (while no proactive case of the cause closes meanwhile).
+if batch.hk > 0 and next(merge_new) then
+  local K, RH, D = batch.hk, batch.hm, batch.hd * DAY_MS
+  index_reports('hg', D)
+  local open_of = {}  -- cause -> its open proactive case (false: none)
+  local function link(pid, iid)
+    local case, r = load(pid), incidents[iid]
+    if not case then return end  -- closed and forgotten since
+    for _, x in ipairs(case.rl) do
+      if x.i == iid then return end
+    end
+    case.rl[#case.rl + 1] = {i = iid, e = r.me, s = r.ms, t = r.mt}
+    sort_reports(case.rl)
+    dirty_inc[pid] = true
+  end
+  local function heat(rec, iid, hood)
+    local street = rec.str or batch.root
+    local cause = rec.mc .. '|' .. street
+    if open_of[cause] == nil then
+      open_of[cause] = redis.call('HGET', P .. 'hot:open', cause) or false
+    end
+    local pid = open_of[cause]
+    if not pid then
+      pid = 'proactive:' .. rec.mc .. ':' .. street .. ':'
+        .. redis.call('HINCRBY', P .. 'hot:n', cause, 1)
+      redis.call('HSET', P .. 'hot:open', cause, pid)
+      open_of[cause] = pid
+      incidents[pid] = {src = 'proactive', cat = rec.mc, area = street, str = street,
+                        st = 'reported', cause = cause, rl = {}}
+      feed[#feed + 1] = cjson.encode({id = pid, kind = 'incident', ts = rec.rts, area = street,
+        incident_id = pid, status = 'reported', category = rec.mc, source = 'proactive'})
+    end
+    local case = load(pid)
+    local old = contributed[pid] or contributions(case)
+    if case.rts == nil or rec.rts < case.rts then  -- the earliest hot report's time and place
+      case.rts, case.rday, case.rhour, case.t0 = rec.rts, rec.rday, rec.rhour, rec.rts
+      case.lon, case.lat = tonumber(rec.mx), tonumber(rec.my)
+      if case.st == 'reported' then
+        case.stk, case.sts, case.sday = string.format('%015d|0|', rec.rts) .. pid, rec.rts,
+          rec.rday
+      end
+    end
+    recount(pid, case, old)
+    rec.hot = pid
+    dirty_inc[iid] = true
+    link(pid, iid)
+    for _, other in ipairs(hood) do link(pid, other) end
+  end
+  for iid, _ in pairs(merge_new) do
+    local rec = load(iid)
+    local later = near('hg', RH, rec, iid, rec.mt, rec.mt + D)
+    later[#later + 1] = iid
+    for _, x in ipairs(later) do
+      local xr = incidents[x]
+      if xr.hot then
+        link(xr.hot, iid)  -- a new report inside a hot report's neighbourhood
+      else
+        local hood = near('hg', RH, xr, x, xr.mt - D, xr.mt)
+        if #hood + 1 >= K then heat(xr, x, hood) end
+      end
+    end
   end
 end
 
@@ -345,17 +747,34 @@ local inc_out, open_out, open_gone, closed_add, closed_rem = {}, {}, {}, {}, {}
 for iid, _ in pairs(dirty_inc) do
   local rec = incidents[iid]
   inc_out[iid] = cjson.encode(rec)
-  if rec.st ~= 'closed' then
+  if rec.cause and rec.st == 'closed' and redis.call('HGET', P .. 'hot:open', rec.cause) == iid
+  then  -- a closed proactive case: the next hot report of its cause opens a new one
+    redis.call('HDEL', P .. 'hot:open', rec.cause)
+  end
+  if rec.mem then
+    open_gone[#open_gone + 1] = iid  -- merged into another case: not an open case itself
+  elseif rec.st ~= 'closed' then
     open_out[iid] = cjson.encode({
       area = rec.area or batch.root, lon = tonumber(rec.lon), lat = tonumber(rec.lat),
       cat = rec.cat or '', src = rec.src or '', sev = tonumber(rec.sev or '2'),
       st = rec.st, sts = rec.sts, start = rec.rts or rec.t0, due = due_of(rec),
-      title = rec.title or '', dept = rec.dept or '', nre = rec.nre or 0})
+      title = rec.title or '', dept = rec.dept or '', nre = rec.nre or 0,
+      nrep = rec.rl and #rec.rl or 1})
     closed_rem[#closed_rem + 1] = iid
   else
     open_gone[#open_gone + 1] = iid
     closed_add[#closed_add + 1] = NOW
     closed_add[#closed_add + 1] = iid
+  end
+  if rec.case == iid and rec.rl then  -- a merged case's reports are forgotten with it
+    for _, r in ipairs(rec.rl) do
+      if r.i ~= iid and rec.st == 'closed' then
+        closed_add[#closed_add + 1] = NOW
+        closed_add[#closed_add + 1] = r.i
+      elseif r.i ~= iid then
+        closed_rem[#closed_rem + 1] = r.i
+      end
+    end
   end
 end
 hset_all(P .. 'inc', inc_out)
@@ -369,6 +788,7 @@ for hk, v in pairs(reg_new) do
   out[string.sub(hk, sep + 1)] = v
 end
 for h, map in pairs(reg_out) do hset_all(P .. h, map) end
+hset_all(P .. 'riskord', order_dirty)
 local notes_out = {}
 for iid, list in pairs(notes_new) do notes_out[iid] = cjson.encode(list) end
 hset_all(P .. 'notes', notes_out)
@@ -424,11 +844,12 @@ if dups > 0 then redis.call('HINCRBY', P .. 'stats', 'duplicates', dups) end
 -- 5. A replay's scratch namespace lists every key written, so that it is expired and
 --    wiped by name, without a SCAN of the keyspace (keep this list with the writes above)
 if batch.reg then
-  local written = {P .. 'inc', P .. 'open', P .. 'notes',
-                   P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version'}
+  local written = {P .. 'inc', P .. 'open', P .. 'notes', P .. 'hot:open', P .. 'hot:n',
+                   P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version', P .. 'riskord'}
   for h, _ in pairs(reg_fields) do written[#written + 1] = P .. h end
   for hash, _ in pairs(days) do written[#written + 1] = P .. hash end
   for b, _ in pairs(new_seen) do written[#written + 1] = P .. 'seen:' .. b end
+  for key, _ in pairs(geo_keys) do written[#written + 1] = key end
   redis.call('SADD', P .. batch.reg, unpack(written))
 end
 if #ARGV > 2 then

@@ -141,7 +141,7 @@ def parse_entry(
 # ---- the command stream: what officials do from the cockpit -----------------
 
 ACTIONS = {"acknowledge": "in_progress", "dispatch": "dispatched", "close": "closed",
-           "note": "", "verify": "closed", "reject": "reopened", "follow_up": ""}
+           "note": "", "verify": "closed", "reject": "reopened", "follow_up": "", "split": ""}
 SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
 MAX_NOTE_CHARS = 500
 
@@ -178,6 +178,7 @@ def parse_command(raw: dict[bytes, bytes], now_ms: int, max_future_ms: int,
         if action == "dispatch" and not department:
             raise _Invalid("missing_field", "field 'department' is required to dispatch")
         reason = _require(fields, "reason", " to reject") if action == "reject" else ""
+        report = _identifier(fields, "report") if action == "split" else None
         satisfaction = ""
         if action == "follow_up":
             satisfaction = _require(fields, "satisfaction", " on follow_up")
@@ -194,6 +195,8 @@ def parse_command(raw: dict[bytes, bytes], now_ms: int, max_future_ms: int,
             data["department"] = department
         if satisfaction:
             data["satisfaction"] = satisfaction
+        if report:
+            data["report"] = report
         return Event(command_id, "command", ts, None, None, None, data)
     except _Invalid as invalid:
         return Rejection(invalid.reason, invalid.detail)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from types import FrameType
+from typing import Any
 
 import orjson
 import ormsgpack
@@ -30,6 +31,7 @@ import redis
 
 from dashboard.geography import Geography
 from dashboard.kinds import BY_NAME, REGISTERS
+from dashboard.kinds.risk import order_model
 from dashboard.metrics.worker import WorkerMetrics, kind_label
 from dashboard.pipeline.consumer import Entry, StreamConsumer
 from dashboard.pipeline.contract import Event, Rejection, parse_command
@@ -120,6 +122,8 @@ class Worker:
         # How the script scores a group's level (risk: an area's indicators), by register.
         self.group_models = {kind.register: model for kind in REGISTERS
                              if (model := kind.group_model(settings)) is not None}
+        self.risk_orders = order_model(settings)  # 未诉先办 (None: off)
+        self._order_places: dict[str, dict[str, Any]] = {}
         self._stop_requested = False
         self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
@@ -239,6 +243,26 @@ class Worker:
         """The routing rule for a new incident without a department (None: no rule)."""
         return None if self.routing is None else self.routing.route(category, area, severity)
 
+    def order_place(self, area: str, ts: int) -> dict[str, Any]:
+        """Where a risk work order of `area` goes: street, centroid, day, department, name.
+
+        The department and SLA are the routing rule's for category `risk_order` (rows
+        without a severity), none without one; the area's part is remembered per area.
+        """
+        place = self._order_places.get(area)
+        if place is None:
+            known = area in self.geography.areas
+            rule = self.route("risk_order", area, "")
+            place = self._order_places[area] = {
+                "str": self.responsible(area),
+                "lon": round(self.geography.areas[area].lon, 6) if known else "",
+                "lat": round(self.geography.areas[area].lat, 6) if known else "",
+                "dept": rule.department if rule else "",
+                "sla": repr(float(rule.sla_minutes)) if rule and rule.sla_minutes else "",
+                "n": self.geography.name(area, self.settings.lang) if known else area}
+        day, hour = self.day_hour(ts)
+        return {**place, "day": day, "hour": hour}
+
     def _row(self, event: Event, area: str, in_feed: bool = True) -> dict[str, object]:
         """The event as a named record for the script: the common part and its kind's."""
         kind = BY_NAME["incident" if event.kind == "command" else event.kind]
@@ -260,6 +284,11 @@ class Worker:
             "dayttl": DAY_HASH_TTL_S,
             "rkttl": RANK_HASH_TTL_S,
             "rw": self.settings.response_minutes * 60000,
+            "mm": self.settings.merge_metres,
+            "mw": self.settings.merge_minutes * 60000,
+            "hk": self.settings.hotspot_reports,
+            "hm": self.settings.hotspot_metres,
+            "hd": self.settings.hotspot_days,
             "sla": self.settings.sla_minutes,
             "fb": FALLBACK_SLA_MINUTES,
             "root": self.geography.root_id,
@@ -267,6 +296,7 @@ class Worker:
             "now": now_ms,
             "ev": rows,
             "gm": self.group_models,
+            **({"ro": self.risk_orders} if self.risk_orders else {}),
             **({"reg": self.registry} if self.registry else {}),
         })
         try:

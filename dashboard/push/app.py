@@ -95,11 +95,15 @@ def create_push_app(settings: Settings) -> Starlette:
         async def events() -> AsyncIterator[bytes]:
             try:
                 while True:
-                    data = await screen.queue.get()
-                    screen.pending -= 1 if data is not None else 0
-                    if data is None:
+                    item = await screen.queue.get()
+                    if item is None:
                         return
-                    yield data
+                    screen.pending -= 1
+                    data, changed_ms = item
+                    yield data  # resumes once it is written to the connection
+                    if changed_ms is not None:
+                        hub.stats.delivered.append(
+                            (time.monotonic(), time.time() * 1000 - changed_ms))
             finally:
                 hub.unsubscribe(screen)
 
@@ -111,7 +115,9 @@ def create_push_app(settings: Settings) -> Starlette:
         return JSONResponse({"streams": hub.streams(), "rounds": stats.rounds,
                              "messages": stats.messages, "sent": stats.sent,
                              "dropped": stats.dropped, "ended": stats.ended,
-                             "redis_calls": stats.redis_calls, "since_ms": since_ms})
+                             "redis_calls": stats.redis_calls, "since_ms": since_ms,
+                             "delivery": stats.delivery(),
+                             "round_ms": stats.rounds_ms()})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -18,31 +18,36 @@ import logging
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis
-from dash import no_update
-from plotly.io.json import to_json_plotly
 
 from dashboard.auth.identity import User
 from dashboard.geography import Geography
 from dashboard.metrics.presence import SeenBuffer
+from dashboard.push.message import (
+    ALL_LAYERS,
+    encode,
+    held_values,
+    props,
+    sig_patch,
+    small_update,
+)
 from dashboard.screen.frame import frame_for
-from dashboard.screen.update import TICK_OUTPUTS, changes
+from dashboard.screen.update import changes
 from dashboard.settings import Settings
 from dashboard.state.store import StateCache
-from layers import LAYERS
 
 log = logging.getLogger(__name__)
 
 CHECK_S = 0.05  # how often the version counter is read
 ROUND_S = 1.0  # a round at least this often (the "as of" clock, staleness)
 TOPIC_KEEP_S = 60.0  # a topic without screens is kept this long, so a reconnect resumes
+DELIVERED_KEEP = 200_000  # delivery samples kept for `/push/healthz`
 QUEUE_LIMIT = 64  # a screen this far behind is dropped (it reconnects with a snapshot)
-ALL_LAYERS = tuple(layer.id for layer in LAYERS)
 
 # KEYS: session hashes; returns the 1-based positions of those that no longer exist.
 _GONE = """
@@ -54,6 +59,7 @@ return gone
 """
 
 Topic = tuple[str, str, str]  # scope, area, language
+Delivery = tuple[bytes, float | None]  # a message, and when the state it shows changed (ms)
 
 
 @dataclass(eq=False)
@@ -64,7 +70,7 @@ class Screen:
     sid: str | None
     viewer: str
     topic: Topic
-    queue: asyncio.Queue[bytes | None]
+    queue: asyncio.Queue[Delivery | None]
     loop: asyncio.AbstractEventLoop
     resume: str | None = None  # the last message id it holds (Last-Event-ID)
     pending: int = 0  # messages queued and not yet taken
@@ -75,6 +81,7 @@ class TopicState:
     """A topic's last message: its id and the signature its screens hold after it."""
 
     sig: dict[str, Any] | None = None
+    held: dict[tuple[str, str], Any] = field(default_factory=dict)  # what its screens show
     last_id: str = ""
     screens: set[Screen] = field(default_factory=set)
     idle_since: float | None = None
@@ -91,45 +98,27 @@ class Stats:
     dropped: int = 0
     ended: int = 0  # streams ended because their session ended
     latency_ms: list[float] = field(default_factory=list)  # state read -> queued, per round
+    # (when, ms) per message written to a screen: state change seen -> message sent
+    delivered: deque[tuple[float, float]] = field(
+        default_factory=lambda: deque(maxlen=DELIVERED_KEEP))
 
+    def rounds_ms(self) -> dict[str, float | None]:
+        """p50/p95 of the last rounds' time (state read -> messages queued)."""
+        values = sorted(self.latency_ms[-500:])
+        if not values:
+            return {"p50_ms": None, "p95_ms": None}
+        return {"p50_ms": round(values[len(values) // 2], 1),
+                "p95_ms": round(values[int(0.95 * (len(values) - 1))], 1)}
 
-RETRY_MS = 1000  # how soon the browser's EventSource reconnects by itself
-
-
-def encode(message_id: str, payload: dict[str, Any], retry: bool = False) -> bytes:
-    """One server-sent event (`update`), its data one JSON line."""
-    data = to_json_plotly(payload)
-    head = f"retry: {RETRY_MS}\n" if retry else ""
-    return f"{head}id: {message_id}\nevent: update\ndata: {data}\n\n".encode()
-
-
-def props(outputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The changed outputs as `{component id: {property: value}}` (what `set_props` takes)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, value in outputs.items():
-        if value is no_update or name == "sig":
-            continue
-        target = TICK_OUTPUTS[name]
-        out.setdefault(str(target.component_id), {})[target.component_property] = value
-    return out
-
-
-def sig_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A clientside `Patch` bringing the browser's `tick-sig` from `old` to `new`."""
-    operations: list[dict[str, Any]] = []
-    for name, value in new.items():
-        before = old.get(name)
-        if before == value:
-            continue
-        if (name == "traces" and isinstance(before, list) and len(before) == len(value)
-                and all(a.keys() == b.keys() for a, b in zip(before, value, strict=True))):
-            for index, (a, b) in enumerate(zip(before, value, strict=True)):
-                operations.extend({"operation": "Assign", "location": [name, index, k],
-                                   "params": {"value": v}} for k, v in b.items() if a[k] != v)
-        else:
-            operations.append({"operation": "Assign", "location": [name],
-                               "params": {"value": value}})
-    return {"__dash_patch_update": "__dash_patch_update", "operations": operations}
+    def delivery(self, window_s: float = 15.0) -> dict[str, float | int | None]:
+        """p50/p95/max of state change -> message written, over the last `window_s`."""
+        since = time.monotonic() - window_s
+        values = sorted(ms for at, ms in list(self.delivered) if at >= since)
+        if not values:
+            return {"n": 0, "p50_ms": None, "p95_ms": None, "max_ms": None}
+        return {"n": len(values), "p50_ms": round(values[len(values) // 2], 1),
+                "p95_ms": round(values[int(0.95 * (len(values) - 1))], 1),
+                "max_ms": round(values[-1], 1)}
 
 
 class Hub:
@@ -196,9 +185,13 @@ class Hub:
     def step(self, force: bool = False) -> bool:
         """Read the version; run a round if it moved, a screen waits or `ROUND_S` passed."""
         now = time.monotonic()
-        try:
-            version = self.client.get(self.settings.state_prefix + "version")
+        prefix = self.settings.state_prefix
+        changed_ms = None
+        try:  # one round trip: the version, and when the worker last applied
+            version, applied = (self.client.pipeline(transaction=False).get(prefix + "version")
+                                .hget(prefix + "stats", "last_applied_ms").execute())
             self.stats.redis_calls += 1
+            changed_ms = float(applied) if applied and version != self._version else None
         except (redis.ConnectionError, redis.TimeoutError):
             version = self._version  # the round shows the stale state once per ROUND_S
         if not (force or self._snapshots_due or version != self._version
@@ -206,10 +199,10 @@ class Hub:
             return False
         self._version = version
         self._last_round = now
-        self.round()
+        self.round(changed_ms)
         return True
 
-    def round(self) -> None:
+    def round(self, changed_ms: float | None = None) -> None:
         """Build each topic's message once and queue it for the topic's screens."""
         started = time.perf_counter()
         view = self.cache.view()
@@ -220,7 +213,7 @@ class Hub:
             self._snapshots_due = False
             topics = list(self._topics.items())
         ended = self._ended_sessions(topics)
-        deliveries: dict[asyncio.AbstractEventLoop, list[tuple[Screen, bytes | None]]] = {}
+        deliveries: dict[asyncio.AbstractEventLoop, list[tuple[Screen, Delivery | None]]] = {}
         for screen in ended:  # their streams end now, whatever else happens
             deliveries.setdefault(screen.loop, []).append((screen, None))
         scoped: dict[str, Any] = {}
@@ -242,8 +235,13 @@ class Hub:
             if state.sig is not None and len(fresh) < len(screens):
                 outputs = changes(frame, key, state.sig, ALL_LAYERS, self.settings,
                                   self.geography)
-                changed = props(outputs)
-                if changed:
+                changed = small_update(state.held, frame, outputs, self.settings,
+                                       self.geography)
+                if changed is None:  # the map's traces changed in number: a snapshot
+                    fresh = screens
+                    for screen in screens:
+                        screen.resume = None
+                elif changed:
                     changed["tick-sig"] = {"data": sig_patch(state.sig, outputs["sig"])}
                     update = encode(message_id, {"key": key, "props": changed})
                     self.stats.messages += 1
@@ -255,6 +253,7 @@ class Hub:
                 full["tick-sig"] = {"data": outputs["sig"]}
                 snapshot = encode(message_id, {"key": key, "props": full, "snapshot": True,
                                                "owners": frame.trace_layers}, retry=True)
+                state.held = held_values(full)
                 new_sig = outputs["sig"]
                 self.stats.messages += 1
             if update is None and snapshot is None:
@@ -267,7 +266,7 @@ class Hub:
                 else:
                     data = update
                 if data is not None:
-                    deliveries.setdefault(screen.loop, []).append((screen, data))
+                    deliveries.setdefault(screen.loop, []).append((screen, (data, changed_ms)))
         for loop, batch in deliveries.items():
             self.stats.sent += len(batch)
             loop.call_soon_threadsafe(_deliver, batch, self.stats)
@@ -308,7 +307,7 @@ class Hub:
                 self.screens_seen.seen(screen.viewer, now)
 
 
-def _deliver(batch: list[tuple[Screen, bytes | None]], stats: Stats) -> None:
+def _deliver(batch: list[tuple[Screen, Delivery | None]], stats: Stats) -> None:
     """Queue each screen's message (on the event loop); end streams whose session ended."""
     for screen, data in batch:
         if data is not None and screen.pending >= QUEUE_LIMIT:
@@ -318,8 +317,3 @@ def _deliver(batch: list[tuple[Screen, bytes | None]], stats: Stats) -> None:
             screen.pending += 1
         screen.queue.put_nowait(data)
 
-
-def message_of(data: bytes) -> dict[str, Any]:
-    """The JSON of an encoded event (for tests and the benchmark)."""
-    line = next(x for x in data.decode().splitlines() if x.startswith("data: "))
-    return orjson.loads(line[6:])

@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+import redis
 from dash import Input, Output, State, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
 
@@ -115,7 +116,12 @@ def poll(_: int, held: str | None, search: str | None,
     settings = services.settings
     lang = selection(search, services.geography, settings.lang)[1]
     live = source.replay_moment(replay, search, settings) is None
-    found = listed(lang) if live else []
+    if live and services.cache.view().error is not None:
+        return no_update, no_update  # Redis is away: keep the card; the tick's banner says so
+    try:
+        found = listed(lang) if live else []
+    except (redis.ConnectionError, redis.TimeoutError):
+        return no_update, no_update
     signature = digest(found)
     if signature == held:
         return no_update, no_update

@@ -124,6 +124,9 @@ def feed_rows(view: CityView, area_id: str, lang: str, limit: int = FEED_ROWS) -
         if spec is None:  # a kind this version does not know: its code, as text
             row["what"], row["status"], row["title"] = str(kind), "", ""
         else:
+            if kind == "risk" and view.model.tree:  # the tree's own name of the indicator
+                item = {**item, "indicator_name": view.model.name(
+                    str(item.get("indicator")), "indicator", lang)}
             row["what"], row["status"], row["title"] = spec.feed_text(item, lang)
         rows.append(row)
     return rows
@@ -146,10 +149,20 @@ def detail(view: CityView, summary: dict[str, Any], lang: str) -> dict[str, Any]
          "minutes": int((now_ms - i.start) // 60000)}
         for i in view.open_incidents(summary["area_id"], 6)
     ]
+    model, risk = view.model, summary["risk"]
+
+    def factor(f: dict[str, Any]) -> dict[str, Any]:
+        return {"name": model.name(f["indicator"], "indicator", lang), "value": f["value"],
+                "points": f["contribution"]}
+
     return {
-        "score": summary["risk"]["score"], "level": summary["risk"]["level"],
-        "factors": [{"name": label("indicator", f["indicator"], lang), "value": f["value"],
-                     "points": f["contribution"]} for f in summary["risk"]["factors"]],
+        "score": risk["score"], "level": risk["level"],
+        "factors": [factor(f) for f in risk["factors"]],
+        # With a tree: the score by category first, each with its indicators
+        "categories": [{"name": model.name(c["category"], "risk_category", lang),
+                        "points": c["contribution"],
+                        "factors": [factor(f) for f in c["indicators"]]}
+                       for c in risk["categories"]] if model.tree else [],
         "incidents": incidents,
     }
 

@@ -29,11 +29,13 @@ from dashboard.actions import (
     decode_incident,
     perform_action,
     stored_incident,
+    with_report_titles,
 )
 from dashboard.auth.guard import client_address, current_user
 from dashboard.auth.users import User
 from dashboard.i18n import label, t
 from dashboard.kinds.incident import OpenIncident
+from dashboard.kinds.risk import RiskModel
 from dashboard.pipeline.contract import MAX_NOTE_CHARS, SATISFACTION
 from dashboard.screen import source
 from dashboard.screen.frame import digest
@@ -176,9 +178,35 @@ def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
         return "–"
 
 
+def reports(record: dict[str, Any], lang: str, settings: Settings,
+            can_split: bool) -> list[Any]:
+    """A case's reports, earliest first (merged: each but the first splittable).
+
+    A merged case's reports (多源合并), or the reports that opened a proactive case (未诉先办).
+    """
+    listed = record.get("reports") or []
+    proactive = record["source"] == "proactive"
+    if len(listed) < (1 if proactive else 2):  # (a risk work order lists no reports)
+        return []
+    can_split = can_split and not proactive
+    rows = [html.Li([
+        html.Span(_clock(r.get("time"), settings, "%m-%d %H:%M"), className="h-time"),
+        html.Span(label("source", r.get("source") or "", lang), className="h-user"),
+        html.Span(str(r.get("title") or r["incident_id"]), className="h-note"),
+        *([html.Button(t("split_off", lang), id={"type": "inc-split", "report": r["incident_id"]},
+                       className="act-button ip-split", title=t("split_case", lang))]
+          if can_split and i and not r.get("outside") else []),
+    ], className="h-item ip-report", **{"data-report": r["incident_id"]})
+        for i, r in enumerate(listed)]
+    heading = t("triggered" if proactive else "reports", lang).format(
+        n=len(listed), m=len(record["sources"]))
+    return [html.H3(heading, id="incident-reports-heading"),
+            html.Ol(rows, id="incident-reports", className="ip-history")]
+
+
 def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
-         settings: Settings, moment: int | None = None) -> list[Any]:
-    """The incident's fields and history; every user-written text is a plain child.
+         settings: Settings, moment: int | None = None, can_split: bool = False) -> list[Any]:
+    """The incident's fields, reports and history; every user-written text is a plain child.
 
     With `moment` (looking back) ages and lateness are as of that moment.
     """
@@ -218,10 +246,32 @@ def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
             html.Dt(t(key, lang)), html.Dd(value, id=f"incident-{key}",
                                            className="ip-late" if key == "overdue" and late
                                            else None))], className="ip-fields"),
+        *reports(record, lang, settings, can_split and moment is None),
+        *_trigger(record.get("trigger"), lang, settings),
         html.H3(t("history", lang)),
         html.Ol(history or [html.Li(t("none", lang), className="feed-empty")],
                 id="incident-history", className="ip-history"),
     ]
+
+
+def _trigger(trigger: dict[str, Any] | None, lang: str, settings: Settings) -> list[Any]:
+    """未诉先办: what keeps a risk work order open, by category, then indicator (text)."""
+    if not trigger:
+        return []
+    model = RiskModel.from_settings(settings)
+    rows = [html.Li([
+        html.Span(model.name(c["category"], "risk_category", lang), className="factor-name"),
+        html.Span("", className="factor-value"),
+        html.Span(f"+{c['contribution']:.1f}", className="factor-points"),
+    ], className="factor-category") for c in trigger["categories"]]
+    rows += [html.Li([
+        html.Span(model.name(i["indicator"], "indicator", lang), className="factor-name"),
+        html.Span(f"{i['value']:g}", className="factor-value"),
+        html.Span(f"+{i['contribution']:.1f}", className="factor-points"),
+    ]) for i in trigger["indicators"]]
+    head = (f"{t('order_trigger', lang)} · {label('risk_level', trigger['level'], lang)} "
+            f"{float(trigger['score']):.1f}")
+    return [html.H3(head), html.Ul(rows, id="incident-trigger", className="ip-trigger")]
 
 
 @SCREEN.callback(
@@ -277,13 +327,15 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
         live = services.cache.view_for(user.scope).raw.open_incidents.get(str(chosen))
     try:  # 403 outside the scope (not caught); 404 unknown
         record = decode_incident(services, str(chosen), *stored)
+        if moment is None:
+            with_report_titles(services, record)
     except NotFound:
         if moment is None:
             raise
         content: list[Any] = [html.Div(t("not_yet", lang), id="incident-replay",
                                        className="ip-replay")]
     else:
-        content = body(record, live, lang, services.settings, moment)
+        content = body(record, live, lang, services.settings, moment, user.can_act)
     return (content, "incident-panel" if opening else no_update, mark,
             False if opening else no_update, _actions_class(user, moment is not None))
 
@@ -350,3 +402,32 @@ def act(_clicks: list[int | None], chosen: str | None, department: str | None,
     return (f"✓ {t('sent', lang)}: {done} ({stamp})", "act-msg is-ok",
             "" if action in ("note", "follow_up") else no_update,
             "" if action == "close" else no_update, "" if action == "reject" else no_update)
+
+
+@SCREEN.callback(
+    Output("act-msg", "children", allow_duplicate=True),
+    Output("act-msg", "className", allow_duplicate=True),
+    Input({"type": "inc-split", "report": ALL}, "n_clicks"),
+    State("incident-sel", "data"),
+    State("url", "search"),
+    State("replay", "data"),
+    prevent_initial_call=True,
+)
+def split(_clicks: list[int | None], chosen: str | None, search: str | None,
+          replay: dict[str, Any] | None) -> Any:
+    """Split one report off the open case (a wrong merge) through the REST route's checks."""
+    triggered = dash.ctx.triggered_id
+    if not chosen or not isinstance(triggered, dict) or not dash.ctx.triggered[0].get("value"):
+        return no_update, no_update
+    services = current()
+    user = current_user()
+    _, lang = selection(search, services.geography, services.settings.lang, user.scope)
+    if source.replay_moment(replay, search, services.settings) is not None:
+        return f"✗ {t('go_live', lang)}", "act-msg is-error"
+    report = str(triggered.get("report") or "")
+    try:  # 403 outside the scope: not caught
+        perform_action(services, user, str(chosen), "split", address=client_address(),
+                       report=report)
+    except (BadRequest, Conflict, NotFound, ServiceUnavailable) as refused:
+        return f"✗ {t('refused', lang)}: {refused.description}", "act-msg is-error"
+    return f"✓ {t('sent', lang)}: {label('action', 'split', lang)} {report}", "act-msg is-ok"

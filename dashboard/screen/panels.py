@@ -131,13 +131,7 @@ def detail_body(frame: Frame) -> list[Any]:
     """The selected area's risk score, the indicators behind it, its urgent incidents."""
     d, lang = frame.detail, frame.lang
     score = t("no_score", lang) if d["score"] is None else f"{d['score']:.0f}"
-    factors = [html.Li([
-        html.Span(f["name"], className="factor-name"),
-        html.Span(f"{f['value']:g}", className="factor-value"),
-        html.Span(html.Span(style={"width": f"{min(f['points'], 100):.0f}%"}),
-                  className="factor-bar"),
-        html.Span(f"+{f['points']:.1f}", className="factor-points"),
-    ]) for f in d["factors"][:5]]
+    factors = [_factor(f) for f in d["factors"][:5]]
     incidents = [html.Li([
         html.Span(i["what"], className="inc-what",
                   style={"borderColor": SEVERITY_COLORS[min(max(i["sev"], 1), 4) - 1]}),
@@ -153,10 +147,35 @@ def detail_body(frame: Frame) -> list[Any]:
                              if d["level"] != "normal" else "#e8eef6"}),
             html.Span(label("risk_level", d["level"], lang), className="detail-level"),
         ], className="detail-head"),
-        html.H3(t("detail_factors", lang)),
-        html.Ul(factors or [html.Li(t("none", lang))], className="factors"),
+        *(_categories(d["categories"], lang) if d["categories"] else [
+            html.H3(t("detail_factors", lang)),
+            html.Ul(factors or [html.Li(t("none", lang))], className="factors")]),
         html.H3(t("detail_open", lang)),
         html.Ul(incidents[:4] or [html.Li(t("none", lang))], className="incidents"),
+    ]
+
+
+def _factor(f: dict[str, Any], css: str = "") -> Any:
+    """One indicator: its name, value, a bar of its points and the points."""
+    return html.Li([
+        html.Span(f["name"], className="factor-name"),
+        html.Span("" if f["value"] is None else f"{f['value']:g}", className="factor-value"),
+        html.Span(html.Span(style={"width": f"{min(f['points'], 100):.0f}%"}),
+                  className="factor-bar"),
+        html.Span(f"+{f['points']:.1f}", className="factor-points"),
+    ], className=css or None)
+
+
+def _categories(categories: list[dict[str, Any]], lang: str) -> list[Any]:
+    """The score by category (the tree), then the indicators behind the top categories."""
+    heads = [_factor({"name": c["name"], "value": None, "points": c["points"]},
+                     "factor-category") for c in categories[:3]]
+    drivers = [_factor(f) for c in categories[:2] for f in c["factors"][:2] if f["points"] > 0]
+    return [
+        html.H3(t("detail_categories", lang)),
+        html.Ul(heads, className="factors risk-categories"),
+        html.H3(t("detail_factors", lang)),
+        html.Ul(drivers or [html.Li(t("none", lang))], className="factors risk-indicators"),
     ]
 
 

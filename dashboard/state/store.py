@@ -21,7 +21,16 @@ import redis
 from dashboard.geography import Geography
 from dashboard.kinds import REGISTERS
 from dashboard.settings import Settings
-from dashboard.state.view import CityView, RawState, RiskModel, build_view, day_names, decode_raw
+from dashboard.state.view import (
+    CityView,
+    KnownRecords,
+    KnownScores,
+    RawState,
+    RiskModel,
+    build_view,
+    day_names,
+    decode_raw,
+)
 from dashboard.supervisor import children_report
 
 log = logging.getLogger(__name__)
@@ -29,8 +38,9 @@ log = logging.getLogger(__name__)
 FEED_READ = 200
 
 
-def read_raw(client: redis.Redis, settings: Settings, now: datetime) -> RawState:
-    """One round trip: everything the view is built from."""
+def read_raw(client: redis.Redis, settings: Settings, now: datetime,
+             memo: KnownRecords | None = None) -> RawState:
+    """One round trip: everything the view is built from (`memo`: see `decode_records`)."""
     prefix = settings.state_prefix
     today, yesterday = day_names(now, settings.zone)
     pipe = client.pipeline(transaction=False)
@@ -48,7 +58,7 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime) -> RawState
     open_incidents, today_fields, yesterday_fields = replies[:3]
     feed, stats, version = replies[3 + n:]
     return decode_raw(open_incidents, today_fields, yesterday_fields, registers, feed, stats,
-                      version, settings=settings)
+                      version, settings=settings, memo=memo)
 
 
 class StateCache:
@@ -69,6 +79,9 @@ class StateCache:
         self.reads = 0  # Redis reads done, for tests and benchmarks
         self._scoped_base: CityView | None = None
         self._scoped: dict[str, CityView] = {}
+        # last read's decoded records and scores: a read decodes and scores what changed
+        self._known_records: KnownRecords = {}
+        self._known_scores: KnownScores = {}
 
     def view(self) -> CityView:
         """The view of this tick; reads Redis only if the tick's view is not built yet."""
@@ -86,7 +99,7 @@ class StateCache:
                 log.warning("%s; serving the last known state", error)
             self._view = build_view(
                 self._raw, self.geography, self.model, now, self.settings.stale_after_s,
-                stale=error is not None, error=error,
+                stale=error is not None, error=error, known_scores=self._known_scores,
             )
             self._read_at = time.monotonic()
             return self._view
@@ -107,7 +120,7 @@ class StateCache:
         version = int(self.client.get(self.settings.state_prefix + "version") or 0)
         self.reads += 1
         if version != self._raw.version or day != self._raw_day or version == 0:
-            self._raw = read_raw(self.client, self.settings, now)
+            self._raw = read_raw(self.client, self.settings, now, self._known_records)
             self._raw_day = day
             self.reads += 1
 

@@ -127,6 +127,7 @@ class CityView:
             "score": score,
             "level": self.model.level(score),
             "factors": factors,
+            "categories": self.model.categories(factors),
             "scored_areas": t.risk_count,
             "areas_by_level": {lvl: t.risk_levels.get(lvl, 0) for lvl in RISK_LEVELS},
             "max_score": None if t.risk_max is None else round(t.risk_max, 1),
@@ -317,11 +318,20 @@ def _chain(geography: Geography, area_id: str) -> tuple[str, ...]:
     return (geography.root_id,)
 
 
+KnownScores = dict[tuple[tuple[str, float], ...], tuple[float, list[dict[str, Any]], str] | None]
+
+
 def build_view(
     raw: RawState, geography: Geography, model: RiskModel, now: datetime,
     stale_after_s: float, stale: bool = False, error: str | None = None,
+    known_scores: KnownScores | None = None,
 ) -> CityView:
-    """Sum the raw state up the area tree."""
+    """Sum the raw state up the area tree.
+
+    `known_scores` (kept by the caller from one build to the next) holds each area's
+    score by its indicator values: only the areas whose values changed are scored
+    again. It is refilled with this build's areas only, so it does not grow.
+    """
     totals: defaultdict[str, _Totals] = defaultdict(_Totals)
     now_ms = int(now.timestamp() * 1000)
     # Counted per (area, category, severity, overdue) first: a city's 100,000 open
@@ -354,46 +364,106 @@ def build_view(
     for reading in raw.risk.values():
         indicators[reading.area][reading.indicator] = reading.value
     own_risk: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+    memo = {} if known_scores is None else known_scores
+    scored: KnownScores = {}
+    scored_at: dict[int, set[str]] = {}  # depth in the area tree -> areas with own scores
     for area, values in indicators.items():
-        if not model.scores(values):
+        key = tuple(values.items())
+        if key in memo:
+            found = memo[key]
+        else:
+            found = _scored(model, values)
+        scored[key] = found
+        if found is None:
             continue  # only weighted indicators make a scored area
-        factors = model.factors(values)
-        score = min(100.0, sum(f["contribution"] for f in factors))
+        score, factors, level = found
         own_risk[area] = (score, factors)
-        level = model.level(score)
-        for parent in _chain(geography, area):
-            t = totals[parent]
-            t.risk_sum += score
-            t.risk_count += 1
-            t.risk_levels[level] += 1
-            t.risk_max = score if t.risk_max is None else max(t.risk_max, score)
-            for f in factors:
-                t.risk_factor_sum[f["indicator"]] += f["contribution"]
-                t.risk_value_sum[f["indicator"]] += f["value"]
-                t.risk_value_count[f["indicator"]] += 1
+        own = _chain(geography, area)
+        t = totals[own[0]]
+        t.risk_sum += score
+        t.risk_count += 1
+        t.risk_levels[level] += 1
+        t.risk_max = score if t.risk_max is None else max(t.risk_max, score)
+        for f in factors:
+            t.risk_factor_sum[f["indicator"]] += f["contribution"]
+            t.risk_value_sum[f["indicator"]] += f["value"]
+            t.risk_value_count[f["indicator"]] += 1
+        scored_at.setdefault(len(own), set()).add(own[0])
+    _roll_risk_up(totals, scored_at, geography)
+    if known_scores is not None:
+        known_scores.clear()
+        known_scores.update(scored)
     last_applied = int(raw.stats.get("last_applied_ms", "0") or 0)
     is_stale = stale or (now_ms - last_applied > stale_after_s * 1000)
     return CityView(now, geography, dict(totals), own_risk, raw, model, rollups, is_stale,
                     error)
 
 
+def _roll_risk_up(totals: Mapping[str, _Totals], scored_at: dict[int, set[str]],
+                  geography: Geography) -> None:
+    """Add each area's risk sums to its parent's, the finest level first (once per area)."""
+    for depth in range(max(scored_at, default=0), 1, -1):
+        for area in sorted(scored_at.get(depth, ())):
+            t, parent = totals[area], _chain(geography, area)[1]
+            p = totals[parent]
+            p.risk_sum += t.risk_sum
+            p.risk_count += t.risk_count
+            p.risk_levels.update(t.risk_levels)
+            if t.risk_max is not None:
+                p.risk_max = t.risk_max if p.risk_max is None else max(p.risk_max, t.risk_max)
+            p.risk_factor_sum.update(t.risk_factor_sum)
+            p.risk_value_sum.update(t.risk_value_sum)
+            p.risk_value_count.update(t.risk_value_count)
+            scored_at.setdefault(depth - 1, set()).add(parent)
+
+
+def _scored(model: RiskModel, values: Mapping[str, float],
+            ) -> tuple[float, list[dict[str, Any]], str] | None:
+    """An area's own score, factors and level (None: no weighted indicator)."""
+    if not model.scores(values):
+        return None
+    factors = model.factors(values)
+    score = min(100.0, sum(f["contribution"] for f in factors))
+    return score, factors, model.level(score)
+
+
+KnownRecords = dict[tuple[str, bytes], tuple[bytes, Any]]
+
+
 def decode_records(
     registers: Mapping[str, Mapping[bytes, bytes]], settings: Settings | None = None,
+    memo: KnownRecords | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Each register kind's hash (per field: its key, a tab, the record as JSON) as records."""
+    """Each register kind's hash (per field: its key, a tab, the record as JSON) as records.
+
+    `memo` (the caller keeps it from one read to the next) holds the records decoded last time by
+    field: a field whose stored bytes did not change is not decoded again. It is
+    refilled with this read's fields only.
+    """
     out: dict[str, dict[str, Any]] = {}
+    seen: KnownRecords = {}
     for kind in REGISTERS:
         records: dict[str, Any] = {}
         # Sorted, so that float sums (means) do not depend on the order Redis returns fields in.
         for name, packed in sorted(registers.get(kind.name, {}).items()):
+            known = memo.get((kind.name, name)) if memo is not None else None
+            if known is not None and known[0] == packed:
+                seen[(kind.name, name)] = known
+                records[name.decode()] = known[1]
+                continue
             try:
                 record = orjson.loads(packed[packed.index(b"\t") + 1:])
                 record.pop("lv", None)  # the level the script compares; not the record's
             except (ValueError, orjson.JSONDecodeError):  # a value written before named records
                 log.warning("skipping %s register %r: not a named record", kind.name, name)
                 continue  # the next reading of it replaces it
-            records[name.decode()] = kind.decode(name.decode(), record, settings)
+            decoded = kind.decode(name.decode(), record, settings)
+            records[name.decode()] = decoded
+            seen[(kind.name, name)] = (packed, decoded)
         out[kind.name] = records
+    if memo is not None:
+        memo.clear()
+        memo.update(seen)
     return out
 
 
@@ -401,7 +471,7 @@ def decode_raw(
     open_incidents: Mapping[bytes, bytes], today: Mapping[bytes, bytes],
     yesterday: Mapping[bytes, bytes], registers: Mapping[str, Mapping[bytes, bytes]],
     feed: list[bytes], stats: Mapping[bytes, bytes], version: bytes | None,
-    settings: Settings | None = None,
+    settings: Settings | None = None, memo: KnownRecords | None = None,
 ) -> RawState:
     """Decode what the Redis reads returned (`registers`: kind name -> its hash)."""
     return RawState(
@@ -409,7 +479,7 @@ def decode_raw(
                         for k, v in open_incidents.items()},
         today={k.decode(): int(v) for k, v in today.items()},
         yesterday={k.decode(): int(v) for k, v in yesterday.items()},
-        records=decode_records(registers, settings),
+        records=decode_records(registers, settings, memo),
         feed=tuple(orjson.loads(item) for item in feed),
         stats={k.decode(): v.decode() for k, v in stats.items()},
         version=int(version or 0),

@@ -1,0 +1,192 @@
+"""未诉先办 hotspots (issue 12 item 6a; run: -k hot0).
+
+Through the real stream and worker on a real Redis: `CITYBRAIN_HOTSPOT_REPORTS` reports
+of a category within `CITYBRAIN_HOTSPOT_METRES` and `CITYBRAIN_HOTSPOT_DAYS` open one
+proactive case for the street, linking them; re-delivery and shuffled order open no other.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import orjson
+import pytest
+
+from dashboard.pipeline.worker import Worker
+from dashboard.screen.frame import compute, feed_items
+from dashboard.state.store import StateCache
+from tests.events import incident, now_ms
+from tests.test_merge import (
+    METRE_LAT,
+    STREET,
+    _app,
+    _cases,
+    _origin,
+    _run,
+    _signed_in,
+    shuffled_runs,
+)
+
+DAY = 86_400_000
+T0 = now_ms(-3 * 86400)  # three days ago; every report time is relative to it
+CASE = f"proactive:garbage:{STREET}:1"
+
+
+@pytest.fixture
+def hot(settings):
+    return settings.replace(hotspot_reports=3, hotspot_metres=200, hotspot_days=7)
+
+
+def _at(origin, metres_north, metres_east=0.0):
+    return origin[0] + metres_east * METRE_LAT * 1.17, origin[1] + metres_north * METRE_LAT
+
+
+def _reports(origin):
+    """Three garbage reports 150 m apart at most, one a day; one of another category."""
+    return [
+        incident("A1", ts=T0, point=origin, source="hotline", title="垃圾堆放"),
+        incident("A2", ts=T0 + DAY, point=_at(origin, 70), source="grid"),
+        incident("A3", ts=T0 + 2 * DAY, point=_at(origin, 150), source="hotline"),
+        incident("N1", ts=T0 + DAY, point=_at(origin, 10), source="hotline", category="noise"),
+    ]
+
+
+def _proactive(client, settings):
+    """Each proactive case: (its report time, area, category, linked reports); hot:open."""
+    out = {}
+    for iid, raw in client.hscan_iter(settings.state_prefix + "inc"):
+        record = orjson.loads(raw)
+        if record.get("src") == "proactive":
+            out[iid.decode()] = (record["rts"], record["area"], record["cat"], record["st"],
+                                 [r["i"] for r in record["rl"]])
+    opened = {k.decode(): v.decode()
+              for k, v in client.hgetall(settings.state_prefix + "hot:open").items()}
+    return out, opened
+
+
+def test_hot001_k_reports_in_d_days_open_exactly_one_proactive_case(hot, client, geography):
+    origin = _origin(geography)
+    events = _reports(origin)
+    _run(hot, client, geography, events[:2])
+    assert _proactive(client, hot) == ({}, {})  # two reports: not yet
+    _run(hot, client, geography, events[2:])
+    cases, opened = _proactive(client, hot)
+    assert cases == {CASE: (T0 + 2 * DAY, STREET, "garbage", "reported", ["A1", "A2", "A3"])}
+    assert opened == {f"garbage|{STREET}": CASE}
+    _run(hot, client, geography, events)  # delivered again: nothing new
+    assert _proactive(client, hot) == (cases, opened)
+    # a fourth report in the neighbourhood joins the same case
+    _run(hot, client, geography, [incident("A4", ts=T0 + 2 * DAY + 3600_000,
+                                           point=_at(origin, 100), source="video_ai")])
+    cases, _ = _proactive(client, hot)
+    assert list(cases) == [CASE] and cases[CASE][4] == ["A1", "A2", "A3", "A4"]
+    # one more 1 km away joins nothing
+    _run(hot, client, geography, [incident("B1", ts=T0 + 2 * DAY, point=_at(origin, 1000),
+                                           source="grid")])
+    assert _proactive(client, hot)[0][CASE][4] == ["A1", "A2", "A3", "A4"]
+
+
+def test_hot002_the_api_the_summary_and_the_feed_show_it(hot, client, geography):
+    _run(hot, client, geography, _reports(_origin(geography)))
+    boss = _signed_in(_app(hot, client, geography), "boss")
+    detail = boss.get(f"/api/v1/incidents/{CASE}").get_json()
+    assert detail["source"] == "proactive" and detail["category"] == "garbage"
+    assert detail["area"] == STREET and detail["status"] == "reported"
+    assert [(r["incident_id"], r["source"]) for r in detail["reports"]] == [
+        ("A1", "hotline"), ("A2", "grid"), ("A3", "hotline")]
+    assert detail["reports"][0]["title"] == "垃圾堆放"
+    assert boss.get("/api/v1/summary").get_json()["incidents"]["open"] == 5  # 4 + proactive
+    view = StateCache(hot, client, geography).view()
+    news = [(i["incident_id"], i.get("source")) for i in feed_items(view, "310000")]
+    assert news.count((CASE, "proactive")) == 1
+    rows = compute(view, "310104", "zh-CN").feed
+    assert [(r["what"], r["status"], r["title"]) for r in rows if r["id"] == CASE] == [
+        ("垃圾", "已上报", "未诉先办")]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hot003_shuffled_order_and_redelivery_give_the_same_cases(hot, client, geography,
+                                                                 seed):
+    rnd = random.Random(seed)
+    origin = _origin(geography)
+    events = [incident(f"R{i}", ts=T0 + rnd.randint(0, 5 * 24) * 3600_000,
+                       point=_at(origin, rnd.uniform(0, 600), rnd.uniform(0, 600)),
+                       source=rnd.choice(("hotline", "grid", "video_ai")),
+                       category=rnd.choice(("garbage", "noise")))
+              for i in range(40)]
+    expected, *others = shuffled_runs(hot, client, geography, events, rnd,
+                                      lambda: _proactive(client, hot))
+    assert expected[0], "the scenario should make a hotspot"
+    assert others == [expected, expected]
+
+
+def test_hot007_with_merging_on_too_any_order_gives_the_same_cases(hot, client, geography):
+    both = hot.replace(merge_metres=150, merge_minutes=60)
+    rnd = random.Random(7)
+    origin = _origin(geography)
+    events = [incident(f"R{i}", ts=T0 + rnd.randint(0, 3 * 24 * 60) * 60_000,
+                       point=_at(origin, rnd.uniform(0, 400), rnd.uniform(0, 400)),
+                       source=rnd.choice(("hotline", "grid", "video_ai")))
+              for i in range(50)]
+
+    def state():
+        return _proactive(client, both), _cases(client, both)
+
+    expected, *others = shuffled_runs(both, client, geography, events, rnd, state)
+    assert expected[0][0] and len(expected[1][1]) < 50, "hotspots and merges expected"
+    assert others == [expected, expected]
+
+
+def test_hot004_a_closed_proactive_case_lets_the_next_hotspot_open_another(hot, client,
+                                                                         geography):
+    origin = _origin(geography)
+    _run(hot, client, geography, _reports(origin))
+    jiedao = _signed_in(_app(hot.replace(verify="off"), client, geography), "jiedao")
+    assert jiedao.post(f"/api/v1/incidents/{CASE}/actions",
+                       json={"action": "close"}).status_code == 202
+    Worker(hot.replace(verify="off"), client, geography, name="w").work(burst=True)
+    cases, opened = _proactive(client, hot)
+    assert cases[CASE][3] == "closed" and opened == {}
+    _run(hot, client, geography, [incident("A5", ts=T0 + 2 * DAY + 60_000,
+                                           point=_at(origin, 20), source="grid")])
+    cases, opened = _proactive(client, hot)
+    second = f"proactive:garbage:{STREET}:2"
+    assert opened == {f"garbage|{STREET}": second}
+    assert cases[second][4] == ["A1", "A2", "A3", "A5"] and cases[CASE][4] == ["A1", "A2", "A3"]
+
+
+def test_hot008_a_forgotten_proactive_case_links_nothing_and_a_new_one_opens(hot, client,
+                                                                           geography):
+    origin = _origin(geography)
+    off = hot.replace(verify="off")
+    _run(off, client, geography, _reports(origin))
+    jiedao = _signed_in(_app(off, client, geography), "jiedao")
+    assert jiedao.post(f"/api/v1/incidents/{CASE}/actions",
+                       json={"action": "close"}).status_code == 202
+    Worker(off, client, geography, name="w").work(burst=True)
+    later = time.time() + off.closed_keep_s + 60  # the worker's clock, injected: swept
+    Worker(off, client, geography, name="w", clock=lambda: later).process(
+        [(b"1-1", {k.encode(): v.encode() for k, v in incident("L1").items()})])
+    assert client.hget(off.state_prefix + "inc", CASE) is None
+    # an earlier report makes A2 hot too; A3's case is gone: a new one opens
+    _run(off, client, geography, [incident("A0", ts=T0 - 3600_000, point=_at(origin, 30))])
+    cases, opened = _proactive(client, off)
+    second = f"proactive:garbage:{STREET}:2"
+    assert opened == {f"garbage|{STREET}": second}
+    assert cases == {second: (T0 + DAY, STREET, "garbage", "reported", ["A0", "A1", "A2"])}
+
+
+def test_hot006_reports_spread_over_more_than_d_days_open_nothing(hot, client, geography):
+    origin = _origin(geography)
+    spread = [incident(f"S{i}", ts=T0 + i * 30 * 3600_000, point=_at(origin, 10 * i))
+              for i in range(3)]  # 30 hours apart: never 3 within a day
+    _run(hot.replace(hotspot_days=1), client, geography, spread)
+    assert _proactive(client, hot) == ({}, {})
+    _run(hot.replace(hotspot_days=2), client, geography, spread)  # 60 hours: still not
+    assert _proactive(client, hot) == ({}, {})
+
+
+def test_hot005_off_opens_nothing(settings, client, geography):
+    _run(settings, client, geography, _reports(_origin(geography)))
+    assert _proactive(client, settings) == ({}, {})
