@@ -65,3 +65,19 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
 
   new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
 })();
+
+/* Dash's Graph queues each figure's draw behind the one before; when the graph is
+   replaced (a language or area switch rebuilds the screen, the tour moves on) while a
+   draw is queued, that draw runs on the removed element and rejects with
+   "Cannot read properties of null (reading 'classList')" (dcc async-graph `plot`).
+   Nothing is lost: the new graph draws itself. Only that rejection is quietened; every
+   other error still reaches the console. */
+window.addEventListener("unhandledrejection", function (event) {
+  var reason = event.reason;
+  var stack = (reason && reason.stack) || "";
+  if (reason instanceof TypeError && /reading 'classList'/.test(reason.message) &&
+      /graph/.test(stack)) {
+    event.preventDefault();
+    console.info("cockpit: a draw of a replaced map was dropped");
+  }
+});

@@ -11,7 +11,9 @@ from dashboard.screen.heap_guard import BEACON_URL, MAX_BODY, script
 from dashboard.settings import Settings, SettingsError
 
 
-def test_soa012_the_beacon_logs_who_and_how_much_and_takes_nothing_as_code(settings, caplog):
+def test_soa012_the_beacon_logs_who_and_how_much_and_takes_nothing_as_code(client, settings,
+                                                                          caplog):
+    """(`client`: a flushed database, so no accounts left by an earlier test.)"""
     http = create_app(settings).server.test_client()
     caplog.set_level(logging.WARNING, logger="dashboard.screen.heap_guard")
     sent = {"heap_mb": 1500.5, "ceiling_mb": 1024, "url": "/?area=310104\n<b>x</b>"}

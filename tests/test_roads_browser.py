@@ -8,6 +8,7 @@ network's geometry is fetched once by URL and never travels with a tick.
 from __future__ import annotations
 
 import logging
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -121,4 +122,8 @@ def test_rds006_roads_are_lines_coloured_by_level_and_fetched_once(stack):
             return t.marker.line.color[t.locations.indexOf('SEG-310101-001')] === c; }}""",
         arg=LEVEL_COLORS[4], timeout=20_000)
     assert len(stack.fetched) == 1
-    assert stack.ticks and not any(b"coordinates" in body for body in stack.ticks)
+    deadline = time.monotonic() + 20  # the new colour may come with a redraw: wait for a tick
+    while not stack.ticks:
+        assert time.monotonic() < deadline, "no tick answered after the new level"
+        page.wait_for_timeout(100)
+    assert not any(b"coordinates" in body for body in stack.ticks)
