@@ -243,7 +243,7 @@ def _sees(page, status: str) -> float:
     """
     started = time.monotonic()
     page.wait_for_function(
-        "s => document.querySelector('#incident-status').innerText === s", arg=status,
+        "s => document.querySelector('#incident-status')?.innerText === s", arg=status,
         timeout=20_000)
     return time.monotonic() - started
 

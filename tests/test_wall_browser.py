@@ -218,7 +218,9 @@ def test_alr009_acknowledged_from_the_card_audited_and_gone(official, stack):
 
     entry = browser.wait_for(acked, timeout_s=WAIT_MS / 1000)
     assert entry and entry["user"] == "xuhui" and entry["area"].startswith("310104")
-    assert entry["target"] in alerts.acknowledged(stack.client, stack.settings, now_ms())
+    assert browser.wait_for(  # audited first, then stored: the store follows the audit
+        lambda: entry["target"] in alerts.acknowledged(stack.client, stack.settings, now_ms()),
+        timeout_s=WAIT_MS / 1000)
     view = StateCache(stack.settings, stack.client, stack.geography).view()
     listed = alerts.alerts(view, stack.settings, alerts.acknowledged(
         stack.client, stack.settings, now_ms()), "zh-CN")
