@@ -28,11 +28,11 @@ from tests.events import incident, mixed_events
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-# 多源合并 on in the SIGKILL test: merged cases too are exactly-once through crashes.
-# Hotspots (未诉先办) are not here: a crash re-delivers entries later than their place in
-# the stream, and a hotspot decided while a case closes meanwhile can differ (a known
-# defect, issue 12; hot003 covers shuffled order without closes).
-MERGING = {"CITYBRAIN_MERGE_METRES": "300", "CITYBRAIN_MERGE_MINUTES": "30"}
+# 多源合并 and 未诉先办 on in the SIGKILL test: merged cases and hotspots too are
+# exactly-once through crashes (a crash re-delivers entries later than their place in
+# the stream: the same reports in another order).
+MERGING = {"CITYBRAIN_MERGE_METRES": "300", "CITYBRAIN_MERGE_MINUTES": "30",
+           "CITYBRAIN_HOTSPOT_REPORTS": "4", "CITYBRAIN_HOTSPOT_METRES": "300"}
 
 
 def settings_for(url: str, name: str, **env: str) -> Settings:
@@ -145,8 +145,10 @@ def test_flt001_sigkill_three_times_changes_no_number(client, redis_url, geograp
     expected = numbers(client, clean, geography, now)
     merged = sum(case is not None and len(reports) > 1
                  for case, reports, _ in expected["cases"].values())
+    proactive = sum(iid.startswith(b"proactive:") for iid in expected["cases"])
     assert merged > 100, f"the mix should merge reports ({merged} cases of several)"
-    print(f"compared {merged} merged cases")
+    assert proactive > 10, f"the mix should open proactive cases ({proactive})"
+    print(f"compared {merged} merged cases and {proactive} proactive cases")
     assert numbers(client, crashed, geography, now) == expected
     assert client.xpending(crashed.stream, crashed.group)["pending"] == 0
 

@@ -169,12 +169,14 @@ def test_hot008_a_forgotten_proactive_case_links_nothing_and_a_new_one_opens(hot
     Worker(off, client, geography, name="w", clock=lambda: later).process(
         [(b"1-1", {k.encode(): v.encode() for k, v in incident("L1").items()})])
     assert client.hget(off.state_prefix + "inc", CASE) is None
-    # an earlier report makes A2 hot too; A3's case is gone: a new one opens
+    # an earlier report makes A2 hot too, and A3 (its window changed) decides again; A3's
+    # case is gone: a new one opens, linking both and their neighbourhoods
     _run(off, client, geography, [incident("A0", ts=T0 - 3600_000, point=_at(origin, 30))])
     cases, opened = _proactive(client, off)
     second = f"proactive:garbage:{STREET}:2"
     assert opened == {f"garbage|{STREET}": second}
-    assert cases == {second: (T0 + DAY, STREET, "garbage", "reported", ["A0", "A1", "A2"])}
+    assert cases == {second: (T0 + DAY, STREET, "garbage", "reported",
+                              ["A0", "A1", "A2", "A3"])}
 
 
 def test_hot006_reports_spread_over_more_than_d_days_open_nothing(hot, client, geography):
@@ -190,3 +192,42 @@ def test_hot006_reports_spread_over_more_than_d_days_open_nothing(hot, client, g
 def test_hot005_off_opens_nothing(settings, client, geography):
     _run(settings, client, geography, _reports(_origin(geography)))
     assert _proactive(client, settings) == ({}, {})
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_hot009_reports_repeated_at_other_times_and_places_any_order_same_cases(
+        hot, client, geography, seed):
+    """An incident reported again (another time, another place: its earliest report counts)
+    moves in the hotspot window: the hot reports and what they link follow it, whatever
+    the arrival order (the SIGKILL test's mix re-delivers such reports out of order)."""
+    rnd = random.Random(seed)
+    origin = _origin(geography)
+    events = [incident(f"R{rnd.randint(0, 24)}", ts=T0 + rnd.randint(0, 5 * 24) * 3600_000,
+                       point=_at(origin, rnd.uniform(0, 900), rnd.uniform(0, 900)),
+                       source=rnd.choice(("hotline", "grid", "video_ai")),
+                       category=rnd.choice(("garbage", "garbage", "noise")))
+              for _ in range(60)]
+    for i, event in enumerate(events):
+        event["event_id"] = f"e{i}"
+    expected, *others = shuffled_runs(hot, client, geography, events, rnd,
+                                      lambda: _proactive(client, hot))
+    assert expected[0], "the scenario should make a hotspot"
+    assert others == [expected, expected]
+
+
+def test_hot010_a_report_moved_out_of_the_window_unlinks_and_an_unlinked_case_goes(
+        hot, client, geography):
+    """A3's earlier report lies 1 km away: the hotspot it made is gone, and so is the case
+    nobody acted on (its number is free again)."""
+    origin = _origin(geography)
+    _run(hot, client, geography, _reports(origin))
+    assert list(_proactive(client, hot)[0]) == [CASE]
+    _run(hot, client, geography, [incident("A3", ts=T0 - 5 * DAY, point=_at(origin, 1000),
+                                           source="grid")])
+    assert _proactive(client, hot) == ({}, {})
+    assert orjson.loads(client.hget(hot.state_prefix + "inc", "A3")).get("hot") is None
+    assert client.hget(hot.state_prefix + "open", CASE) is None
+    # back in the window (a fourth report near A1 and A2): the same number opens again
+    _run(hot, client, geography, [incident("A4", ts=T0 + 2 * DAY, point=_at(origin, 40))])
+    cases, _ = _proactive(client, hot)
+    assert list(cases) == [CASE] and cases[CASE][4] == ["A1", "A2", "A4"]

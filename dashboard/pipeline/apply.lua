@@ -223,6 +223,8 @@ local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
 -- New reports (incident id -> true) to place into cases and hotspots, where a placed one
 -- was before it moved to an earlier report event ({mt, mx, my, mc}), reports split off
 local merge_new, merge_moved, merge_split = {}, {}, {}
+-- Reports stored before this batch whose report moved in it: where they were
+local hot_moved = {}
 local DAY_MS = 86400000
 -- The GEO indexes of reports, per category and bucket of report time: merging's (`mg`,
 -- buckets of four windows) and hotspots' (`hg`, buckets of its window of days)
@@ -290,12 +292,13 @@ local function apply_incident(e)
       and e.src ~= 'proactive'
       and (rec.mt == nil or ts < rec.mt or (ts == rec.mt and e.id < rec.me)) then
     if rec.mt then
-      if rec.case and not merge_moved[iid] then
-        merge_moved[iid] = {mt = rec.mt, mx = rec.mx, my = rec.my, mc = rec.mc}
-      end
+      local was = {mt = rec.mt, mx = rec.mx, my = rec.my, mc = rec.mc}
+      if rec.case and not merge_moved[iid] then merge_moved[iid] = was end
+      if not merge_new[iid] and not hot_moved[iid] then hot_moved[iid] = was end
       for index, _ in pairs(INDEXES) do redis.call('ZREM', bucket(index, rec.mc, rec.mt), iid) end
     end
     rec.mt, rec.me, rec.ms, rec.mc, rec.mx, rec.my = ts, e.id, e.src, e.cat, e.lon, e.lat
+    rec.mst = e.str ~= '' and e.str or nil  -- the street of its report (a hotspot's cause)
     merge_new[iid] = true
   end
   if e.spl and e.spl ~= '' then merge_split[#merge_split + 1] = e.spl end
@@ -668,71 +671,139 @@ end
 
 -- 3c. 未诉先办 (hotspots): a report is hot when `hk` or more reports of its category lie
 --    within `hm` metres of it and `hd` days before it (itself counted). A hot report links
---    the reports of that neighbourhood to the open proactive case of its cause (category
---    and street; opened then if there is none: `proactive:<category>:<street>:<n>`, the
---    open one of each cause in hash `hot:open`). Each new report checks itself and the
---    reports after it whose window it falls in, so the hot reports and what they link do
---    not depend on the order (while no proactive case of the cause closes meanwhile).
-if batch.hk > 0 and next(merge_new) then
+--    itself and the reports of that neighbourhood (`hl`) to the open proactive case of its
+--    cause (category and the street of its report; opened then if there is none:
+--    `proactive:<category>:<street>:<n>`, the open one of each cause in hash `hot:open`).
+--    A case's reports count the hot reports linking each (`n`; `h`: itself hot), so that a
+--    report re-decided takes back exactly what it linked. Re-decided in a batch: its new
+--    reports, reports moved to an earlier report, and every report whose window held either
+--    (before or after the move); so the hot reports, what they link and the cases are a
+--    function of the reports, whatever the order they came in. A closed case keeps what it
+--    had; an open one that no hot report links any more (and nobody acted on) goes.
+if batch.hk > 0 and (next(merge_new) or next(hot_moved)) then
   local K, RH, D = batch.hk, batch.hm, batch.hd * DAY_MS
   index_reports('hg', D)
-  local open_of = {}  -- cause -> its open proactive case (false: none)
-  local function link(pid, iid)
-    local case, r = load(pid), incidents[iid]
-    if not case then return end  -- closed and forgotten since
-    for _, x in ipairs(case.rl) do
-      if x.i == iid then return end
-    end
-    case.rl[#case.rl + 1] = {i = iid, e = r.me, s = r.ms, t = r.mt}
-    sort_reports(case.rl)
-    dirty_inc[pid] = true
-  end
-  local function heat(rec, iid, hood)
-    local street = rec.str or batch.root
-    local cause = rec.mc .. '|' .. street
-    if open_of[cause] == nil then
-      open_of[cause] = redis.call('HGET', P .. 'hot:open', cause) or false
-    end
-    local pid = open_of[cause]
-    if not pid then
-      pid = 'proactive:' .. rec.mc .. ':' .. street .. ':'
-        .. redis.call('HINCRBY', P .. 'hot:n', cause, 1)
-      redis.call('HSET', P .. 'hot:open', cause, pid)
-      open_of[cause] = pid
-      incidents[pid] = {src = 'proactive', cat = rec.mc, area = street, str = street,
-                        st = 'reported', cause = cause, rl = {}}
-      feed[#feed + 1] = cjson.encode({id = pid, kind = 'incident', ts = rec.rts, area = street,
-        incident_id = pid, status = 'reported', category = rec.mc, source = 'proactive'})
-    end
-    local case = load(pid)
-    local old = contributed[pid] or contributions(case)
-    if case.rts == nil or rec.rts < case.rts then  -- the earliest hot report's time and place
-      case.rts, case.rday, case.rhour, case.t0 = rec.rts, rec.rday, rec.rhour, rec.rts
-      case.lon, case.lat = tonumber(rec.mx), tonumber(rec.my)
-      if case.st == 'reported' then
-        case.stk, case.sts, case.sday = string.format('%015d|0|', rec.rts) .. pid, rec.rts,
-          rec.rday
+  local links = {}  -- case id -> {report id -> its entry}, for the cases changed
+  local created, dropped = {}, {}
+  local function links_of(pid)
+    local map = links[pid]
+    if map == nil then
+      local case = load(pid)
+      if not case or case.st == 'closed' then return nil end
+      map = {}
+      for _, x in ipairs(case.rl or {}) do
+        x.n = x.n or 1
+        map[x.i] = x
       end
+      links[pid] = map
     end
-    recount(pid, case, old)
-    rec.hot = pid
-    dirty_inc[iid] = true
-    link(pid, iid)
-    for _, other in ipairs(hood) do link(pid, other) end
+    return map
   end
+  local function open_case(cause, rec)
+    local pid = redis.call('HGET', P .. 'hot:open', cause)
+    if pid then return pid end
+    pid = 'proactive:' .. rec.mc .. ':' .. (rec.mst or batch.root) .. ':'
+      .. redis.call('HINCRBY', P .. 'hot:n', cause, 1)
+    redis.call('HSET', P .. 'hot:open', cause, pid)
+    local street = rec.mst or batch.root
+    incidents[pid] = {src = 'proactive', cat = rec.mc, area = street, str = street,
+                      st = 'reported', cause = cause, rl = {}}
+    created[pid] = true
+    return pid
+  end
+  local function take(pid, iid, list, sign)  -- iid's links to case pid: +1 or -1 each
+    local map = links_of(pid)
+    if not map then return end  -- closed (it keeps what it had) or forgotten
+    for k = 0, #list do
+      local other = k == 0 and iid or list[k]
+      local x = map[other]
+      if not x then
+        local r = incidents[other]
+        x = {i = other, e = r.me, s = r.ms, t = r.mt, n = 0}
+        map[other] = x
+      end
+      x.n = x.n + sign
+      if k == 0 then x.h = sign > 0 or nil end
+      if x.n <= 0 then map[other] = nil end
+    end
+  end
+  local function decide(iid)
+    local rec = load(iid)
+    if not rec or not rec.mt then return end
+    local hood = near('hg', RH, rec, iid, rec.mt - D, rec.mt)
+    table.sort(hood)
+    local pid = nil
+    if #hood + 1 >= K then pid = open_case(rec.mc .. '|' .. (rec.mst or batch.root), rec) end
+    if pid == rec.hot and cjson.encode(hood) == cjson.encode(rec.hl or {}) then return end
+    if rec.hot then take(rec.hot, iid, rec.hl or {}, -1) end
+    if pid then take(pid, iid, hood, 1) end
+    rec.hot, rec.hl = pid, pid and hood or nil
+    dirty_inc[iid] = true
+  end
+  local todo = {}
   for iid, _ in pairs(merge_new) do
     local rec = load(iid)
-    local later = near('hg', RH, rec, iid, rec.mt, rec.mt + D)
-    later[#later + 1] = iid
-    for _, x in ipairs(later) do
-      local xr = incidents[x]
-      if xr.hot then
-        link(xr.hot, iid)  -- a new report inside a hot report's neighbourhood
-      else
-        local hood = near('hg', RH, xr, x, xr.mt - D, xr.mt)
-        if #hood + 1 >= K then heat(xr, x, hood) end
+    todo[iid] = true
+    for _, x in ipairs(near('hg', RH, rec, iid, rec.mt, rec.mt + D)) do todo[x] = true end
+  end
+  for iid, was in pairs(hot_moved) do
+    todo[iid] = true
+    for _, x in ipairs(near('hg', RH, was, iid, was.mt, was.mt + D)) do todo[x] = true end
+  end
+  local order = {}
+  for iid, _ in pairs(todo) do order[#order + 1] = iid end
+  table.sort(order)
+  for _, iid in ipairs(order) do decide(iid) end
+  -- the cases changed: their report lists, and the time and place of the earliest hot report
+  for pid, map in pairs(links) do
+    local case = incidents[pid]
+    local old = contributed[pid] or contributions(case)
+    local list = {}
+    for other, x in pairs(map) do
+      local r = incidents[other]
+      if r and merge_new[other] then x.e, x.s, x.t = r.me, r.ms, r.mt end
+      list[#list + 1] = x
+    end
+    sort_reports(list)
+    case.rl = list
+    local first = nil
+    for _, x in ipairs(list) do
+      if x.h then first = x; break end
+    end
+    local untouched = case.st == 'reported' and (case.stk == nil or case.stk:find('|0|', 1, true))
+    if first == nil and untouched then  -- nothing links it: as if it had never opened
+      count(old, -1)
+      contributed[pid] = {}
+      dirty_inc[pid] = nil
+      dropped[#dropped + 1] = pid
+      if redis.call('HGET', P .. 'hot:open', case.cause) == pid then
+        redis.call('HDEL', P .. 'hot:open', case.cause)
+        local n = redis.call('HGET', P .. 'hot:n', case.cause)
+        if n and string.sub(pid, -#n - 1) == ':' .. n then  -- its number is free again
+          redis.call('HINCRBY', P .. 'hot:n', case.cause, -1)
+        end
+      end
+    else
+      if first then
+        local r = load(first.i)
+        case.rts = r.rts or r.mt
+        case.rday, case.rhour, case.t0 = r.rday, r.rhour, case.rts
+        case.lon, case.lat = tonumber(r.mx), tonumber(r.my)
+        if untouched then
+          case.stk = string.format('%015d|0|', case.rts) .. pid
+          case.sts, case.sday = case.rts, case.rday
+        end
+      end
+      recount(pid, case, old)
+      if created[pid] then
+        feed[#feed + 1] = cjson.encode({id = pid, kind = 'incident', ts = case.rts, area = case.area,
+          incident_id = pid, status = 'reported', category = case.cat, source = 'proactive'})
       end
     end
+  end
+  if #dropped > 0 then
+    redis.call('HDEL', P .. 'inc', unpack(dropped))
+    redis.call('HDEL', P .. 'open', unpack(dropped))
   end
 end
 
