@@ -148,6 +148,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         env["CITYBRAIN_RISK_TREE"] = str(DEMO_TREE)  # the demo city's 风险指标体系
         env.setdefault("CITYBRAIN_RISK_ORDERS", "orange")  # 未诉先办 on for the demo
+    if not settings.boundaries and settings.city == "shanghai":
+        # 多源合并 on for the demo: its feed reports the same place again and again. (Its
+        # hotspots stay off: the feed draws every report from 256 points a district, so
+        # every busy point would be a hotspot; a city sets its own thresholds.)
+        env.setdefault("CITYBRAIN_MERGE_METRES", "150")
+        env.setdefault("CITYBRAIN_MERGE_MINUTES", "30")
     me = [sys.executable, "-m", "dashboard.cli"]
     commands = {"worker": [*me, "worker"], "web": _web_command(settings)}
     if settings.update_mode == "push":

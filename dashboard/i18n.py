@@ -84,6 +84,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "history": ("处置记录", "Action history"),
     "reports": ("合并上报 ({n} 条, {m} 个来源)", "Merged reports ({n}, {m} sources)"),
     "triggered": ("触发的上报 ({n} 条)", "Reports that opened it ({n})"),
+    "proactive_title": ("未诉先办 · {what} · {n} 条上报", "Proactive · {what} · {n} reports"),
     "split_off": ("拆分", "Split off"),
     "merged": ("已并案", "Merged"),
     "split_case": ("拆分为单独案件", "Split into a case of its own"),

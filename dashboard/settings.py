@@ -466,7 +466,8 @@ SETTINGS: tuple[Setting, ...] = (
             "this many minutes of its report.", _positive_int),
     Setting("CITYBRAIN_MERGE_METRES", "0", "多源合并: reports of one category within this "
             "many metres and `CITYBRAIN_MERGE_MINUTES` of an earlier report become one case "
-            "(the summary and the rankings count cases). 0: off.", _non_negative_int),
+            "(the summary and the rankings count cases). 0: off (`citybrain run` uses 150 for the "
+            "demo city).", _non_negative_int),
     Setting("CITYBRAIN_MERGE_MINUTES", "30", "The time window of merging: a report joins a "
             "case whose first report is at most this many minutes earlier.", _positive_int),
     Setting("CITYBRAIN_HOTSPOT_REPORTS", "0", "未诉先办: this many reports of one category "

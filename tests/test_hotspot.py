@@ -15,6 +15,7 @@ import pytest
 
 from dashboard.pipeline.worker import Worker
 from dashboard.screen.frame import compute, feed_items
+from dashboard.screen.incident_panel import body
 from dashboard.state.store import StateCache
 from tests.events import incident, now_ms
 from tests.test_merge import (
@@ -231,3 +232,37 @@ def test_hot010_a_report_moved_out_of_the_window_unlinks_and_an_unlinked_case_go
     _run(hot, client, geography, [incident("A4", ts=T0 + 2 * DAY, point=_at(origin, 40))])
     cases, _ = _proactive(client, hot)
     assert list(cases) == [CASE] and cases[CASE][4] == ["A1", "A2", "A4"]
+
+
+def test_hot011_a_routing_rule_dispatches_the_case_of_its_category_and_street(
+        hot, client, geography, tmp_path):
+    rules = tmp_path / "rules.csv"
+    rules.write_text("category,area_id,severity,department,sla_minutes\n"
+                     "garbage,,,环卫,240\n"
+                     f"garbage,{STREET},,街道办,90\n", encoding="utf-8")
+    routed = hot.replace(routing_rules=str(rules))
+    _run(routed, client, geography, [{**e, "department": "城管"} for e in _reports(
+        _origin(geography))])  # the reports' own department is not the case's
+    detail = _signed_in(_app(routed, client, geography), "boss").get(
+        f"/api/v1/incidents/{CASE}").get_json()
+    assert (detail["status"], detail["department"]) == ("dispatched", "街道办")
+    assert [(h["action"], h["user"], h["department"]) for h in detail["history"]] == [
+        ("dispatch", "routing", "街道办")]
+    assert "rule 3" in detail["history"][0]["note"]
+    due = orjson.loads(client.hget(routed.state_prefix + "open", CASE))["due"]
+    assert due == T0 + 2 * DAY + 90 * 60_000  # the rule's SLA from the hot report's time
+
+
+def test_hot012_the_panel_titles_a_hotspot_case_by_its_category_and_reports(
+        hot, client, geography):
+    _run(hot, client, geography, _reports(_origin(geography)))
+    detail = _signed_in(_app(hot, client, geography), "boss").get(
+        f"/api/v1/incidents/{CASE}").get_json()
+    assert detail["title"] in ("", None)
+
+    def title(lang):
+        parts = body(detail, None, lang, hot)
+        return next(p.children for p in parts if getattr(p, "id", None) == "incident-title")
+
+    assert title("zh-CN") == "未诉先办 · 垃圾 · 3 条上报"
+    assert title("en") == "Proactive · Garbage · 3 reports"

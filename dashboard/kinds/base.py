@@ -114,6 +114,10 @@ class RowContext(Protocol):
         """Where a risk work order of `area` goes (its street, place, day, department)."""
         ...
 
+    def case_route(self, category: str, street: str) -> str:
+        """Where a hotspot case of a category in a street goes (tab-separated), or ""."""
+        ...
+
 
 class Demo(Protocol):
     """A kind's demo generator: how often it speaks, and its next event."""

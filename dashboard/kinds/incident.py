@@ -166,9 +166,9 @@ class IncidentKind(Kind):
             history = orjson.dumps({"ts": event.ts, "action": "dispatch", "user": "routing",
                                     "note": rule.describe(), "department": department}).decode()
         action = data.get("action", "")
+        street = ctx.responsible(area) if area else ""
         return {
-            "a": "inc", "day": day, "hour": hour, "area": area,
-            "str": ctx.responsible(area) if area else "",
+            "a": "inc", "day": day, "hour": hour, "area": area, "str": street,
             "lon": "" if event.lon is None else round(event.lon, 6),
             "lat": "" if event.lat is None else round(event.lat, 6),
             "iid": data["incident_id"], "st": status,
@@ -179,6 +179,9 @@ class IncidentKind(Kind):
             "rby": data["user"] if action == "close" and status == "resolved" else "",
             "loc": "1" if status == "reported" else "0", "hist": history, **routed,
             "spl": data.get("report", "") if action == "split" else "",
+            # where a hotspot case its report makes goes (未诉先办; routed in the script)
+            "hr": ctx.case_route(data.get("category", ""), street)
+            if status == "reported" and area else "",
         }
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:

@@ -299,6 +299,7 @@ local function apply_incident(e)
     end
     rec.mt, rec.me, rec.ms, rec.mc, rec.mx, rec.my = ts, e.id, e.src, e.cat, e.lon, e.lat
     rec.mst = e.str ~= '' and e.str or nil  -- the street of its report (a hotspot's cause)
+    rec.mr = (e.hr or '') ~= '' and e.hr or nil  -- and where that cause's case goes
     merge_new[iid] = true
   end
   if e.spl and e.spl ~= '' then merge_split[#merge_split + 1] = e.spl end
@@ -706,8 +707,13 @@ if batch.hk > 0 and (next(merge_new) or next(hot_moved)) then
       .. redis.call('HINCRBY', P .. 'hot:n', cause, 1)
     redis.call('HSET', P .. 'hot:open', cause, pid)
     local street = rec.mst or batch.root
-    incidents[pid] = {src = 'proactive', cat = rec.mc, area = street, str = street,
-                      st = 'reported', cause = cause, rl = {}}
+    local case = {src = 'proactive', cat = rec.mc, area = street, str = street,
+                  st = 'reported', cause = cause, rl = {}}
+    if rec.mr then  -- routed (分类转办) by its cause's rule: dispatched when it opens
+      local dept, sla, note = string.match(rec.mr, '^([^\t]*)\t([^\t]*)\t(.*)$')
+      case.dept, case.sla, case.rnote = dept, sla ~= '' and sla or nil, note
+    end
+    incidents[pid] = case
     created[pid] = true
     return pid
   end
@@ -770,7 +776,7 @@ if batch.hk > 0 and (next(merge_new) or next(hot_moved)) then
     for _, x in ipairs(list) do
       if x.h then first = x; break end
     end
-    local untouched = case.st == 'reported' and (case.stk == nil or case.stk:find('|0|', 1, true))
+    local untouched = case.stk == case.own  -- its own status still: nobody acted on it
     if first == nil and untouched then  -- nothing links it: as if it had never opened
       count(old, -1)
       contributed[pid] = {}
@@ -790,11 +796,17 @@ if batch.hk > 0 and (next(merge_new) or next(hot_moved)) then
         case.rday, case.rhour, case.t0 = r.rday, r.rhour, case.rts
         case.lon, case.lat = tonumber(r.mx), tonumber(r.my)
         if untouched then
-          case.stk = string.format('%015d|0|', case.rts) .. pid
-          case.sts, case.sday = case.rts, case.rday
+          local routed = (case.dept or '') ~= ''
+          case.st = routed and 'dispatched' or 'reported'
+          case.stk = string.format('%015d|%d|', case.rts, routed and 1 or 0) .. pid
+          case.own, case.sts, case.sday = case.stk, case.rts, case.rday
         end
       end
       recount(pid, case, old)
+      if created[pid] and case.rnote then
+        notes_new[pid] = {{ts = case.rts, action = 'dispatch', user = 'routing',
+                           note = case.rnote, department = case.dept}}
+      end
       if created[pid] then
         feed[#feed + 1] = cjson.encode({id = pid, kind = 'incident', ts = case.rts, area = case.area,
           incident_id = pid, status = 'reported', category = case.cat, source = 'proactive'})
@@ -804,6 +816,7 @@ if batch.hk > 0 and (next(merge_new) or next(hot_moved)) then
   if #dropped > 0 then
     redis.call('HDEL', P .. 'inc', unpack(dropped))
     redis.call('HDEL', P .. 'open', unpack(dropped))
+    redis.call('HDEL', P .. 'notes', unpack(dropped))
   end
 end
 

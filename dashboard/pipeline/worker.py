@@ -124,6 +124,7 @@ class Worker:
                              if (model := kind.group_model(settings)) is not None}
         self.risk_orders = order_model(settings)  # 未诉先办 (None: off)
         self._order_places: dict[str, dict[str, Any]] = {}
+        self._case_routes: dict[tuple[str, str], str] = {}  # (category, street) -> route
         self._stop_requested = False
         self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
@@ -242,6 +243,24 @@ class Worker:
     def route(self, category: str, area: str, severity: str) -> Rule | None:
         """The routing rule for a new incident without a department (None: no rule)."""
         return None if self.routing is None else self.routing.route(category, area, severity)
+
+    def case_route(self, category: str, street: str) -> str:
+        """Where a 未诉先办 hotspot case of `category` in `street` goes.
+
+        Its routing rule without a severity, as department, SLA and note separated by tabs;
+        "" without a rule or with hotspots off.
+        """
+        if not self.settings.hotspot_reports or self.routing is None:
+            return ""
+        key = (category, street)
+        cached = self._case_routes.get(key)
+        if cached is None:
+            rule = self.route(category, street, "")
+            cached = self._case_routes[key] = "" if rule is None else "\t".join((
+                rule.department,
+                repr(float(rule.sla_minutes)) if rule.sla_minutes is not None else "",
+                rule.describe()))
+        return cached
 
     def order_place(self, area: str, ts: int) -> dict[str, Any]:
         """Where a risk work order of `area` goes: street, centroid, day, department, name.

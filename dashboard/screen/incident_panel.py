@@ -178,6 +178,17 @@ def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
         return "–"
 
 
+def _title(record: dict[str, Any], lang: str) -> str:
+    """Its title; a hotspot case (未诉先办) has none: its category and how many reports."""
+    if record["title"]:
+        return str(record["title"])
+    if record.get("source") == "proactive" and record.get("reports"):
+        return t("proactive_title", lang).format(
+            what=label("category", record.get("category") or "unknown", lang),
+            n=len(record["reports"]))
+    return str(record["incident_id"])
+
+
 def reports(record: dict[str, Any], lang: str, settings: Settings,
             can_split: bool) -> list[Any]:
     """A case's reports, earliest first (merged: each but the first splittable).
@@ -239,7 +250,7 @@ def body(record: dict[str, Any], live: OpenIncident | None, lang: str,
         id="incident-replay", className="ip-replay")]
     return [
         *replay,
-        html.Div(record["title"] or record["incident_id"], id="incident-title",
+        html.Div(_title(record, lang), id="incident-title",
                  className="ip-title", style={"borderColor": SEVERITY_COLORS[sev - 1]}),
         html.Div(record["incident_id"], className="ip-id"),
         html.Dl([part for key, value in fields for part in (
