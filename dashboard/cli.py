@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    """Manage accounts: add, remove, list, passwd, set (role/scope), token, revoke."""
+    """Manage accounts: add, remove, list, passwd, set (role/scope), tour, token, revoke."""
     from dashboard.auth.users import UserError, UserStore
 
     settings, geography = _settings_and_geography()
@@ -214,6 +214,12 @@ def cmd_users(args: argparse.Namespace) -> int:
                 raise UserError(f"no user {args.name!r}")
             user = store.change(args.name, args.role or current.role, args.scope)
             print(f"{user.name} is now {user.role}, scope {user.scope}; their sessions ended")
+        elif args.action == "tour":
+            areas = [a.strip() for a in (args.areas or "").split(",") if a.strip()]
+            store.set_tour(args.name, areas, args.every)
+            print(f"{args.name} tours {', '.join(areas)}" + (
+                f" every {args.every:g} s" if args.every else "") if areas
+                  else f"{args.name} has no tour of its own now")
         elif args.action == "token":
             print(f"wall screen URL: /?token={store.issue_token(args.name)}")
         elif args.action == "revoke":
@@ -342,11 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help=cmd_check.__doc__).set_defaults(func=cmd_check)
     users = sub.add_parser("users", help=cmd_users.__doc__)
     users.add_argument("action",
-                       choices=["add", "remove", "list", "passwd", "set", "token", "revoke"])
+                       choices=["add", "remove", "list", "passwd", "set", "tour", "token",
+                                "revoke"])
     users.add_argument("name", nargs="?", default="")
     users.add_argument("--role", choices=["city", "district", "street", "wall"],
                        help="add: the role (default city); set: the new role")
     users.add_argument("--scope", help="district code or street id (district/street users)")
+    users.add_argument("--areas", help="tour: the account's own tour (巡屏), comma-separated "
+                       "area ids ('' clears it)")
+    users.add_argument("--every", type=float, help="tour: seconds on each area")
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input (for scripts)")
     users.set_defaults(func=cmd_users)

@@ -112,6 +112,11 @@ def test_cli004_users_command(redis_url, client):
     bad = users("add", "x", "--role", "street", "--scope", "310104", "--password-stdin",
                 stdin="a long enough password\n")
     assert bad.returncode == 2 and "street id" in bad.stderr
+    toured = users("tour", "wall1", "--areas", "310104,310101", "--every", "20")
+    assert toured.returncode == 0 and "wall1 tours 310104, 310101 every 20 s" in toured.stdout
+    nowhere = users("tour", "wall1", "--areas", "310104,nowhere")
+    assert nowhere.returncode == 2 and "nowhere" in nowhere.stderr
+    assert "no tour of its own" in users("tour", "wall1", "--areas", "").stdout
     assert "revoked 1" in users("revoke", "wall1").stdout
     assert users("remove", "xuhui").returncode == 0
     assert users("list").stdout.splitlines() == ["wall1\twall\t310000"]

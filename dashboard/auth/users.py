@@ -20,6 +20,7 @@ ROLES = ("city", "district", "street", "wall")
 _SCOPE_LEVEL = {"district": "district", "street": "street"}
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 MIN_PASSWORD = 10
+TOUR_EVERY_S = (2.0, 86_400.0)  # a tour's dwell is kept within these
 
 
 class UserError(ValueError):
@@ -89,6 +90,32 @@ class UserStore:
         self.client.hset(self.key, name, orjson.dumps({**record, **asdict(user)}))
         self.sessions.end_user(name)
         return user
+
+    def set_tour(self, name: str, areas: list[str], every_s: float | None = None) -> None:
+        """The tour (巡屏) this account's screens show without a `?tour=` (none: cleared).
+
+        Not a change of what it may see (the screen still keeps the areas in its scope):
+        its sessions live on and take the tour on their next page load.
+        """
+        record = self._record(name)
+        if record is None:
+            raise UserError(f"no user {name!r}")
+        unknown = [a for a in areas if a not in self.geography.areas]
+        if unknown:
+            raise UserError(f"--areas names areas the boundaries do not have: "
+                            f"{', '.join(unknown[:5])}")
+        if every_s is not None and not TOUR_EVERY_S[0] <= every_s <= TOUR_EVERY_S[1]:
+            raise UserError(f"--every must be {TOUR_EVERY_S[0]:g} to {TOUR_EVERY_S[1]:g} seconds")
+        record.pop("tour", None)
+        if areas:
+            record["tour"] = {"areas": areas, "every": every_s}
+        self.client.hset(self.key, name, orjson.dumps(record))
+
+    def tour_of(self, name: str) -> tuple[list[str], float | None] | None:
+        """The account's own tour: its areas and dwell (None: it has none)."""
+        record = self._record(name)
+        tour = (record or {}).get("tour")
+        return (list(tour["areas"]), tour.get("every")) if tour else None
 
     def remove(self, name: str) -> None:
         """Delete a user, any wall token of theirs and their sessions."""

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import dash
+import redis
 from dash import ClientsideFunction, Input, Output, State, no_update
 from werkzeug.exceptions import Forbidden
 
@@ -85,11 +86,20 @@ def render(search: str | None, replay: dict[str, Any] | None = None, box: Any = 
         overlays=[rankings_view.rankings_modal(lang, user, rankings_view.wanted(search)),
                   *([audit_view.audit_modal(lang)] if user.role == "city" else []),
                   alert_card.card(lang, user, services.settings),
-                  tour.parts(search, user, services.settings, services.geography, lang)],
+                  tour.parts(search, user, services.settings, services.geography, lang,
+                             _own_tour(user.name))],
         replaying=moment is not None, push=_push_config(lang),
         export_href=None if user.role == "wall" else
         f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}",
         box=Box.parse(box))
+
+
+def _own_tour(name: str) -> tuple[list[str], float | None] | None:
+    """The account's own tour; none while Redis is away (the screen shows it is stale)."""
+    try:
+        return access().store.tour_of(name)
+    except redis.RedisError:
+        return None
 
 
 @SCREEN.callback(Output("url-fix", "search"), Input("url", "search"))
