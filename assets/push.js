@@ -8,6 +8,7 @@
   "use strict";
   var KEEP_ALIVE_MS = 15000;
   var MAX_BACKOFF_MS = 30000;
+  var DRAW_WAIT_MS = 5000;  // the longest a map draw holds the next patch
   var PATCH = "__dash_patch_update";
   var s = {es: null, cfg: null, live: true, topic: null, last: null, seen: 0, backoff: 1000,
            timer: null, pushing: false, mapBusy: false, mapOps: null,
@@ -103,14 +104,20 @@
   function mapGraph() { return document.querySelector("#map-graph .js-plotly-plot"); }
 
   /* Calls `done` once the map has drawn what it was given (purge-guard.js keeps the draw's
-     promise on the graph), letting the draw start first. */
+     promise on the graph), letting the draw start first; or after DRAW_WAIT_MS whatever
+     the draw does: a draw that never settles (a graph replaced mid-draw, a map whose style
+     never loads) must not hold every later patch (they were joined without end: the
+     soak's heap grew by the joined patches of a map that no longer drew). */
   function afterDraw(done) {
-    var idle = 0;
+    var idle = 0, called = false, deadline = Date.now() + DRAW_WAIT_MS;
+    function finish() { if (!called) { called = true; done(); } }
+    setTimeout(finish, DRAW_WAIT_MS);
     (function wait() {
+      if (called) { return; }
       var gd = mapGraph(), drawing = gd && gd.cockpitDrawing;
-      if (drawing) { drawing.then(wait, wait); idle = 0; return; }
+      if (drawing && Date.now() < deadline) { drawing.then(wait, wait); idle = 0; return; }
       if (idle++ < 3) { setTimeout(wait, 16); return; }
-      done();
+      finish();
     })();
   }
 
