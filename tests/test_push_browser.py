@@ -102,7 +102,7 @@ def status(page) -> str:
 
 def wait_status(page, kind: str) -> None:
     page.wait_for_function("k => document.querySelector('#push-status')"
-                           "?.classList.contains('is-' + k)", arg=kind, timeout=20_000)
+                           "?.classList.contains('is-' + k)", arg=kind, timeout=40_000)
 
 
 def shows(page, text: str) -> None:
