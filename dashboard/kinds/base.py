@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import orjson
@@ -91,6 +92,21 @@ def required_number(fields: Fields, name: str) -> float:
     value = number(fields, name)
     assert value is not None
     return value
+
+
+@lru_cache(maxsize=65_536)
+def _round6(value: float) -> float:
+    return round(value, 6)
+
+
+def round6(value: float) -> float:
+    """A coordinate as rows store it: rounded to 6 decimals (about 0.1 m).
+
+    Remembered: fixed sensors, road segments and places send the same points again and
+    again, and rounding a float to decimals costs more than looking it up. (Zero is not
+    remembered: 0.0 and -0.0 are one key.)
+    """
+    return _round6(value) if value else round(value, 6)
 
 
 class RowContext(Protocol):

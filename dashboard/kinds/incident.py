@@ -24,6 +24,7 @@ from dashboard.kinds.base import (
     identifier,
     number,
     require,
+    round6,
 )
 
 STATUSES = ("reported", "dispatched", "in_progress", "resolved", "verified", "closed", "reopened")
@@ -169,8 +170,8 @@ class IncidentKind(Kind):
         street = ctx.responsible(area) if area else ""
         return {
             "a": "inc", "day": day, "hour": hour, "area": area, "str": street,
-            "lon": "" if event.lon is None else round(event.lon, 6),
-            "lat": "" if event.lat is None else round(event.lat, 6),
+            "lon": "" if event.lon is None else round6(event.lon),
+            "lat": "" if event.lat is None else round6(event.lat),
             "iid": data["incident_id"], "st": status,
             "stk": f"{event.ts:015d}|{_STATUS_RANK[status]}|{event.event_id}" if status else "",
             "cat": data.get("category", ""), "src": data.get("source", ""),

@@ -25,6 +25,7 @@ from dashboard.kinds.base import (
     RowContext,
     identifier,
     required_number,
+    round6,
 )
 
 DEVICE_TYPES = ("water_level", "smoke", "manhole_tilt", "pm25")
@@ -100,8 +101,8 @@ class SensorKind(RegisterKind):
         data = event.data
         return {"device_type": data["device_type"], "value": float(data["value"]),
                 "unit": data.get("unit", ""), "area": area,
-                "lon": None if event.lon is None else round(event.lon, 6),
-                "lat": None if event.lat is None else round(event.lat, 6), "ts": event.ts}
+                "lon": None if event.lon is None else round6(event.lon),
+                "lat": None if event.lat is None else round6(event.lat), "ts": event.ts}
 
     def feeds(self, data: Fields, settings: Any) -> bool:
         """Readings stay in the layer; only a device going into alarm reaches the feed."""

@@ -18,6 +18,7 @@ from dashboard.kinds.base import (
     identifier,
     number,
     required_number,
+    round6,
 )
 
 TRAFFIC_LEVELS = ((2.0, "severe"), (1.8, "congested"), (1.5, "slow"), (0.0, "smooth"))
@@ -27,7 +28,10 @@ def traffic_level(index: float | None) -> str | None:
     """smooth, slow, congested or severe for a congestion delay index."""
     if index is None:
         return None
-    return next(name for bound, name in TRAFFIC_LEVELS if index >= bound)
+    for bound, name in TRAFFIC_LEVELS:
+        if index >= bound:
+            return name
+    raise ValueError(f"a congestion index is never negative: {index}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,7 @@ class TrafficKind(RegisterKind):
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
+    return None if value is None else round6(value)
 
 
 KIND = TrafficKind()

@@ -125,6 +125,7 @@ class Worker:
         self.risk_orders = order_model(settings)  # 未诉先办 (None: off)
         self._order_places: dict[str, dict[str, Any]] = {}
         self._case_routes: dict[tuple[str, str], str] = {}  # (category, street) -> route
+        self._streets: dict[str, str] = {}  # area -> `responsible` (the geography is fixed)
         self._stop_requested = False
         self._wake = threading.Event()  # set by a stop signal: ends a wait for Redis
         self._day_cache: dict[int, tuple[str, str]] = {}
@@ -238,7 +239,10 @@ class Worker:
 
     def responsible(self, area: str) -> str:
         """The street an area lies in (its district where there are none; else the city)."""
-        return self.geography.responsible(area)
+        street = self._streets.get(area)
+        if street is None:
+            street = self._streets[area] = self.geography.responsible(area)
+        return street
 
     def route(self, category: str, area: str, severity: str) -> Rule | None:
         """The routing rule for a new incident without a department (None: no rule)."""
