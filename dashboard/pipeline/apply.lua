@@ -321,12 +321,20 @@ end
 -- The level of a group of records (an area's indicators): the weighted, saturated sum of
 -- their values (each term rounded to 2 decimals, at most 100) against the thresholds.
 -- The first level when no weighted record is there. Returns the level and the score.
+local value_in = {}  -- a stored record -> its value (a group's level is scored twice a row)
 -- One indicator of a group: its value and points (rounded to 2 decimals), nil when the
 -- group has no record of it or the model does not weigh it
 local function points_of(h, g, ind, pair)
   local hk = h .. '\0' .. g .. '|' .. ind
   local packed = reg_new[hk] or reg_old[hk]
-  local v = packed and tonumber(string.match(packed, '"value":([^,}]+)'))
+  local v = nil
+  if packed then
+    v = value_in[packed]
+    if v == nil then
+      v = tonumber(string.match(packed, '"value":([^,}]+)')) or false
+      value_in[packed] = v
+    end
+  end
   if not v or pair[1] <= 0 then return nil end
   local r = math.max(v, 0) / pair[2]
   if r > 1 then r = 1 end
