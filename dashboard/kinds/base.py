@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_ID_OK = ID.fullmatch
+_NUMBER_OK = NUMBER.fullmatch
+_isfinite = math.isfinite
 
 Fields = dict[str, str]
 Chain = Callable[[str], tuple[str, ...]]  # an area and its parents up to the city
@@ -58,17 +61,20 @@ class Invalid(Exception):
 def require(fields: Fields, name: str, why: str = "") -> str:
     """A required field's value; `missing_field` when absent or empty."""
     value = fields.get(name)
-    if value is None or value == "":
+    if not value:  # absent or empty
         raise Invalid("missing_field", f"field {name!r} is required{why}")
     return value
 
 
 def identifier(fields: Fields, name: str, required: bool = True) -> str | None:
     """A field of the id charset (1-64 of A-Za-z0-9._:-)."""
-    value = require(fields, name) if required else fields.get(name)
-    if value is None:
-        return None
-    if not ID.fullmatch(value):
+    value = fields.get(name)
+    if not value:
+        if required:
+            raise Invalid("missing_field", f"field {name!r} is required")
+        if value is None:
+            return None
+    if not _ID_OK(value):
         raise Invalid("bad_value", f"{name} must be 1-64 characters of A-Za-z0-9._:-")
     return value
 
@@ -78,17 +84,18 @@ def number(fields: Fields, name: str) -> float | None:
     value = fields.get(name)
     if value is None:
         return None
-    if not NUMBER.fullmatch(value):
+    if not _NUMBER_OK(value):
         raise Invalid("bad_value", f"{name} is not a finite decimal number: {value[:40]!r}")
     result = float(value)
-    if not math.isfinite(result):
+    if not _isfinite(result):
         raise Invalid("bad_value", f"{name} is out of range: {value[:40]!r}")
     return result
 
 
 def required_number(fields: Fields, name: str) -> float:
     """A required finite decimal number."""
-    require(fields, name)
+    if not fields.get(name):
+        raise Invalid("missing_field", f"field {name!r} is required")
     value = number(fields, name)
     assert value is not None
     return value
