@@ -1,7 +1,7 @@
 """The worker's Python side alone: `Worker.prepare` over a fixed set of demo entries, no Redis.
 
     .venv/bin/python bench/prepare_cost.py [-n 20000] [--rounds 3] [--invalid 0.05]
-        [--callgrind] [--cprofile]
+        [--callgrind] [--warm] [--cprofile]
 
 Deterministic input (seed 1, a fixed clock): the same entries the ingest benchmark
 floods, as bytes the way a stream read returns them, plus a share of broken copies
@@ -11,7 +11,7 @@ geography), which stays the same however loaded the machine is:
 
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.out \\
         .venv/bin/python bench/prepare_cost.py -n 5000 --rounds 1 --callgrind
-    callgrind_annotate /tmp/cg.out | head -30   # "PROGRAM TOTALS" / entries
+    grep ^totals /tmp/cg.out.1    # the batches' instructions (divide by -n)
 
 (it compiles a tiny helper with the valgrind headers to switch instrumentation on and off).
 """
@@ -90,6 +90,9 @@ def main() -> int:
     parser.add_argument("--callgrind", action="store_true",
                         help="instrument the batches only (run under valgrind)")
     parser.add_argument("--cprofile", action="store_true", help="print cProfile of a round")
+    parser.add_argument("--warm", action="store_true",
+                        help="one worker for all rounds, after an unmeasured pass (its point "
+                             "memo full, as in a running worker)")
     args = parser.parse_args()
     settings = Settings.load(env={})
     stream = entries(args.n, args.invalid)
@@ -97,9 +100,13 @@ def main() -> int:
     batches = [stream[i:i + settings.batch] for i in range(0, len(stream), settings.batch)]
     helper = _helper() if args.callgrind else None
     best = float("inf")
+    worker = Worker(settings, redis.Redis(), geography, name="bench", clock=lambda: NOW)
+    if args.warm:
+        for batch in batches:
+            worker.prepare(batch)
     for _ in range(args.rounds):
-        # a new worker per round: its point memo starts empty, as a started worker's does
-        worker = Worker(settings, redis.Redis(), geography, name="bench", clock=lambda: NOW)
+        if not args.warm:  # a new worker per round: its point memo empty, as at a start
+            worker = Worker(settings, redis.Redis(), geography, name="bench", clock=lambda: NOW)
         profile = cProfile.Profile() if args.cprofile else None
         if helper is not None:
             helper.cg_start()
