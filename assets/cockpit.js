@@ -1,6 +1,26 @@
-/* Client-side helpers of the cockpit: the wall clock in the city's time zone. */
+/* Client-side helpers of the cockpit: the wall clock in the city's time zone, and which
+   incident the panel shows. */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   cockpit: {
+    /* A click on a list row opens its incident, a click on ✕ closes the panel. In the
+       browser, not a server callback: a server callback is triggered again by every list
+       redraw (its new rows), and Dash ignores the answer of a request that a later one of
+       the same callback overtook, so a click made just before a redraw was lost. Several
+       inputs at once (✕ while a list redraws, its new rows at 0 clicks): ✕ first, then a
+       row with a real click. */
+    choose: function (_rows, _close) {
+      var dc = window.dash_clientside;
+      var fired = (dc.callback_context.triggered || []).filter(function (t) { return t.value; });
+      if (fired.some(function (t) { return t.prop_id === "incident-close.n_clicks"; })) {
+        return [null, "incident-panel hidden"];
+      }
+      for (var i = 0; i < fired.length; i++) {
+        var id = fired[i].prop_id.slice(0, fired[i].prop_id.lastIndexOf("."));
+        try { id = JSON.parse(id); } catch (e) { continue; }
+        if (id && id.type === "inc-open" && id.id) { return [String(id.id), dc.no_update]; }
+      }
+      return [dc.no_update, dc.no_update];
+    },
     clock: function (_n, tz) {
       try {
         return new Date().toLocaleString("sv-SE", {timeZone: tz || undefined, hour12: false});

@@ -64,9 +64,30 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+class Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to `sys.stderr` as it is when a record comes, not as it was at start.
+
+    A server thread started under a test's captured output would otherwise keep
+    writing to that capture after it closed ("I/O operation on closed file").
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+        self._fixed: Any = None  # a stream set with `setStream` instead
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        """The stream set with `setStream`, else the standard error of the moment."""
+        return sys.stderr if self._fixed is None else self._fixed
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        self._fixed = value
+
+
 def handler(fmt: str) -> logging.Handler:
     """A stderr handler writing `fmt` (`text` or `json`) with the request context."""
-    out = logging.StreamHandler(sys.stderr)
+    out = Stderr()
     out.addFilter(RequestContext())
     out.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     return out

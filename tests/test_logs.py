@@ -53,3 +53,18 @@ def test_log002_text_lines_outside_a_request():
     line = out.getvalue().strip()
     assert line.endswith("WARNING test.logs.text plain words")
     assert not line.startswith("{")
+
+
+def test_log003_a_handler_writes_to_stderr_as_it_is_now(monkeypatch):
+    """A server thread started under one test's captured stderr logs to the next one's."""
+    first, later = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    h = handler("text")
+    first.close()  # the capture it was made under is gone
+    monkeypatch.setattr("sys.stderr", later)
+    logger = logging.getLogger("test.logs.later")
+    logger.handlers[:] = [h]
+    logger.propagate = False
+    logger.warning("still written")
+    assert later.getvalue().rstrip().endswith("WARNING test.logs.later still written")
+    assert "Logging error" not in later.getvalue()

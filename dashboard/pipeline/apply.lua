@@ -708,12 +708,22 @@ if batch.hk > 0 and (next(merge_new) or next(hot_moved)) then
     end
     return map
   end
+  local open_of = {}  -- cause -> its open case (false: none), read once a batch
+  local function open_pid(cause)
+    local pid = open_of[cause]
+    if pid == nil then
+      pid = redis.call('HGET', P .. 'hot:open', cause)
+      open_of[cause] = pid
+    end
+    return pid or nil
+  end
   local function open_case(cause, rec)
-    local pid = redis.call('HGET', P .. 'hot:open', cause)
+    local pid = open_pid(cause)
     if pid then return pid end
     pid = 'proactive:' .. rec.mc .. ':' .. (rec.mst or batch.root) .. ':'
       .. redis.call('HINCRBY', P .. 'hot:n', cause, 1)
     redis.call('HSET', P .. 'hot:open', cause, pid)
+    open_of[cause] = pid
     local street = rec.mst or batch.root
     local case = {src = 'proactive', cat = rec.mc, area = street, str = street,
                   st = 'reported', cause = cause, rl = {}}
@@ -790,8 +800,9 @@ if batch.hk > 0 and (next(merge_new) or next(hot_moved)) then
       contributed[pid] = {}
       dirty_inc[pid] = nil
       dropped[#dropped + 1] = pid
-      if redis.call('HGET', P .. 'hot:open', case.cause) == pid then
+      if open_pid(case.cause) == pid then
         redis.call('HDEL', P .. 'hot:open', case.cause)
+        open_of[case.cause] = false
         local n = redis.call('HGET', P .. 'hot:n', case.cause)
         if n and string.sub(pid, -#n - 1) == ':' .. n then  -- its number is free again
           redis.call('HINCRBY', P .. 'hot:n', case.cause, -1)

@@ -14,14 +14,13 @@ the incident as it was at that moment, and no actions.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Any
 
 import dash
 import orjson
-from dash import ALL, Input, Output, State, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_update
 from werkzeug.exceptions import BadRequest, Conflict, NotFound, ServiceUnavailable
 
 from dashboard.actions import (
@@ -132,43 +131,33 @@ def _at_point(view: Any, area: str, point: dict[str, Any]) -> str | None:
     return None
 
 
-@SCREEN.callback(
+SCREEN.clientside_callback(  # rows and ✕: in the browser (assets/cockpit.js `choose`)
+    ClientsideFunction(namespace="cockpit", function_name="choose"),
     Output("incident-sel", "data"),
+    Output("incident-panel", "className", allow_duplicate=True),
     Input({"type": "inc-open", "id": ALL, "src": ALL}, "n_clicks"),
-    Input("map-graph", "clickData"),
     Input("incident-close", "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+@SCREEN.callback(
+    Output("incident-sel", "data", allow_duplicate=True),
+    Input("map-graph", "clickData"),
     State("url", "search"),
     State("replay", "data"),
     prevent_initial_call=True,
 )
-def choose(_rows: list[int | None], click: dict[str, Any] | None, _close: int | None,
-           search: str | None, replay: dict[str, Any] | None) -> Any:
-    """Open the clicked incident's panel (a list row or a map point), or close it.
-
-    Several inputs can fire together (a click on ✕ while a tick redraws a list, whose
-    new rows report `n_clicks` 0): the one with a real value decides, ✕ first.
-    """
-    fired = {t["prop_id"]: t.get("value") for t in dash.ctx.triggered or []
-             if t.get("value")}
-    if fired.get("incident-close.n_clicks"):
-        return None
-    if fired.get("map-graph.clickData"):
-        try:
-            view, area, _, _ = source.view(search, replay)
-        except ReplayBusy:  # the moment is not ready: the map still shows another one
-            return no_update
-        points = (click or {}).get("points") or []
-        found = next((i for i in (_at_point(view, area, p) for p in points) if i), None)
-        return found or no_update
-    for prop_id in fired:
-        if prop_id.startswith("{"):
-            try:
-                opened = json.loads(prop_id.rsplit(".", 1)[0])
-            except ValueError:
-                continue
-            if opened.get("type") == "inc-open" and opened.get("id"):
-                return str(opened["id"])
-    return no_update
+def choose_on_map(click: dict[str, Any] | None, search: str | None,
+                  replay: dict[str, Any] | None) -> Any:
+    """Open the incident of the clicked map point (a list row or ✕: `cockpit.choose`)."""
+    try:
+        view, area, _, _ = source.view(search, replay)
+    except ReplayBusy:  # the moment is not ready: the map still shows another one
+        return no_update
+    points = (click or {}).get("points") or []
+    found = next((i for i in (_at_point(view, area, p) for p in points) if i), None)
+    return found or no_update
 
 
 def _clock(ms: Any, settings: Settings, fmt: str = "%H:%M") -> str:
