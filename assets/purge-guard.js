@@ -14,21 +14,56 @@
   var DRAWS = ["newPlot", "react", "restyle", "relayout", "update", "extendTraces",
                "prependTraces", "addTraces", "deleteTraces", "moveTraces", "animate"];
 
+  function mapOf(gd) {
+    var layout = gd && gd._fullLayout, subplot = layout && layout.map && layout.map._subplot;
+    return subplot && subplot.map;
+  }
+
   function track(Plotly, name) {
     var draw = Plotly[name];
     if (typeof draw !== "function") { return; }
     Plotly[name] = function (gd) {
+      var before = name === "react" ? mapOf(gd) : null;
       var drawing = draw.apply(this, arguments);
       if (gd && typeof gd === "object" && drawing && typeof drawing.then === "function") {
         var settled = function () {
           if (gd.cockpitDrawing === drawing) { delete gd.cockpitDrawing; }
+          var map = mapOf(gd);
+          if (map) { map.cockpitDrawn = true; }  // its first figure drawn in full
           guardQueries(gd);
         };
         gd.cockpitDrawing = drawing;
         drawing.then(settled, settled);
+        var early = before && before.cockpitDrawn && mapOf(gd) === before;
+        var shown = early ? painted(gd, drawing, before) : drawing;
+        var seen = function () { if (gd.cockpitShown === shown) { delete gd.cockpitShown; } };
+        gd.cockpitShown = shown;
+        shown.then(seen, seen);
+        var waiting = gd.cockpitWaiters;  // the push client waits for this figure
+        if (waiting) {
+          delete gd.cockpitWaiters;
+          waiting.forEach(function (waiter) { waiter(shown); });
+        }
+        return shown;
       }
       return drawing;
     };
+  }
+
+  /* A new figure on a map that is already there counts as drawn once MapLibre has painted
+     a frame after it, not once every source of the map has been parsed again and the map
+     is idle (Plotly's promise: 0.6-1.3 s a figure in a software-rendered Chromium). Dash's
+     Graph draws each figure after the previous one's promise, so that wait held every
+     later update of the map. The full draw still guards a purge (`cockpitDrawing`); a
+     function in `gd.cockpitWaiters` gets the promise of the next figure drawn (assets/push.js). */
+  function painted(gd, drawing, map) {
+    return new Promise(function (resolve, reject) {
+      var done = false;
+      function end() { done = true; map.off("render", paint); }
+      function paint() { if (!done) { end(); resolve(gd); } }
+      map.on("render", paint);
+      drawing.then(paint, function (error) { if (!done) { end(); reject(error); } });
+    });
   }
 
   function guardQueries(gd) {

@@ -12,7 +12,7 @@
   var PATCH = "__dash_patch_update";
   var s = {es: null, cfg: null, live: true, topic: null, last: null, seen: 0, backoff: 1000,
            timer: null, pushing: false, mapBusy: false, mapOps: null,
-           order: Promise.resolve()};
+           ready: []};
 
   function dc() { return window.dash_clientside; }
 
@@ -103,22 +103,21 @@
 
   function mapGraph() { return document.querySelector("#map-graph .js-plotly-plot"); }
 
-  /* Calls `done` once the map has drawn what it was given (purge-guard.js keeps the draw's
-     promise on the graph), letting the draw start first; or after DRAW_WAIT_MS whatever
-     the draw does: a draw that never settles (a graph replaced mid-draw, a map whose style
-     never loads) must not hold every later patch (they were joined without end: the
-     soak's heap grew by the joined patches of a map that no longer drew). */
+  /* Calls `done` once the map has shown the figure just handed to it: purge-guard.js
+     gives the promise of the next figure Plotly draws on the graph to the functions in
+     `cockpitWaiters`, and that promise settles once MapLibre has painted a frame of it.
+     Or after DRAW_WAIT_MS, whatever the draw does: a draw that never settles (a graph
+     replaced mid-draw, a map whose style never loads) must not hold every later patch
+     (they were joined without end: the soak's heap grew by the joined patches of a map
+     that no longer drew). */
   function afterDraw(done) {
-    var idle = 0, called = false, deadline = Date.now() + DRAW_WAIT_MS;
+    var gd = mapGraph(), called = false;
     function finish() { if (!called) { called = true; done(); } }
     setTimeout(finish, DRAW_WAIT_MS);
-    (function wait() {
-      if (called) { return; }
-      var gd = mapGraph(), drawing = gd && gd.cockpitDrawing;
-      if (drawing && Date.now() < deadline) { drawing.then(wait, wait); idle = 0; return; }
-      if (idle++ < 3) { setTimeout(wait, 16); return; }
-      finish();
-    })();
+    if (!gd) { finish(); return; }
+    (gd.cockpitWaiters = gd.cockpitWaiters || []).push(function (shown) {
+      shown.then(finish, finish);
+    });
   }
 
   /* One map draw at a time: the patches that arrive while the map draws are joined and
@@ -147,31 +146,86 @@
   }
 
   /* A data line is JSON, or `z` and the JSON's raw deflate in base64 (message.py `wire`).
-     Inflating is asynchronous: messages are applied in the order they came. */
+     Inflated at once (assets/vendor/tiny-inflate.js): the browser's own
+     DecompressionStream is asynchronous, and on a page whose main thread is busy drawing
+     the map each of its steps waited for a turn (0.8 s a message, median, at 50
+     events/s in bench/screen.py). */
   function text(data) {
-    if (data.charAt(0) !== "z") { return Promise.resolve(data); }
+    if (data.charAt(0) !== "z") { return data; }
     var bin = atob(data.slice(1)), bytes = new Uint8Array(bin.length);
     for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
-    var inflated = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
-    return new Response(inflated).text();
+    for (var room = Math.max(65536, 16 * bytes.length); ; room *= 4) {
+      var out = window.tinyInflate(bytes, new Uint8Array(room));
+      if (out.length < room) { return new TextDecoder().decode(out); }
+    }
   }
 
+  /* The messages that are ready are applied together, once the page is free: a page
+     rendering every message's outputs at 50 events/s fell behind for good (software
+     rendering, two cores: bench/screen.py saw 1 to 4 s, growing, between a message's
+     arrival and its map patch). A batch holds, per output, the last whole value or the
+     joined operations of several patches; a patch after a whole value, or a snapshot,
+     starts the next batch. */
   function receive(event) {
-    var es = s.es, id = event.lastEventId, decoded;
-    try { decoded = text(event.data); } catch (e) { return; }
-    s.order = s.order.then(function () { return decoded; }).then(function (json) {
-      if (es === s.es) { apply(json, id); }
-    }, function () {});
+    var json;
+    try { json = text(event.data); } catch (e) { return; }
+    s.ready.push([json, event.lastEventId]);
+    if (s.ready.length === 1) { setTimeout(flush, 0); }
   }
 
-  function apply(data, lastEventId) {
+  function flush() {
+    var ready = s.ready, batch = null;
+    s.ready = [];
+    ready.forEach(function (item) {
+      var msg = accept(item[0], item[1]);
+      if (!msg || (batch && join(batch, msg))) { return; }
+      if (batch) { apply(batch); }
+      batch = msg;
+    });
+    if (batch) { apply(batch); }
+  }
+
+  /* A message for this screen, expanded (null: unreadable, or of an area it has left). */
+  function accept(data, lastEventId) {
     var msg;
-    try { msg = expand(JSON.parse(data)); } catch (e) { return; }
+    try { msg = expand(JSON.parse(data)); } catch (e) { return null; }
     var q = new URLSearchParams(window.location.search);
-    if (q.get("area") && msg.key.split("|")[0] !== q.get("area")) { return; }  // area left
+    if (q.get("area") && msg.key.split("|")[0] !== q.get("area")) { return null; }
     s.last = lastEventId || s.last;
     s.seen = Date.now();
-    var props = msg.props || {};
+    msg.props = msg.props || {};
+    return msg;
+  }
+
+  function isPatch(value) { return !!value && typeof value === "object" && !!value[PATCH]; }
+
+  /* Joins `msg` into `batch`; false (and `batch` unchanged) when it cannot. */
+  function join(batch, msg) {
+    if (msg.snapshot) { return false; }
+    var props = msg.props, ids = Object.keys(props);
+    var clash = ids.some(function (id) {
+      var had = batch.props[id] || {};
+      return Object.keys(props[id]).some(function (prop) {
+        return isPatch(props[id][prop]) && prop in had && !isPatch(had[prop]);
+      });
+    });
+    if (clash) { return false; }
+    ids.forEach(function (id) {
+      var had = batch.props[id] = batch.props[id] || {};
+      Object.keys(props[id]).forEach(function (prop) {
+        var value = props[id][prop];
+        if (isPatch(value) && isPatch(had[prop])) {
+          had[prop].operations = had[prop].operations.concat(value.operations);
+        } else {
+          had[prop] = value;
+        }
+      });
+    });
+    return true;
+  }
+
+  function apply(msg) {
+    var props = msg.props;
     if (msg.snapshot && props["map-graph"] && props["map-graph"].figure) {
       var on = visibleLayers();  // a snapshot's map keeps the layers this screen shows
       props["map-graph"].figure.data.forEach(function (trace, i) {

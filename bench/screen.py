@@ -70,6 +70,47 @@ WATCH = """pending => {
     }
   }, 10);
 }""".replace("MAP", MAP)
+# Where a pushed marker's time goes: when its message reached the page (`__recv`, every
+# update message inflated and searched) and when the push client handed it to the map
+# (`__set`, `dash_clientside.set_props` of the map's figure); `__seen` is when it is drawn.
+STAGES = """() => {
+  window.__recv = {}; window.__set = {}; window.__keys = [];
+  const Native = window.EventSource;
+  async function text(data) {
+    if (data.charAt(0) !== 'z') return data;
+    const bin = atob(data.slice(1)), bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    const out = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+    return new Response(out).text();
+  }
+  window.EventSource = function (url, opts) {
+    const es = new Native(url, opts);
+    es.addEventListener('update', event => {
+      const at = Date.now();
+      text(event.data).then(t => {
+        for (const k of window.__keys) {
+          if (!window.__recv[k] && t.includes(k)) window.__recv[k] = at;
+        }
+      });
+    });
+    return es;
+  };
+  window.EventSource.CLOSED = Native.CLOSED;
+  let wrapped = false;
+  setInterval(() => {
+    const dc = window.dash_clientside;
+    if (wrapped || !dc || !dc.set_props) return;
+    wrapped = true;
+    const set = dc.set_props;
+    dc.set_props = function (id, props) {
+      if (id === 'map-graph' && window.__keys.length) {
+        const t = JSON.stringify(props), at = Date.now();
+        for (const k of window.__keys) if (!window.__set[k] && t.includes(k)) window.__set[k] = at;
+      }
+      return set.apply(this, arguments);
+    };
+  }, 50);
+}"""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -172,6 +213,20 @@ def server_cpu(app, args, settings: Settings) -> None:  # type: ignore[no-untype
           f"x{base_twenty / max(twenty, 1e-9):.1f} at 20 clients")
 
 
+def stages(marks: list[dict[str, float]], sent: dict[str, float], applied: dict[str, float],
+           seen: dict[str, float]) -> None:
+    """Print where a pushed marker's time went, stage by stage (medians and p95s, ms)."""
+    recv, handed = marks
+    steps = [("applied by the worker", sent, applied), ("message at the page", applied, recv),
+             ("handed to the map", recv, handed), ("drawn (in the map's data)", handed, seen)]
+    parts = []
+    for name, start, end in steps:
+        spans = [end[k] - start[k] for k in start if k in end]
+        if spans:
+            parts.append(f"{name} +{statistics.median(spans):.0f}/{pct(spans, 0.95):.0f}")
+    print("push stages, median/p95 ms from the stage before: " + ", ".join(parts))
+
+
 def page_run(chromium, base: str, client, settings: Settings, geography, args,  # type: ignore[no-untyped-def]
              offset: int, mode: str, push_base: str | None) -> None:
     """Load the city screen, XADD `args.events` marked incidents, print when they show."""
@@ -197,6 +252,8 @@ def page_run(chromium, base: str, client, settings: Settings, geography, args,  
             renders.append(size)
 
     page.on("response", on_response)
+    if mode == "push":
+        page.add_init_script(f"({STAGES})();")
     page.goto(base + "/")
     page.wait_for_function(
         f"() => {{ const gd = document.querySelector('{MAP}');"
@@ -217,6 +274,8 @@ def page_run(chromium, base: str, client, settings: Settings, geography, args,  
         lon = round(area.lon + 0.000013 * (i + 1), 6)
         markers.append((f"BENCH-{i}", lon, area.lat))
     page.evaluate(WATCH, [m[1] for m in markers])
+    if mode == "push":
+        page.evaluate("keys => { window.__keys = keys; }", [str(m[1]) for m in markers])
     sent: dict[str, float] = {}
     applied: dict[str, float] = {}
     open_key = settings.state_prefix + "open"
@@ -251,6 +310,8 @@ def page_run(chromium, base: str, client, settings: Settings, geography, args,  
     if worker_lat:
         print(f"XADD -> applied by the worker: median "
               f"{statistics.median(worker_lat):.0f} ms, p95 {pct(worker_lat, 0.95):.0f} ms")
+    if mode == "push":
+        stages(page.evaluate("[window.__recv, window.__set]"), sent, applied, seen)
     missing = len(sent) - len(latencies)
     if latencies:
         print(f"XADD -> visible on the map ({mode}), {len(latencies)} events: "

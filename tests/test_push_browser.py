@@ -19,7 +19,7 @@ from dashboard.app import create_app
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
 from tests import browser
-from tests.events import incident
+from tests.events import XUHUI_POINT, incident
 from tests.pushproc import PushProcess
 
 pytestmark = pytest.mark.browser
@@ -175,8 +175,17 @@ def test_psh009_a_map_draw_that_never_settles_holds_the_next_patches_a_while_onl
     """The soak's heap grew by patches joined behind a map draw that never settled: now
     the push client waits for a draw at most DRAW_WAIT_MS, then draws what it joined."""
     wait_status(page, "push")
-    page.evaluate("""() => { const gd = document.querySelector('#map-graph .js-plotly-plot');
-        gd.cockpitDrawing = new Promise(() => {}); }""")  # a draw that never ends
+    page.evaluate("""() => {  // the next map draw never shows (its promise never settles)
+        const P = window.Plotly, react = P.react;
+        P.react = function (gd) {
+            const waiting = gd.cockpitWaiters;
+            if (!waiting) { return react.apply(this, arguments); }
+            delete gd.cockpitWaiters;
+            P.react = react;
+            const drawing = react.apply(this, arguments);
+            waiting.forEach(waiter => waiter(new Promise(() => {})));
+            return drawing;
+        }; }""")
     stack.client.xadd(stack.settings.stream, incident("STUCK-1", title="stuck-one"))
     shows(page, "stuck-one")  # the lists are not held
     stack.client.xadd(stack.settings.stream, incident("STUCK-2", title="stuck-two"))
@@ -184,3 +193,27 @@ def test_psh009_a_map_draw_that_never_settles_holds_the_next_patches_a_while_onl
         """() => { const gd = document.querySelector('#map-graph .js-plotly-plot');
             const t = gd && gd.data.find(d => d.uid === 'incidents-points');
             return t && JSON.stringify(t).includes('stuck-two'); }""", timeout=30_000)
+
+
+def test_psh010_messages_that_waited_are_applied_together_and_lose_nothing(page, stack):
+    """A page busy while messages arrive applies them in one go (their patches joined):
+    every incident is in the feed, newest first, and on the map."""
+    wait_status(page, "push")
+    page.evaluate("() => setTimeout(() => { const end = Date.now() + 3000;"
+                  " while (Date.now() < end) {} }, 0)")  # the page is busy for 3 s
+    names = [f"batch-{i}" for i in range(6)]
+    open_key = stack.settings.state_prefix + "open"
+    for i, name in enumerate(names):  # one by one: each applied before the next is sent
+        stack.client.xadd(stack.settings.stream, incident(
+            f"BATCH-{i}", title=name, point=(XUHUI_POINT[0] + 0.001 * i, XUHUI_POINT[1])))
+        assert browser.wait_for(lambda i=i: stack.client.hexists(open_key, f"BATCH-{i}"),
+                                timeout_s=20)
+    shows(page, names[-1])
+    feed = page.inner_text("#feed-list")
+    assert all(name in feed for name in names)
+    assert sorted(names, key=feed.index) == names[::-1], "the feed is not newest first"
+    page.wait_for_function(
+        """names => { const gd = document.querySelector('#map-graph .js-plotly-plot');
+            const t = gd && gd.data.find(d => d.uid === 'incidents-points');
+            const text = t ? JSON.stringify(t) : '';
+            return names.every(n => text.includes(n)); }""", arg=names, timeout=20_000)
