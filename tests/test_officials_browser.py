@@ -602,9 +602,10 @@ def test_off010_rankings_panel_in_chinese_and_english(official, boss, stack):
 def test_off011_a_click_is_not_lost_to_a_list_redraw(official, stack):
     """One click on a row opens the panel and one on ✕ closes it, while the lists redraw.
 
-    New overdue incidents arrive all the time (every tick redraws the lists) and the
-    server holds its answer to anything that sets the chosen incident back 1.5 s, so a
-    redraw always comes between a click and its answer. When the rows and ✕ were a
+    New overdue incidents arrive all the time, each later than any other (every tick
+    redraws the top of the overdue list), and the server holds its answer to anything
+    that sets the chosen incident back 1.5 s, so a redraw always comes between a click
+    and its answer. When the rows and ✕ were a
     server callback, each redraw called it again and Dash dropped the overtaken answer:
     the click was lost.
     """
@@ -616,7 +617,7 @@ def test_off011_a_click_is_not_lost_to_a_list_redraw(official, stack):
         k = 0
         while not stop.is_set():
             stack.client.xadd(stack.settings.stream, incident(
-                f"REDRAW-{k}", ts=now_ms() - 13 * HOUR - k * 60_000, point=XUHUI_POINT,
+                f"REDRAW-{k}", ts=now_ms() - 240 * HOUR - k * 60_000, point=XUHUI_POINT,
                 severity="3", sla_minutes="1", category="garbage", source="grid",
                 title=f"redraw {k}"))
             k += 1

@@ -316,7 +316,9 @@ def test_scr011_a_map_purged_while_it_draws_is_purged_after_the_drawing(stack):
             const gd = document.querySelector('{MAP}');
             const layout = JSON.parse(JSON.stringify(gd.layout));
             layout.map.center = {{lon: 121.5, lat: 31.1}};
-            const drawing = Plotly.react(gd, gd.data, layout);
+            Plotly.react(gd, gd.data, layout);
+            const drawing = gd.cockpitDrawing;  // the whole draw (react's own promise
+            // settles at the first painted frame: assets/purge-guard.js `painted`)
             Plotly.purge(gd);  // as the Graph does when a new screen replaces it
             const kept = !!gd._fullLayout;
             await drawing;

@@ -302,9 +302,10 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
     user = current_user()
     moment = source.replay_moment(replay, search, services.settings)
     timer = dash.ctx.triggered_id == "incident-tick"
-    # Only a choice opens the panel and starts its timer: a timer's answer still on its way
-    # when ✕ is clicked must not open the panel again.
-    opening = dash.ctx.triggered_id == "incident-sel"
+    # A chosen incident's panel is open and its timer on, whatever triggered this call: a
+    # timer call that overtook the choice's own call (the timer not yet off after a close)
+    # must open it too, since Dash drops the overtaken answer. A timer answer on its way
+    # when ✕ is clicked cannot reopen it: ✕ calls this again, and that call overtakes it.
     _, lang = selection(search, services.geography, services.settings.lang, user.scope)
     live: OpenIncident | None = None
     if moment is None:
@@ -318,8 +319,7 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
                 return (no_update,) * 5
             waiting = [html.Div(t("replay_busy", lang), id="incident-busy",
                                 className="ip-replay ip-busy")]
-            return (waiting, "incident-panel" if opening else no_update, mark,
-                    False if opening else no_update, _actions_class(user, True))
+            return (waiting, "incident-panel", mark, False, _actions_class(user, True))
     mark = {"id": chosen, "replay": moment is not None, "rec": digest(repr(stored))}
     if timer and sig == mark:
         return (no_update,) * 5
@@ -336,8 +336,7 @@ def show(chosen: str | None, _tick: int | None, sig: dict[str, Any] | None,
                                        className="ip-replay")]
     else:
         content = body(record, live, lang, services.settings, moment, user.can_act)
-    return (content, "incident-panel" if opening else no_update, mark,
-            False if opening else no_update, _actions_class(user, moment is not None))
+    return (content, "incident-panel", mark, False, _actions_class(user, moment is not None))
 
 
 def _past(services: Any, moment: int, incident_id: str
