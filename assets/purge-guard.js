@@ -36,9 +36,6 @@
         drawing.then(settled, settled);
         var early = before && before.cockpitDrawn && mapOf(gd) === before;
         var shown = early ? painted(gd, drawing, before) : drawing;
-        var seen = function () { if (gd.cockpitShown === shown) { delete gd.cockpitShown; } };
-        gd.cockpitShown = shown;
-        shown.then(seen, seen);
         var waiting = gd.cockpitWaiters;  // the push client waits for this figure
         if (waiting) {
           delete gd.cockpitWaiters;
