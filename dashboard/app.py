@@ -14,6 +14,7 @@ from dashboard.api import api, replay_busy
 from dashboard.auth.setup import install_access
 from dashboard.export import exports
 from dashboard.geojson_export import geojson_exports
+from dashboard.heap import freeze_start_up
 from dashboard.logs import configure as configure_logs
 from dashboard.metrics import web as web_metrics
 from dashboard.metrics.scrape import metrics
@@ -83,4 +84,6 @@ def wsgi() -> object:
     """The WSGI callable for `gunicorn 'dashboard.app:wsgi()'`."""
     settings = Settings.load()
     configure_logs(settings.log_format)
-    return create_app(settings).server
+    server = create_app(settings).server
+    freeze_start_up()
+    return server

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 
 from dashboard.geography import BoundaryError, Geography
+from dashboard.heap import freeze_start_up
 from dashboard.logs import configure as configure_logs
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.roads import city_geography
@@ -51,6 +52,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         except OSError as exc:  # e.g. a second worker on this host: it works on, unscraped
             log.error("worker metrics not served on %s: %s", settings.worker_metrics, exc)
     worker = Worker(settings, client, geography, metrics=metrics)
+    freeze_start_up()
     log.info("worker %s reading %s as group %s", worker.consumer.name, settings.stream,
              settings.group)
     handled = worker.work(burst=args.burst)

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from dashboard.auth.audit import Audit
 from dashboard.auth.guard import in_scope
 from dashboard.auth.users import UserStore
+from dashboard.heap import freeze_start_up
 from dashboard.metrics.presence import SCREEN_WINDOW_S, SeenBuffer, presence_key
 from dashboard.push.auth import PushAuth
 from dashboard.push.beacon import BEAT_S, beat
@@ -162,5 +163,7 @@ def serve(settings: Settings) -> None:
     """Run the push process with uvicorn until SIGTERM."""
     import uvicorn
 
-    uvicorn.run(create_push_app(settings), host=settings.host, port=settings.push_port,
+    app = create_push_app(settings)
+    freeze_start_up()
+    uvicorn.run(app, host=settings.host, port=settings.push_port,
                 log_level="warning", timeout_graceful_shutdown=2, access_log=False)

@@ -24,7 +24,6 @@ from dashboard.settings import Settings
 from dashboard.state.view import (
     CityView,
     KnownRecords,
-    KnownScores,
     RawState,
     RiskModel,
     build_view,
@@ -79,9 +78,9 @@ class StateCache:
         self.reads = 0  # Redis reads done, for tests and benchmarks
         self._scoped_base: CityView | None = None
         self._scoped: dict[str, CityView] = {}
-        # last read's decoded records and scores: a read decodes and scores what changed
+        # last read's decoded records: a read decodes what changed (and the view's
+        # `known_risk` makes it score what changed)
         self._known_records: KnownRecords = {}
-        self._known_scores: KnownScores = {}
 
     def view(self) -> CityView:
         """The view of this tick; reads Redis only if the tick's view is not built yet."""
@@ -99,7 +98,8 @@ class StateCache:
                 log.warning("%s; serving the last known state", error)
             self._view = build_view(
                 self._raw, self.geography, self.model, now, self.settings.stale_after_s,
-                stale=error is not None, error=error, known_scores=self._known_scores,
+                stale=error is not None, error=error,
+                known=None if self._view is None else self._view.known_risk,
             )
             self._read_at = time.monotonic()
             return self._view

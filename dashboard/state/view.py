@@ -19,7 +19,7 @@ import heapq
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from dashboard.geography import Geography
-from dashboard.kinds import KINDS, REGISTERS
+from dashboard.kinds import KINDS, REGISTERS, Kind
 from dashboard.kinds.incident import OpenIncident, OverdueIncident
 from dashboard.kinds.risk import RISK_LEVELS, RiskModel, RiskReading
 from dashboard.kinds.traffic import Segment, traffic_level
@@ -75,18 +75,44 @@ class RawState:
 class _Totals:
     open: int = 0
     overdue: int = 0
-    by_category: Counter[str] = field(default_factory=Counter)
-    by_severity: Counter[str] = field(default_factory=Counter)
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_severity: dict[str, int] = field(default_factory=dict)
     today: int = 0
     closed_today: int = 0
     close_seconds: int = 0
-    risk_sum: float = 0.0
-    risk_count: int = 0
-    risk_factor_sum: Counter[str] = field(default_factory=Counter)
-    risk_value_sum: Counter[str] = field(default_factory=Counter)
-    risk_value_count: Counter[str] = field(default_factory=Counter)
-    risk_levels: Counter[str] = field(default_factory=Counter)
-    risk_max: float | None = None
+
+
+Scored = tuple[float, list[dict[str, Any]], str]  # an area's own score, factors and level
+
+
+@dataclass(frozen=True)
+class _RiskSums:
+    """The risk of an area's subtree, summed over its scored areas; never changed once built."""
+
+    total: float = 0.0
+    count: int = 0
+    levels: Mapping[str, int] = field(default_factory=dict)
+    max: float | None = None
+    factor_sum: Mapping[str, float] = field(default_factory=dict)
+    value_sum: Mapping[str, float] = field(default_factory=dict)
+    value_count: Mapping[str, int] = field(default_factory=dict)
+
+
+_NO_RISK = _RiskSums()
+
+
+@dataclass(frozen=True)
+class KnownRisk:
+    """What one build scored and summed, for the next build to reuse what did not change.
+
+    `scores`: an area's own score by its indicator values; `subtrees`: an area's sums by
+    the objects they were summed from (its own scores and its children's sums, compared
+    by identity). A build reads the previous build's memo and makes its own, so neither
+    grows beyond one build's areas.
+    """
+
+    scores: Mapping[tuple[tuple[str, float], ...], Scored | None] = field(default_factory=dict)
+    subtrees: Mapping[str, tuple[tuple[Any, ...], _RiskSums]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,24 +126,27 @@ class CityView:
     raw: RawState
     model: RiskModel
     rollups: Mapping[str, Mapping[str, Any]]  # kind name -> area -> its `roll_up` total
+    risk: Mapping[str, _RiskSums] = field(default_factory=dict)  # area -> its subtree's risk
     stale: bool = False
     error: str | None = None
     # What is computed from this view once for every client (the screen's frames): it
     # lives and dies with the view, so a process keeps only the current tick's.
     derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    known_risk: KnownRisk = field(default_factory=KnownRisk, compare=False, repr=False)
 
     def summary(self, area_id: str) -> dict[str, Any]:
         """The public JSON shape of one area's numbers."""
         area = self.geography.areas[area_id]
         t = self.totals.get(area_id) or _Totals()
+        r = self.risk.get(area_id, _NO_RISK)
         own = self.own_risk.get(area_id)
-        if t.risk_count and not (own and t.risk_count == 1):
-            score: float | None = round(t.risk_sum / t.risk_count, 1)
+        if r.count and not (own and r.count == 1):
+            score: float | None = round(r.total / r.count, 1)
             factors: list[dict[str, Any]] = sorted(
                 ({"indicator": name,
-                  "value": round(t.risk_value_sum[name] / t.risk_value_count[name], 3),
-                  "contribution": round(points / t.risk_count, 2)}
-                 for name, points in t.risk_factor_sum.items()),
+                  "value": round(r.value_sum[name] / r.value_count[name], 3),
+                  "contribution": round(points / r.count, 2)}
+                 for name, points in r.factor_sum.items()),
                 key=lambda f: (-f["contribution"], f["indicator"]))
         elif own:
             score, factors = round(own[0], 1), own[1]
@@ -128,9 +157,9 @@ class CityView:
             "level": self.model.level(score),
             "factors": factors,
             "categories": self.model.categories(factors),
-            "scored_areas": t.risk_count,
-            "areas_by_level": {lvl: t.risk_levels.get(lvl, 0) for lvl in RISK_LEVELS},
-            "max_score": None if t.risk_max is None else round(t.risk_max, 1),
+            "scored_areas": r.count,
+            "areas_by_level": {lvl: r.levels.get(lvl, 0) for lvl in RISK_LEVELS},
+            "max_score": None if r.max is None else round(r.max, 1),
         }}
         out: dict[str, Any] = {
             "area_id": area_id,
@@ -296,7 +325,7 @@ class CityView:
             feed=tuple(item for item in raw.feed if inside(item.get("area") or "")),
             stats=raw.stats, version=raw.version)
         return build_view(kept, self.geography, self.model, self.as_of, math.inf,
-                          stale=self.stale, error=self.error)
+                          stale=self.stale, error=self.error, known=self.known_risk)
 
     def _subtree_test(self, area_id: str):  # type: ignore[no-untyped-def]
         geography = self.geography
@@ -318,19 +347,15 @@ def _chain(geography: Geography, area_id: str) -> tuple[str, ...]:
     return (geography.root_id,)
 
 
-KnownScores = dict[tuple[tuple[str, float], ...], tuple[float, list[dict[str, Any]], str] | None]
-
-
 def build_view(
     raw: RawState, geography: Geography, model: RiskModel, now: datetime,
     stale_after_s: float, stale: bool = False, error: str | None = None,
-    known_scores: KnownScores | None = None,
+    known: KnownRisk | None = None,
 ) -> CityView:
     """Sum the raw state up the area tree.
 
-    `known_scores` (kept by the caller from one build to the next) holds each area's
-    score by its indicator values: only the areas whose values changed are scored
-    again. It is refilled with this build's areas only, so it does not grow.
+    `known` (the previous build's `known_risk`): only the areas whose indicator values
+    changed are scored again, and only the subtrees holding them summed again.
     """
     totals: defaultdict[str, _Totals] = defaultdict(_Totals)
     now_ms = int(now.timestamp() * 1000)
@@ -343,8 +368,8 @@ def build_view(
             t = totals[area]
             t.open += n
             t.overdue += n * overdue
-            t.by_category[category] += n
-            t.by_severity[str(severity)] += n
+            t.by_category[category] = t.by_category.get(category, 0) + n
+            t.by_severity[str(severity)] = t.by_severity.get(str(severity), 0) + n
     for name, value in raw.today.items():
         kind, _, area = name.partition("|")
         if kind in ("r", "c", "s"):
@@ -360,65 +385,103 @@ def build_view(
         return _chain(geography, area)
 
     rollups = {kind.name: kind.roll_up(raw.of(kind.name), chain) for kind in KINDS}
+    known = known or KnownRisk()
+    own_risk, own_scores, scores = _own_scores(raw, geography, model, known.scores)
+    risk, subtrees = _roll_risk_up(own_scores, geography, known.subtrees)
+    last_applied = int(raw.stats.get("last_applied_ms", "0") or 0)
+    is_stale = stale or (now_ms - last_applied > stale_after_s * 1000)
+    return CityView(now, geography, dict(totals), own_risk, raw, model, rollups, risk, is_stale,
+                    error, known_risk=KnownRisk(scores, subtrees))
+
+
+def _own_scores(
+    raw: RawState, geography: Geography, model: RiskModel,
+    known: Mapping[tuple[tuple[str, float], ...], Scored | None],
+) -> tuple[dict[str, tuple[float, list[dict[str, Any]]]], dict[str, list[Scored]],
+           dict[tuple[tuple[str, float], ...], Scored | None]]:
+    """Each scored area's own score; the scores by the area they count in; the new memo."""
     indicators: defaultdict[str, dict[str, float]] = defaultdict(dict)
     for reading in raw.risk.values():
         indicators[reading.area][reading.indicator] = reading.value
     own_risk: dict[str, tuple[float, list[dict[str, Any]]]] = {}
-    memo = {} if known_scores is None else known_scores
-    scored: KnownScores = {}
-    scored_at: dict[int, set[str]] = {}  # depth in the area tree -> areas with own scores
+    placed: dict[str, list[Scored]] = {}  # an area outside the map counts in the city's
+    scores: dict[tuple[tuple[str, float], ...], Scored | None] = {}
     for area, values in indicators.items():
-        key = tuple(values.items())
-        if key in memo:
-            found = memo[key]
+        key = tuple(values.items())  # areas with the same values share one score object
+        if key in scores:
+            found = scores[key]
         else:
-            found = _scored(model, values)
-        scored[key] = found
+            found = scores[key] = known[key] if key in known else _scored(model, values)
         if found is None:
             continue  # only weighted indicators make a scored area
-        score, factors, level = found
-        own_risk[area] = (score, factors)
-        own = _chain(geography, area)
-        t = totals[own[0]]
-        t.risk_sum += score
-        t.risk_count += 1
-        t.risk_levels[level] += 1
-        t.risk_max = score if t.risk_max is None else max(t.risk_max, score)
+        own_risk[area] = (found[0], found[1])
+        placed.setdefault(_chain(geography, area)[0], []).append(found)
+    return own_risk, placed, scores
+
+
+def _roll_risk_up(
+    own_scores: Mapping[str, list[Scored]], geography: Geography,
+    known: Mapping[str, tuple[tuple[Any, ...], _RiskSums]],
+) -> tuple[dict[str, _RiskSums], dict[str, tuple[tuple[Any, ...], _RiskSums]]]:
+    """Each area's subtree sums, the finest level first; reused where nothing changed."""
+    at_depth: dict[int, set[str]] = {}
+    for area in own_scores:
+        at_depth.setdefault(len(_chain(geography, area)), set()).add(area)
+    kids: defaultdict[str, list[_RiskSums]] = defaultdict(list)  # in the children's order
+    sums: dict[str, _RiskSums] = {}
+    memo: dict[str, tuple[tuple[Any, ...], _RiskSums]] = {}
+    for depth in range(max(at_depth, default=0), 0, -1):
+        for area in sorted(at_depth.get(depth, ())):
+            inputs = (*own_scores.get(area, ()), *kids.get(area, ()))
+            before = known.get(area)
+            if (before is not None and len(before[0]) == len(inputs)
+                    and all(a is b for a, b in zip(before[0], inputs, strict=True))):
+                result = before[1]
+            else:
+                result = _sum_risk(own_scores.get(area, ()), kids.get(area, ()))
+            memo[area] = (inputs, result)
+            sums[area] = result
+            if depth > 1:
+                parent = _chain(geography, area)[1]
+                kids[parent].append(result)
+                at_depth.setdefault(depth - 1, set()).add(parent)
+    return sums, memo
+
+
+def _sum_risk(own: Sequence[Scored], parts: Sequence[_RiskSums]) -> _RiskSums:
+    """An area's subtree sums: its own scores, then its children's sums in their order."""
+    total, count, top = 0.0, 0, None
+    levels: dict[str, int] = {}
+    factor_sum: dict[str, float] = {}
+    value_sum: dict[str, float] = {}
+    value_count: dict[str, int] = {}
+    for score, factors, level in own:
+        total += score
+        count += 1
+        levels[level] = levels.get(level, 0) + 1
+        top = score if top is None else max(top, score)
         for f in factors:
-            t.risk_factor_sum[f["indicator"]] += f["contribution"]
-            t.risk_value_sum[f["indicator"]] += f["value"]
-            t.risk_value_count[f["indicator"]] += 1
-        scored_at.setdefault(len(own), set()).add(own[0])
-    _roll_risk_up(totals, scored_at, geography)
-    if known_scores is not None:
-        known_scores.clear()
-        known_scores.update(scored)
-    last_applied = int(raw.stats.get("last_applied_ms", "0") or 0)
-    is_stale = stale or (now_ms - last_applied > stale_after_s * 1000)
-    return CityView(now, geography, dict(totals), own_risk, raw, model, rollups, is_stale,
-                    error)
+            name = f["indicator"]
+            factor_sum[name] = factor_sum.get(name, 0) + f["contribution"]
+            value_sum[name] = value_sum.get(name, 0) + f["value"]
+            value_count[name] = value_count.get(name, 0) + 1
+    for part in parts:
+        total += part.total
+        count += part.count
+        for level, n in part.levels.items():
+            levels[level] = levels.get(level, 0) + n
+        if part.max is not None:
+            top = part.max if top is None else max(top, part.max)
+        for name, points in part.factor_sum.items():
+            factor_sum[name] = factor_sum.get(name, 0) + points
+        for name, value in part.value_sum.items():
+            value_sum[name] = value_sum.get(name, 0) + value
+        for name, n in part.value_count.items():
+            value_count[name] = value_count.get(name, 0) + n
+    return _RiskSums(total, count, levels, top, factor_sum, value_sum, value_count)
 
 
-def _roll_risk_up(totals: Mapping[str, _Totals], scored_at: dict[int, set[str]],
-                  geography: Geography) -> None:
-    """Add each area's risk sums to its parent's, the finest level first (once per area)."""
-    for depth in range(max(scored_at, default=0), 1, -1):
-        for area in sorted(scored_at.get(depth, ())):
-            t, parent = totals[area], _chain(geography, area)[1]
-            p = totals[parent]
-            p.risk_sum += t.risk_sum
-            p.risk_count += t.risk_count
-            p.risk_levels.update(t.risk_levels)
-            if t.risk_max is not None:
-                p.risk_max = t.risk_max if p.risk_max is None else max(p.risk_max, t.risk_max)
-            p.risk_factor_sum.update(t.risk_factor_sum)
-            p.risk_value_sum.update(t.risk_value_sum)
-            p.risk_value_count.update(t.risk_value_count)
-            scored_at.setdefault(depth - 1, set()).add(parent)
-
-
-def _scored(model: RiskModel, values: Mapping[str, float],
-            ) -> tuple[float, list[dict[str, Any]], str] | None:
+def _scored(model: RiskModel, values: Mapping[str, float]) -> Scored | None:
     """An area's own score, factors and level (None: no weighted indicator)."""
     if not model.scores(values):
         return None
@@ -427,7 +490,8 @@ def _scored(model: RiskModel, values: Mapping[str, float],
     return score, factors, model.level(score)
 
 
-KnownRecords = dict[tuple[str, bytes], tuple[bytes, Any]]
+# kind name -> its register as last read (field -> stored bytes) and the records decoded from it
+KnownRecords = dict[str, tuple[Mapping[bytes, bytes], dict[str, Any]]]
 
 
 def decode_records(
@@ -436,35 +500,47 @@ def decode_records(
 ) -> dict[str, dict[str, Any]]:
     """Each register kind's hash (per field: its key, a tab, the record as JSON) as records.
 
-    `memo` (the caller keeps it from one read to the next) holds the records decoded last time by
-    field: a field whose stored bytes did not change is not decoded again. It is
-    refilled with this read's fields only.
+    `memo` (the caller keeps it from one read to the next) holds each kind's register as
+    read last time and its records: when the fields are the same, only those whose
+    stored bytes changed are decoded again. It is refilled with this read's registers.
     """
     out: dict[str, dict[str, Any]] = {}
-    seen: KnownRecords = {}
     for kind in REGISTERS:
-        records: dict[str, Any] = {}
-        # Sorted, so that float sums (means) do not depend on the order Redis returns fields in.
-        for name, packed in sorted(registers.get(kind.name, {}).items()):
-            known = memo.get((kind.name, name)) if memo is not None else None
-            if known is not None and known[0] == packed:
-                seen[(kind.name, name)] = known
-                records[name.decode()] = known[1]
+        stored = registers.get(kind.name, {})
+        known = memo.get(kind.name) if memo is not None else None
+        if known is not None and known[0].keys() == stored.keys():
+            before, records = known[0], dict(known[1])  # the same fields, in the same order
+            names = [name for name, packed in stored.items() if before[name] != packed]
+        else:
+            # Sorted, so that float sums (means) do not depend on the order Redis returns
+            # fields in.
+            records, names = {}, sorted(stored)
+        added = False  # a field skipped before that decodes now: at the end, out of order
+        for name in names:
+            decoded = _decoded(kind, name, stored[name], settings)
+            text = name.decode()
+            if decoded is None:
+                records.pop(text, None)
                 continue
-            try:
-                record = orjson.loads(packed[packed.index(b"\t") + 1:])
-                record.pop("lv", None)  # the level the script compares; not the record's
-            except (ValueError, orjson.JSONDecodeError):  # a value written before named records
-                log.warning("skipping %s register %r: not a named record", kind.name, name)
-                continue  # the next reading of it replaces it
-            decoded = kind.decode(name.decode(), record, settings)
-            records[name.decode()] = decoded
-            seen[(kind.name, name)] = (packed, decoded)
+            added = added or text not in records
+            records[text] = decoded
+        if known is not None and added:
+            records = dict(sorted(records.items()))  # (UTF-8 sorts as its text does)
         out[kind.name] = records
-    if memo is not None:
-        memo.clear()
-        memo.update(seen)
+        if memo is not None:
+            memo[kind.name] = (stored, records)
     return out
+
+
+def _decoded(kind: Kind, name: bytes, packed: bytes, settings: Settings | None) -> Any:
+    """One register field's record (None: not a named record, logged and skipped)."""
+    try:
+        record = orjson.loads(packed[packed.index(b"\t") + 1:])
+        record.pop("lv", None)  # the level the script compares; not the record's
+    except (ValueError, orjson.JSONDecodeError):  # a value written before named records
+        log.warning("skipping %s register %r: not a named record", kind.name, name)
+        return None  # the next reading of it replaces it
+    return kind.decode(name.decode(), record, settings)
 
 
 def decode_raw(
