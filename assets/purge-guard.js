@@ -29,7 +29,10 @@
         var settled = function () {
           if (gd.cockpitDrawing === drawing) { delete gd.cockpitDrawing; }
           var map = mapOf(gd);
-          if (map) { map.cockpitDrawn = true; }  // its first figure drawn in full
+          if (map) {
+            map.cockpitDrawn = true;  // its first figure drawn in full
+            if (window.cockpitSkipSameData) { window.cockpitSkipSameData(map); }
+          }
           guardQueries(gd);
         };
         gd.cockpitDrawing = drawing;

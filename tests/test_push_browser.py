@@ -217,3 +217,41 @@ def test_psh010_messages_that_waited_are_applied_together_and_lose_nothing(page,
             const t = gd && gd.data.find(d => d.uid === 'incidents-points');
             const text = t ? JSON.stringify(t) : '';
             return names.every(n => text.includes(n)); }""", arg=names, timeout=20_000)
+
+
+SOURCES = """() => { const gd = document.querySelector('#map-graph .js-plotly-plot');
+    const map = gd._fullLayout.map._subplot.map;
+    const ids = Object.entries(map.getStyle().sources)
+        .filter(([, s]) => s.type === 'geojson').map(([id]) => id);
+    return {ids, sent: Object.getPrototypeOf(map.getSource(ids[0])).cockpitSent}; }"""
+
+
+def test_psh011_a_map_source_given_the_data_it_holds_is_not_parsed_again(page):
+    """Plotly hands every source to MapLibre on every figure: equal data is kept as it is,
+    changed data goes through and is drawn."""
+    page.wait_for_function(f"""() => {{ const gd = document.querySelector('{browser.MAP}');
+        const m = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
+        return m && m.map.cockpitSkipSame && !gd.cockpitDrawing; }}""", timeout=20_000)
+    redraw = f"""async change => {{ const gd = document.querySelector('{browser.MAP}');
+        const data = JSON.parse(JSON.stringify(gd.data));
+        const fill = data.find(d => d.uid === 'risk-fill');
+        if (change) {{ fill.z = fill.z.map((z, i) => i === 0 ? (z > 50 ? 5 : 95) : z); }}
+        const layout = Object.assign({{}}, gd.layout, {{datarevision: Date.now()}});
+        await Plotly.react(gd, data, layout);
+        await gd.cockpitDrawing;
+        return fill.locations[0]; }}"""
+    held = f"""area => {{ const gd = document.querySelector('{browser.MAP}');
+        const map = gd._fullLayout.map._subplot.map;
+        const id = Object.keys(map.getStyle().sources).find(s => s.includes('risk-fill'));
+        return map.getSource(id).cockpitHeld.features
+            .filter(f => f.id === area).map(f => f.properties.fc); }}"""
+    page.evaluate(redraw, False)  # a source holds what it was given since the first draw
+    before = page.evaluate(SOURCES)
+    assert len(before["ids"]) >= 3 and isinstance(before["sent"], int)
+    area = page.evaluate(redraw, False)  # every trace calculated again, every source handed over
+    assert page.evaluate(SOURCES)["sent"] == before["sent"], "equal data was parsed again"
+    colour = page.evaluate(held, area)
+    page.evaluate(redraw, True)  # one area of the risk fill recoloured
+    after = page.evaluate(SOURCES)
+    assert before["sent"] < after["sent"] < before["sent"] + len(before["ids"])
+    assert colour and page.evaluate(held, area) not in ([], colour), "the new colour is not held"
