@@ -231,7 +231,7 @@ def test_psh011_a_map_source_given_the_data_it_holds_is_not_parsed_again(page):
     changed data goes through and is drawn."""
     page.wait_for_function(f"""() => {{ const gd = document.querySelector('{browser.MAP}');
         const m = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
-        return m && m.map.cockpitSkipSame && !gd.cockpitDrawing; }}""", timeout=20_000)
+        return m && m.map.cockpitSkipSame && !gd.cockpitDrawing; }}""", timeout=60_000)
     redraw = f"""async change => {{ const gd = document.querySelector('{browser.MAP}');
         const data = JSON.parse(JSON.stringify(gd.data));
         const fill = data.find(d => d.uid === 'risk-fill');
