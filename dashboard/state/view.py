@@ -468,17 +468,18 @@ def _sum_risk(own: Sequence[Scored], parts: Sequence[_RiskSums]) -> _RiskSums:
     for part in parts:
         total += part.total
         count += part.count
-        for level, n in part.levels.items():
-            levels[level] = levels.get(level, 0) + n
         if part.max is not None:
             top = part.max if top is None else max(top, part.max)
-        for name, points in part.factor_sum.items():
-            factor_sum[name] = factor_sum.get(name, 0) + points
-        for name, value in part.value_sum.items():
-            value_sum[name] = value_sum.get(name, 0) + value
-        for name, n in part.value_count.items():
-            value_count[name] = value_count.get(name, 0) + n
+        for into, sums in ((levels, part.levels), (factor_sum, part.factor_sum),
+                           (value_sum, part.value_sum), (value_count, part.value_count)):
+            _add(into, sums)
     return _RiskSums(total, count, levels, top, factor_sum, value_sum, value_count)
+
+
+def _add(into: dict[str, Any], sums: Mapping[str, Any]) -> None:
+    """Add each of `sums` to the same key of `into` (missing keys count from 0)."""
+    for name, value in sums.items():
+        into[name] = into.get(name, 0) + value
 
 
 def _scored(model: RiskModel, values: Mapping[str, float]) -> Scored | None:
