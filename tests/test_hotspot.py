@@ -99,11 +99,20 @@ def test_hot002_the_api_the_summary_and_the_feed_show_it(hot, client, geography)
     assert detail["reports"][0]["title"] == "垃圾堆放"
     assert boss.get("/api/v1/summary").get_json()["incidents"]["open"] == 5  # 4 + proactive
     view = StateCache(hot, client, geography).view()
-    news = [(i["incident_id"], i.get("source")) for i in feed_items(view, "310000")]
-    assert news.count((CASE, "proactive")) == 1
-    rows = compute(view, "310104", "zh-CN").feed
-    assert [(r["what"], r["status"], r["title"]) for r in rows if r["id"] == CASE] == [
+    news = [(i["incident_id"], i.get("source"), i["status"]) for i in feed_items(view, "310000")]
+    assert news.count((CASE, "proactive", "reported")) == 1
+    assert news.count((CASE, "proactive", "overdue")) == 1  # a day past its deadline
+    frame = compute(view, "310104", "zh-CN")
+    assert [(r["what"], r["status"], r["title"]) for r in frame.feed if r["id"] == CASE] == [
         ("垃圾", "已上报", "未诉先办")]
+    assert [r["title"] for r in frame.feed if r["id"] == CASE + "@due"] == ["未诉先办"]
+    # the lists name it too (it has no title of its own)
+    listed = [*frame.detail["incidents"], *frame.overdue]
+    assert [r["title"] for r in listed if r["id"] == CASE] == ["未诉先办"] * len(
+        [r for r in listed if r["id"] == CASE])
+    assert any(r["id"] == CASE for r in frame.overdue)  # a day past its deadline
+    assert [r["title"] for r in compute(view, STREET, "en").overdue if r["id"] == CASE] == [
+        "Proactive"]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -39,8 +39,14 @@ def fill_and_fit(page, stack, area: str, timeout_ms: int) -> dict:
     return browser.area_fill(page, bounds)
 
 
-def text_sizes(page) -> dict:
-    """Plotly's text as drawn (map labels, trend axis, hover) and the page's rem."""
+def text_sizes(page, timeout_ms: int) -> dict:
+    """Plotly's text as drawn (map labels, trend axis, hover) and the page's rem.
+
+    The trend chart draws on its own callback, after the map on a loaded machine:
+    wait for its axis first.
+    """
+    page.wait_for_function("() => document.querySelector('#trend-graph .js-plotly-plot"
+                           " .xtick text') !== null", timeout=timeout_ms)
     return page.evaluate(f"""() => {{
         const gd = document.querySelector('{browser.MAP}');
         const trend = document.querySelector('#trend-graph .js-plotly-plot');
@@ -84,7 +90,7 @@ def test_res010_every_size_fits_the_map_the_panels_and_the_text(stack, size):
         city = fill_and_fit(page, stack, "310000", patience)
         assert city["inside"] and max(city["width"], city["height"]) >= 0.6, city
         assert browser.layout_problems(page) == []
-        sizes = text_sizes(page)
+        sizes = text_sizes(page, patience)
         scale = sizes["rem"] / 16
         assert sizes["label"] == pytest.approx(14 * scale, abs=0.2)
         assert sizes["hover"] == pytest.approx(16 * scale, abs=0.2)

@@ -62,6 +62,12 @@ class OpenIncident:
         """Past its deadline at that moment."""
         return self.due <= now_ms
 
+    def shown_title(self, lang: str) -> str:
+        """Its title for a list; a hotspot case (未诉先办) has none: its source's name."""
+        if self.title or self.source != "proactive":
+            return self.title
+        return label("source", "proactive", lang)
+
     def as_json(self, now_ms: float) -> dict[str, Any]:
         """The API's shape of it (the keys the API has always had) and whether it is overdue."""
         out: dict[str, Any] = {"incident_id": self.incident_id, "area": self.area}

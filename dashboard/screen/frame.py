@@ -106,7 +106,8 @@ def feed_items(view: CityView, area_id: str, limit: int = FEED_ROWS) -> list[dic
                   key=lambda i: -i.due)[:limit]
     overdue = [{"id": f"{i.incident_id}@due", "kind": "incident", "ts": i.due, "area": i.area,
                 "incident_id": i.incident_id, "status": "overdue", "category": i.category,
-                "severity": str(i.severity), "title": i.title} for i in late]
+                "severity": str(i.severity), "source": i.source, "title": i.title}
+               for i in late]
     merged = [*view.feed(area_id, limit), *overdue]
     merged.sort(key=lambda item: -int(item.get("ts") or 0))  # stable: equal times keep order
     return merged[:limit]
@@ -145,7 +146,7 @@ def detail(view: CityView, summary: dict[str, Any], lang: str) -> dict[str, Any]
     incidents = [
         {"id": i.incident_id, "what": label("category", i.category or "unknown", lang),
          "status": label("status", i.status, lang), "sev": i.severity,
-         "overdue": i.overdue(now_ms), "title": i.title,
+         "overdue": i.overdue(now_ms), "title": i.shown_title(lang),
          "minutes": int((now_ms - i.start) // 60000)}
         for i in view.open_incidents(summary["area_id"], 6)
     ]
@@ -178,7 +179,7 @@ def overdue_rows(view: CityView, area_id: str, lang: str,
     for late in view.overdue(area_id, escalate_factor, OVERDUE_ROWS):
         i, up = late.incident, late.escalated_to
         rows.append({"id": i.incident_id, "what": label("category", i.category or "unknown", lang),
-                     "title": i.title, "sev": i.severity,
+                     "title": i.shown_title(lang), "sev": i.severity,
                      "late": int(late.minutes_late),  # whole minutes: a new list once a minute
                      "where": geography.name(late.responsible, lang),
                      "up": geography.name(up, lang) if up else "", "here": up == area_id})
