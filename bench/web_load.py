@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/web_load.py [--clients 1,50] [--seconds 20] [--web-workers 2]
         [--cache-ttl 1.0]
-    .venv/bin/python bench/web_load.py --push 200,1000 [--seconds 20]
+    .venv/bin/python bench/web_load.py --push 200,1000 [--seconds 20] [--open-incidents N]
 
 `--push N,M` measures the push process instead (`citybrain push` beside the web):
 N, then M screens hold a raw server-sent event stream each (asyncio sockets in this
@@ -12,7 +12,10 @@ worker's apply) to the message written to each screen's connection (its own
 measure, `/push/healthz`), its rounds' p95, CPU ms per message sent, the Redis reads
 per second of the push process (its own count of round trips: must not grow
 with the screens), its memory (RSS)
-and errors (streams refused or ended).
+and errors (streams refused or ended). With `--open-incidents N`, N more open
+incidents are then reported all over the city (through the stream, applied by a
+worker) and every screen count runs again: its line prints its ratio to the same
+count's run before them.
 
 Starts a real Redis (embedded unless REDIS_URL is set), `citybrain worker`,
 the demo feed at `--rate` events/s and `citybrain web` (gunicorn, the
@@ -204,6 +207,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--push", default="",
                         help="screen counts for the push process (e.g. 200,1000)")
+    parser.add_argument("--open-incidents", type=int, default=0,
+                        help="with --push: then as many more open incidents, measured again")
     parser.add_argument("--cache-ttl", type=float, default=None,
                         help="CITYBRAIN_CACHE_TTL_S (default: the setting's default)")
     args = parser.parse_args()
@@ -233,7 +238,7 @@ def main() -> int:
         client = connect(url)
         wait_up(base + "/healthz", "the web server")
         if args.push:
-            return push_main(args, push_port, psutil.Process(children[-1].pid))
+            return push_main(args, push_port, psutil.Process(children[-1].pid), url)
         body = capture_tick(base)
         web = psutil.Process(children[2].pid)
         print(f"gunicorn with {args.web_workers} workers, feed {args.rate:g} events/s, "
@@ -274,19 +279,46 @@ def wait_up(url: str, what: str, timeout_s: float = 60) -> None:
         time.sleep(0.5)
 
 
-def push_main(args: argparse.Namespace, port: int, push: psutil.Process) -> int:
-    """The push process's lines, one per screen count."""
+def push_main(args: argparse.Namespace, port: int, push: psutil.Process, url: str) -> int:
+    """The push process's lines, one per screen count (and again at `--open-incidents`)."""
     wait_up(f"http://127.0.0.1:{port}/push/healthz", "the push process")
     print(f"push process, feed {args.rate:g} events/s, {args.seconds:g} s per run")
-    print(f"{'screens':>7} {'msg/s':>6} {'KB/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} "
-          f"{'round p95':>9} {'CPU ms/msg':>10} {'reads/s':>8} {'RSS MB':>7} {'errors':>6}")
-    for screens in (int(c) for c in args.push.split(",")):
-        r = push_run(port, screens, args.seconds, push)
-        print(f"{screens:>7} {r['msgs_per_screen_s']:>6.2f} {r['kb_per_screen_s']:>6.1f} "
-              f"{r['p50_ms']!s:>7} {r['p95_ms']!s:>7} {r['max_ms']!s:>7} "
-              f"{r['round_p95_ms']!s:>9} {r['cpu_ms_per_msg']:>10.2f} "
-              f"{r['redis_reads_per_s']:>8.1f} {r['rss_mb']:>7.0f} {r['errors']:>6}", flush=True)
+    print(f"{'screens':>7} {'open':>7} {'msg/s':>6} {'KB/s':>6} {'p50 ms':>7} {'p95 ms':>7} "
+          f"{'max ms':>7} {'round p95':>9} {'CPU ms/msg':>10} {'reads/s':>8} {'RSS MB':>7} "
+          f"{'errors':>6}")
+    counts = [int(c) for c in args.push.split(",")]
+    baseline: dict[int, dict[str, float]] = {}
+    for extra in (0, args.open_incidents) if args.open_incidents else (0,):
+        if extra:
+            report_open(url, extra)
+        for screens in counts:
+            r = push_run(port, screens, args.seconds, push)
+            baseline.setdefault(screens, r)
+            base = baseline[screens]
+            ratio = "" if r is base else (
+                f"   (p95 x{r['p95_ms'] / max(base['p95_ms'], 1):.2f}, round p95 "
+                f"x{r['round_p95_ms'] / max(base['round_p95_ms'], 1):.2f} of the same "
+                f"screens without them)")
+            print(f"{screens:>7} {'+' + str(extra) if extra else 'demo':>7} "
+                  f"{r['msgs_per_screen_s']:>6.2f} {r['kb_per_screen_s']:>6.1f} "
+                  f"{r['p50_ms']!s:>7} {r['p95_ms']!s:>7} {r['max_ms']!s:>7} "
+                  f"{r['round_p95_ms']!s:>9} {r['cpu_ms_per_msg']:>10.2f} "
+                  f"{r['redis_reads_per_s']:>8.1f} {r['rss_mb']:>7.0f} {r['errors']:>6}{ratio}",
+                  flush=True)
     return 0
+
+
+def report_open(url: str, n: int) -> None:
+    """`n` more open incidents all over the city, applied before it returns."""
+    from dashboard.geography import load_geography
+    from dashboard.settings import Settings
+
+    started = time.monotonic()
+    settings = Settings.load(env={"REDIS_URL": url})
+    browser.report_incidents(connect(url), settings, load_geography(None, "shanghai"), n,
+                             prefix="SCALE")
+    print(f"{n:,} open incidents reported and applied in {time.monotonic() - started:.0f} s",
+          flush=True)
 
 
 if __name__ == "__main__":

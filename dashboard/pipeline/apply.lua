@@ -40,6 +40,7 @@ local batch = cmsgpack.unpack(ARGV[2])
 local P = batch.p
 local events = batch.ev
 local NOW = batch.now
+local CHANGES_KEPT = 1000  -- versions in the change log (`chg`)
 
 -- 1. Which events were applied before: event_ids remembered per bucket of ts (`sb` ms:
 --    an hour, or the dedup TTL if shorter), each bucket kept until its end + `ttl`
@@ -223,6 +224,8 @@ local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
 -- New reports (incident id -> true) to place into cases and hotspots, where a placed one
 -- was before it moved to an earlier report event ({mt, mx, my, mc}), reports split off
 local merge_new, merge_moved, merge_split = {}, {}, {}
+-- Open incidents set or removed in `open` (the change log's `o`, section 4)
+local open_changed = {}
 -- Reports stored before this batch whose report moved in it: where they were
 local hot_moved = {}
 local DAY_MS = 86400000
@@ -833,6 +836,7 @@ if batch.hk > 0 and (next(merge_new) or next(hot_moved)) then
     end
   end
   if #dropped > 0 then
+    for _, pid in ipairs(dropped) do open_changed[#open_changed + 1] = pid end
     redis.call('HDEL', P .. 'inc', unpack(dropped))
     redis.call('HDEL', P .. 'open', unpack(dropped))
     redis.call('HDEL', P .. 'notes', unpack(dropped))
@@ -882,6 +886,8 @@ for iid, _ in pairs(dirty_inc) do
 end
 hset_all(P .. 'inc', inc_out)
 hset_all(P .. 'open', open_out)
+for iid, _ in pairs(open_out) do open_changed[#open_changed + 1] = iid end
+for _, iid in ipairs(open_gone) do open_changed[#open_changed + 1] = iid end
 local reg_out = {}
 for hk, v in pairs(reg_new) do
   local sep = string.find(hk, '\0', 1, true)
@@ -941,14 +947,22 @@ if applied > 0 then
   if last_ts <= prev then last_ts = prev end
   redis.call('HSET', P .. 'stats', 'last_applied_ms', NOW, 'last_event_ts', last_ts)
   redis.call('HINCRBY', P .. 'stats', 'applied', applied)
-  redis.call('INCR', P .. 'version')
+end
+-- The change log (stream `chg`, the last CHANGES_KEPT versions): each version with the
+-- open incidents it set or removed, so that a reader holding the version before reads
+-- those (dashboard/state/changes.lua), not the whole of `open`.
+if applied > 0 or #open_changed > 0 then
+  local version = redis.call('INCR', P .. 'version')
+  redis.call('XADD', P .. 'chg', 'MAXLEN', '~', CHANGES_KEPT, '*', 'v', version,
+             'o', table.concat(open_changed, '\n'))
 end
 if dups > 0 then redis.call('HINCRBY', P .. 'stats', 'duplicates', dups) end
 -- 5. A replay's scratch namespace lists every key written, so that it is expired and
 --    wiped by name, without a SCAN of the keyspace (keep this list with the writes above)
 if batch.reg then
   local written = {P .. 'inc', P .. 'open', P .. 'notes', P .. 'hot:open', P .. 'hot:n',
-                   P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version', P .. 'riskord'}
+                   P .. 'closed', P .. 'feed', P .. 'stats', P .. 'version', P .. 'riskord',
+                   P .. 'chg'}
   for h, _ in pairs(reg_fields) do written[#written + 1] = P .. h end
   for hash, _ in pairs(days) do written[#written + 1] = P .. hash end
   for b, _ in pairs(new_seen) do written[#written + 1] = P .. 'seen:' .. b end

@@ -101,9 +101,7 @@ def feed_items(view: CityView, area_id: str, limit: int = FEED_ROWS) -> list[dic
     warning level, a segment turning severe, a device in alarm); an incident becoming
     overdue is no event, so it is added here by the view's clock, at its deadline.
     """
-    now_ms = view.now_ms
-    late = sorted((i for i in view.open_incidents(area_id) if i.overdue(now_ms)),
-                  key=lambda i: -i.due)[:limit]
+    late = view.recently_overdue(area_id, limit)
     overdue = [{"id": f"{i.incident_id}@due", "kind": "incident", "ts": i.due, "area": i.area,
                 "incident_id": i.incident_id, "status": "overdue", "category": i.category,
                 "severity": str(i.severity), "source": i.source, "title": i.title}

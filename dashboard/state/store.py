@@ -21,6 +21,7 @@ import redis
 from dashboard.geography import Geography
 from dashboard.kinds import REGISTERS
 from dashboard.settings import Settings
+from dashboard.state.open_read import OpenReader
 from dashboard.state.view import (
     CityView,
     KnownRecords,
@@ -38,12 +39,20 @@ FEED_READ = 200
 
 
 def read_raw(client: redis.Redis, settings: Settings, now: datetime,
-             memo: KnownRecords | None = None) -> RawState:
-    """One round trip: everything the view is built from (`memo`: see `decode_records`)."""
+             memo: KnownRecords | None = None, open_reader: OpenReader | None = None,
+             ) -> RawState:
+    """One round trip: everything the view is built from.
+
+    `memo`: see `decode_records`; `open_reader`: the open incidents are read by what
+    changed since its last read (else the whole hash is read and decoded).
+    """
     prefix = settings.state_prefix
     today, yesterday = day_names(now, settings.zone)
     pipe = client.pipeline(transaction=False)
-    pipe.hgetall(prefix + "open")
+    if open_reader is None:
+        pipe.hgetall(prefix + "open")
+    else:
+        open_reader.queue(pipe)
     pipe.hgetall(prefix + "day:" + today)
     pipe.hgetall(prefix + "day:" + yesterday)
     for kind in REGISTERS:
@@ -54,10 +63,15 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime,
     replies = pipe.execute()
     n = len(REGISTERS)
     registers = {kind.name: replies[3 + i] for i, kind in enumerate(REGISTERS)}
-    open_incidents, today_fields, yesterday_fields = replies[:3]
+    open_reply, today_fields, yesterday_fields = replies[:3]
     feed, stats, version = replies[3 + n:]
-    return decode_raw(open_incidents, today_fields, yesterday_fields, registers, feed, stats,
-                      version, settings=settings, memo=memo)
+    if open_reader is None:
+        return decode_raw(open_reply, today_fields, yesterday_fields, registers, feed, stats,
+                          version, settings=settings, memo=memo)
+    # the version the open incidents were read at (the worker may have moved on since)
+    read_version, incidents = open_reader.take(open_reply)
+    return decode_raw({}, today_fields, yesterday_fields, registers, feed, stats,
+                      read_version, settings=settings, memo=memo, open_decoded=incidents)
 
 
 class StateCache:
@@ -81,6 +95,9 @@ class StateCache:
         # last read's decoded records: a read decodes what changed (and the view's
         # `known_risk` makes it score what changed)
         self._known_records: KnownRecords = {}
+        # the open incidents, read by what changed (a cluster: read whole; see open_read)
+        self._open_reader = None if settings.redis_cluster else OpenReader(
+            client, settings.state_prefix)
 
     def view(self) -> CityView:
         """The view of this tick; reads Redis only if the tick's view is not built yet."""
@@ -120,7 +137,8 @@ class StateCache:
         version = int(self.client.get(self.settings.state_prefix + "version") or 0)
         self.reads += 1
         if version != self._raw.version or day != self._raw_day or version == 0:
-            self._raw = read_raw(self.client, self.settings, now, self._known_records)
+            self._raw = read_raw(self.client, self.settings, now, self._known_records,
+                                 self._open_reader)
             self._raw_day = day
             self.reads += 1
 

@@ -247,6 +247,15 @@ class CityView:
             found = self.derived[key] = sorted(self._inside_list(area_id), key=_urgency)
         return list(found) if limit is None else found[:limit]
 
+    def recently_overdue(self, area_id: str, limit: int) -> list[OpenIncident]:
+        """The area's overdue open incidents whose deadline passed last, latest first.
+
+        Equal deadlines: the most severe first. No full sort (a city may have 100,000).
+        """
+        now_ms = self.now_ms
+        return heapq.nlargest(limit, (i for i in self._inside_list(area_id) if i.overdue(now_ms)),
+                              key=lambda i: (i.due, i.severity))
+
     def _inside_list(self, area_id: str) -> list[OpenIncident]:
         """The area's open incidents, unsorted (found once per view)."""
         key = ("inside", area_id)
@@ -547,13 +556,18 @@ def _decoded(kind: Kind, name: bytes, packed: bytes, settings: Settings | None) 
 def decode_raw(
     open_incidents: Mapping[bytes, bytes], today: Mapping[bytes, bytes],
     yesterday: Mapping[bytes, bytes], registers: Mapping[str, Mapping[bytes, bytes]],
-    feed: list[bytes], stats: Mapping[bytes, bytes], version: bytes | None,
+    feed: list[bytes], stats: Mapping[bytes, bytes], version: bytes | int | None,
     settings: Settings | None = None, memo: KnownRecords | None = None,
+    open_decoded: Mapping[str, OpenIncident] | None = None,
 ) -> RawState:
-    """Decode what the Redis reads returned (`registers`: kind name -> its hash)."""
+    """Decode what the Redis reads returned (`registers`: kind name -> its hash).
+
+    `open_decoded`: the open incidents decoded already (then `open_incidents` is unused).
+    """
     return RawState(
-        open_incidents={k.decode(): OpenIncident.from_stored(k.decode(), orjson.loads(v))
-                        for k, v in open_incidents.items()},
+        open_incidents=open_decoded if open_decoded is not None else {
+            k.decode(): OpenIncident.from_stored(k.decode(), orjson.loads(v))
+            for k, v in open_incidents.items()},
         today={k.decode(): int(v) for k, v in today.items()},
         yesterday={k.decode(): int(v) for k, v in yesterday.items()},
         records=decode_records(registers, settings, memo),

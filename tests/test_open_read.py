@@ -1,0 +1,115 @@
+"""Open incidents read by what changed equal a whole read, whatever happened (-k opr).
+
+The web's ticks and the push hub read the open incidents by the worker's change log
+(`dashboard/state/open_read.py`): only those set or removed since their last read. These
+tests run the real worker on a real Redis, batch after batch (reports, status changes,
+closes, reports moved earlier, merged cases and hotspot cases that open and go), and
+compare what the reader holds with a whole read of the hash after every batch; then
+they wipe the state, and trim the log, under a reader.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+from dashboard.pipeline.worker import Worker
+from dashboard.state.store import StateCache, read_raw
+from tests.events import incident, now_ms
+
+XUHUI_STREET = "310104-S01"
+METRE_LAT = 1 / 111_320
+
+
+def _whole(client, settings):  # type: ignore[no-untyped-def]
+    """The open incidents as a whole read of the hash gives them."""
+    return dict(read_raw(client, settings, datetime.now(settings.zone)).open_incidents)
+
+
+def _events(rng: random.Random, step: int, origin: tuple[float, float],
+            known: list[str]) -> list[dict[str, str]]:
+    """A batch a feed could send: new reports near one place, and updates of known ones."""
+    t = now_ms() - 3 * 3_600_000 + step * 60_000
+    out = []
+    for k in range(rng.randint(1, 6)):
+        iid = f"OPR-{step}-{k}"
+        known.append(iid)
+        point = (origin[0] + rng.uniform(-300, 300) * METRE_LAT,
+                 origin[1] + rng.uniform(-300, 300) * METRE_LAT)
+        out.append(incident(iid, ts=t + k, point=point, source=rng.choice(
+            ["hotline", "grid", "video_ai"]), category=rng.choice(["garbage", "noise"])))
+    for iid in rng.sample(known, min(len(known), rng.randint(0, 4))):
+        status = rng.choice(["in_progress", "closed", "reopened", "reported"])
+        if status == "reported":  # the same incident reported earlier: it moves
+            out.append(incident(iid, ts=t - rng.randint(10, 100) * 60_000, point=origin))
+        else:
+            out.append(incident(iid, status=status, ts=t + 30_000, point=None))
+    return out
+
+
+def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, client,
+                                                                      geography):
+    settings = settings.replace(merge_metres=100, merge_minutes=30, hotspot_reports=3,
+                                hotspot_metres=200, hotspot_days=7)
+    compound = geography.areas[geography.descendants_at(XUHUI_STREET, "compound")[0]]
+    origin = (compound.lon, compound.lat)
+    cache = StateCache(settings, client, geography)
+    worker = Worker(settings, client, geography, name="opr")
+    rng, known = random.Random(11), []
+    seen_cases, went = set(), 0
+    for step in range(40):
+        for event in _events(rng, step, origin, known):
+            client.xadd(settings.stream, event)
+        worker.work(burst=True)
+        held = dict(cache.view().raw.open_incidents)
+        whole = _whole(client, settings)
+        assert held == whole, step
+        cases = {i for i in whole if i.startswith("proactive:")}
+        went += len(seen_cases - cases)
+        seen_cases |= cases
+    reader = cache._open_reader
+    assert reader is not None and reader.whole_reads == 1  # the first read only
+    assert reader.changed_reads == 39
+    assert seen_cases, "no hotspot case opened: the batches did not test what they should"
+    assert len(whole) > 20
+
+
+def test_opr002_a_state_wiped_and_rebuilt_past_the_version_is_read_whole(settings, client,
+                                                                         geography):
+    cache = StateCache(settings, client, geography)
+    worker = Worker(settings, client, geography, name="opr")
+    for k in range(3):
+        client.xadd(settings.stream, incident(f"OLD-{k}", ts=now_ms() - 60_000))
+        worker.work(burst=True)
+    assert set(cache.view().raw.open_incidents) == {"OLD-0", "OLD-1", "OLD-2"}
+    held_version = cache.view().raw.version
+    client.flushdb()  # Redis lost its data (no persistence) and the feed goes on
+    for k in range(held_version + 2):
+        client.xadd(settings.stream, incident(f"NEW-{k}", ts=now_ms() - 60_000))
+        worker.work(burst=True)
+    view = cache.view()
+    assert view.raw.version == held_version + 2
+    assert dict(view.raw.open_incidents) == _whole(client, settings)
+    assert not any(i.startswith("OLD-") for i in view.raw.open_incidents)
+    assert cache._open_reader is not None and cache._open_reader.whole_reads == 2
+
+
+def test_opr003_versions_the_log_no_longer_holds_are_read_whole(settings, client, geography):
+    cache = StateCache(settings, client, geography)
+    worker = Worker(settings, client, geography, name="opr")
+    client.xadd(settings.stream, incident("T-0", ts=now_ms() - 60_000))
+    worker.work(burst=True)
+    assert set(cache.view().raw.open_incidents) == {"T-0"}
+    for k in range(1, 4):
+        client.xadd(settings.stream, incident(f"T-{k}", ts=now_ms() - 60_000))
+        worker.work(burst=True)
+    client.xadd(settings.stream, incident("T-0", status="closed", point=None))
+    worker.work(burst=True)
+    # the log loses versions 2 and 3
+    client.xtrim(settings.state_prefix + "chg", maxlen=2, approximate=False)
+    assert set(cache.view().raw.open_incidents) == {"T-1", "T-2", "T-3"}
+    assert cache._open_reader is not None and cache._open_reader.whole_reads == 2
+    client.xadd(settings.stream, incident("T-1", status="closed", point=None))
+    worker.work(burst=True)
+    assert set(cache.view().raw.open_incidents) == {"T-2", "T-3"}
+    assert cache._open_reader.changed_reads == 1  # caught up by the log again
