@@ -100,3 +100,35 @@ def test_vru003_registers_decoded_on_the_last_read_equal_fresh_decodes():
         reused = decode_records({"risk": stored}, memo=memo)["risk"]
         fresh = decode_records({"risk": stored})["risk"]
         assert reused == fresh and list(reused) == list(fresh), step  # same records, same order
+
+
+def test_vru004_limited_lists_equal_the_head_of_the_full_ones(geography: Geography):
+    """The lists a screen shows pick their first rows without sorting every incident;
+    they equal the first rows of the fully sorted lists, ties and rounding included."""
+    from dashboard.kinds.incident import OpenIncident
+
+    rng = random.Random(3)
+    now_ms = int(NOW.timestamp() * 1000)
+    places = [*sorted(geography.descendants_at("310104", "compound"))[:40],
+              *sorted(geography.descendants_at("310101", "compound"))[:20], "999999-OFF-MAP"]
+    incidents = {}
+    for k in range(3000):
+        # deadlines on a coarse grid (many equal, many within one 6-second rounding step)
+        due = now_ms + rng.choice([-1, 1]) * rng.randint(0, 400) * rng.choice([1000, 3000, 6000])
+        iid = f"V{k:05d}"
+        incidents[iid] = OpenIncident(iid, rng.choice(places), None, None, "garbage", "grid",
+                                      rng.randint(1, 4), "reported", 0, due - 3_600_000, due,
+                                      "", "")
+    raw = RawState(open_incidents=incidents)
+    model = RiskModel(DEFAULT_RISK_MODEL, (25, 50, 70, 85))
+
+    def fresh():  # type: ignore[no-untyped-def]
+        return build_view(raw, geography, model, NOW, 30)
+
+    for area in ("310000", "310104", "310101"):
+        for limit in (1, 6, 12, 50):
+            assert fresh().overdue(area, 2.0, limit) == fresh().overdue(area, 2.0)[:limit]
+            assert fresh().open_incidents(area, limit) == fresh().open_incidents(area)[:limit]
+            late = sorted((i for i in fresh().open_incidents(area) if i.due <= now_ms),
+                          key=lambda i: -i.due)
+            assert fresh().recently_overdue(area, limit) == late[:limit]

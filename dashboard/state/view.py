@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -242,7 +243,7 @@ class CityView:
         key = ("open_incidents", area_id)
         found = self.derived.get(key)
         if found is None and limit is not None:
-            return heapq.nsmallest(limit, self._inside_list(area_id), key=_urgency)
+            return _most_urgent(self._inside_list(area_id), limit)
         if found is None:
             found = self.derived[key] = sorted(self._inside_list(area_id), key=_urgency)
         return list(found) if limit is None else found[:limit]
@@ -253,7 +254,7 @@ class CityView:
         Equal deadlines: the most severe first. No full sort (a city may have 100,000).
         """
         now_ms = self.now_ms
-        return heapq.nlargest(limit, (i for i in self._inside_list(area_id) if i.overdue(now_ms)),
+        return heapq.nlargest(limit, [i for i in self._inside_list(area_id) if i.due <= now_ms],
                               key=lambda i: (i.due, i.severity))
 
     def _inside_list(self, area_id: str) -> list[OpenIncident]:
@@ -261,9 +262,13 @@ class CityView:
         key = ("inside", area_id)
         found = self.derived.get(key)
         if found is None:
-            inside = self._subtree_test(area_id)
-            found = self.derived[key] = [
-                i for i in self.raw.open_incidents.values() if inside(i.area)]
+            areas = self.geography.areas
+            if area_id == self.geography.root_id:  # every place on the map
+                found = [i for i in self.raw.open_incidents.values() if i.area in areas]
+            else:
+                inside = self._subtree_test(area_id)
+                found = [i for i in self.raw.open_incidents.values() if inside(i.area)]
+            self.derived[key] = found
         return found
 
     def overdue(self, area_id: str, escalate_factor: float,
@@ -281,9 +286,13 @@ class CityView:
             return (-round((now_ms - i.due) / 60000, 1), *_urgency(i))
 
         every = self.open_incidents(area_id) if limit is None else self._inside_list(area_id)
-        late = [i for i in every if i.overdue(now_ms)]
-        if limit is not None:
-            late = heapq.nsmallest(limit, late, key=lateness)
+        late = [i for i in every if i.due <= now_ms]
+        if limit is not None and len(late) > limit:
+            # The latest by deadline first (cheap), then the exact order among those whose
+            # lateness, rounded to 0.1 minute (6 s), can equal or pass the limit-th's (two steps
+            # of the rounding past its deadline: a margin for the float rounding)
+            cut = heapq.nsmallest(limit, late, key=_DUE)[-1].due + 2 * LATE_STEP_MS
+            late = heapq.nsmallest(limit, [i for i in late if i.due <= cut], key=lateness)
         out = []
         for incident in late:
             late_ms = now_ms - incident.due
@@ -350,6 +359,25 @@ def _urgency(incident: OpenIncident) -> tuple[int, int]:
     return (-incident.severity, incident.due)
 
 
+_DUE = attrgetter("due")
+LATE_STEP_MS = 6000  # lateness is shown in tenths of a minute
+
+
+def _most_urgent(incidents: list[OpenIncident], limit: int) -> list[OpenIncident]:
+    """The first `limit` by `_urgency`, as `heapq.nsmallest` gives them, by severity tier.
+
+    A tier is picked by a comparison, not a key call per incident: 100,000 open
+    incidents cost a few list passes.
+    """
+    out: list[OpenIncident] = []
+    for severity in sorted({i.severity for i in incidents}, reverse=True):
+        tier = [i for i in incidents if i.severity == severity]
+        out.extend(heapq.nsmallest(limit - len(out), tier, key=_DUE))
+        if len(out) >= limit:
+            break
+    return out
+
+
 def _chain(geography: Geography, area_id: str) -> tuple[str, ...]:
     if area_id in geography.areas:
         return geography.chain(area_id)
@@ -371,7 +399,7 @@ def build_view(
     # Counted per (area, category, severity, overdue) first: a city's 100,000 open
     # incidents fall into a few thousand such groups, each rolled up its chain once.
     groups = Counter((info.area, info.category or "unknown", info.severity,
-                      info.overdue(now_ms)) for info in raw.open_incidents.values())
+                      info.due <= now_ms) for info in raw.open_incidents.values())
     for (place, category, severity, overdue), n in groups.items():
         for area in _chain(geography, place):
             t = totals[area]
