@@ -949,12 +949,19 @@ if applied > 0 then
   redis.call('HINCRBY', P .. 'stats', 'applied', applied)
 end
 -- The change log (stream `chg`, the last CHANGES_KEPT versions): each version with the
--- open incidents it set or removed, so that a reader holding the version before reads
--- those (dashboard/state/changes.lua), not the whole of `open`.
-if applied > 0 or #open_changed > 0 then
+-- open incidents it set or removed (`o`) and the register fields it wrote (`r:<hash>`),
+-- so that a reader holding the version before reads those
+-- (dashboard/state/read_changes.lua), not the whole hashes.
+if applied > 0 or #open_changed > 0 or next(reg_out) then
   local version = redis.call('INCR', P .. 'version')
-  redis.call('XADD', P .. 'chg', 'MAXLEN', '~', CHANGES_KEPT, '*', 'v', version,
-             'o', table.concat(open_changed, '\n'))
+  local entry = {'v', version, 'o', table.concat(open_changed, '\n')}
+  for h, map in pairs(reg_out) do
+    local names = {}
+    for f, _ in pairs(map) do names[#names + 1] = f end
+    entry[#entry + 1] = 'r:' .. h
+    entry[#entry + 1] = table.concat(names, '\n')
+  end
+  redis.call('XADD', P .. 'chg', 'MAXLEN', '~', CHANGES_KEPT, '*', unpack(entry))
 end
 if dups > 0 then redis.call('HINCRBY', P .. 'stats', 'duplicates', dups) end
 -- 5. A replay's scratch namespace lists every key written, so that it is expired and

@@ -21,7 +21,7 @@ import redis
 from dashboard.geography import Geography
 from dashboard.kinds import REGISTERS
 from dashboard.settings import Settings
-from dashboard.state.open_read import OpenReader
+from dashboard.state.change_read import ChangeReader
 from dashboard.state.view import (
     CityView,
     KnownRecords,
@@ -39,39 +39,35 @@ FEED_READ = 200
 
 
 def read_raw(client: redis.Redis, settings: Settings, now: datetime,
-             memo: KnownRecords | None = None, open_reader: OpenReader | None = None,
+             memo: KnownRecords | None = None, changes: ChangeReader | None = None,
              ) -> RawState:
     """One round trip: everything the view is built from.
 
-    `memo`: see `decode_records`; `open_reader`: the open incidents are read by what
-    changed since its last read (else the whole hash is read and decoded).
+    `memo`: see `decode_records`; `changes`: the open incidents and the registers are
+    read by what changed since its last read (else every hash is read whole).
     """
     prefix = settings.state_prefix
     today, yesterday = day_names(now, settings.zone)
     pipe = client.pipeline(transaction=False)
-    if open_reader is None:
-        pipe.hgetall(prefix + "open")
-    else:
-        open_reader.queue(pipe)
     pipe.hgetall(prefix + "day:" + today)
     pipe.hgetall(prefix + "day:" + yesterday)
-    for kind in REGISTERS:
-        pipe.hgetall(prefix + str(kind.register))
     pipe.lrange(prefix + "feed", 0, FEED_READ - 1)
     pipe.hgetall(prefix + "stats")
+    if changes is not None:
+        changes.queue(pipe)
+        today_fields, yesterday_fields, feed, stats, reply = pipe.execute()
+        version = changes.take(reply)  # the version it all was read at
+        return decode_raw({}, today_fields, yesterday_fields, changes.registers_by_kind(),
+                          feed, stats, version, settings=settings, memo=memo,
+                          open_decoded=changes.incidents)
+    pipe.hgetall(prefix + "open")
+    for kind in REGISTERS:
+        pipe.hgetall(prefix + str(kind.register))
     pipe.get(prefix + "version")
-    replies = pipe.execute()
-    n = len(REGISTERS)
-    registers = {kind.name: replies[3 + i] for i, kind in enumerate(REGISTERS)}
-    open_reply, today_fields, yesterday_fields = replies[:3]
-    feed, stats, version = replies[3 + n:]
-    if open_reader is None:
-        return decode_raw(open_reply, today_fields, yesterday_fields, registers, feed, stats,
-                          version, settings=settings, memo=memo)
-    # the version the open incidents were read at (the worker may have moved on since)
-    read_version, incidents = open_reader.take(open_reply)
-    return decode_raw({}, today_fields, yesterday_fields, registers, feed, stats,
-                      read_version, settings=settings, memo=memo, open_decoded=incidents)
+    today_fields, yesterday_fields, feed, stats, open_incidents, *rest = pipe.execute()
+    registers = {kind.name: rest[i] for i, kind in enumerate(REGISTERS)}
+    return decode_raw(open_incidents, today_fields, yesterday_fields, registers, feed, stats,
+                      rest[-1], settings=settings, memo=memo)
 
 
 class StateCache:
@@ -95,8 +91,8 @@ class StateCache:
         # last read's decoded records: a read decodes what changed (and the view's
         # `known_risk` makes it score what changed)
         self._known_records: KnownRecords = {}
-        # the open incidents, read by what changed (a cluster: read whole; see open_read)
-        self._open_reader = None if settings.redis_cluster else OpenReader(
+        # the open incidents and registers, read by what changed (a cluster: read whole)
+        self._changes = None if settings.redis_cluster else ChangeReader(
             client, settings.state_prefix)
 
     def view(self) -> CityView:
@@ -138,7 +134,7 @@ class StateCache:
         self.reads += 1
         if version != self._raw.version or day != self._raw_day or version == 0:
             self._raw = read_raw(self.client, self.settings, now, self._known_records,
-                                 self._open_reader)
+                                 self._changes)
             self._raw_day = day
             self.reads += 1
 

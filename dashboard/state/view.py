@@ -546,6 +546,9 @@ def decode_records(
     for kind in REGISTERS:
         stored = registers.get(kind.name, {})
         known = memo.get(kind.name) if memo is not None else None
+        if known is not None and known[0] is stored:  # the very same read: nothing changed
+            out[kind.name] = known[1]
+            continue
         if known is not None and known[0].keys() == stored.keys():
             before, records = known[0], dict(known[1])  # the same fields, in the same order
             names = [name for name, packed in stored.items() if before[name] != packed]

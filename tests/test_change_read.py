@@ -1,11 +1,12 @@
-"""Open incidents read by what changed equal a whole read, whatever happened (-k opr).
+"""State read by what changed equals a whole read, whatever happened (-k opr).
 
-The web's ticks and the push hub read the open incidents by the worker's change log
-(`dashboard/state/open_read.py`): only those set or removed since their last read. These
-tests run the real worker on a real Redis, batch after batch (reports, status changes,
-closes, reports moved earlier, merged cases and hotspot cases that open and go), and
-compare what the reader holds with a whole read of the hash after every batch; then
-they wipe the state, and trim the log, under a reader.
+The web's ticks and the push hub read the open incidents and the registers by the
+worker's change log (`dashboard/state/change_read.py`): only what was set or removed
+since their last read. These tests run the real worker on a real Redis, batch after
+batch (reports, status changes, closes, reports moved earlier, merged cases and hotspot
+cases that open and go, traffic and risk readings), and compare what the reader holds
+with a whole read after every batch; then they wipe the state, and trim the log, under
+a reader.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from dashboard.pipeline.worker import Worker
 from dashboard.state.store import StateCache, read_raw
-from tests.events import incident, now_ms
+from tests.events import incident, now_ms, risk, traffic
 
 XUHUI_STREET = "310104-S01"
 METRE_LAT = 1 / 111_320
@@ -24,6 +25,12 @@ METRE_LAT = 1 / 111_320
 def _whole(client, settings):  # type: ignore[no-untyped-def]
     """The open incidents as a whole read of the hash gives them."""
     return dict(read_raw(client, settings, datetime.now(settings.zone)).open_incidents)
+
+
+def _whole_records(client, settings):  # type: ignore[no-untyped-def]
+    """The registers' records as a whole read gives them."""
+    records = read_raw(client, settings, datetime.now(settings.zone)).records
+    return {kind: dict(of_kind) for kind, of_kind in records.items()}
 
 
 def _events(rng: random.Random, step: int, origin: tuple[float, float],
@@ -38,6 +45,12 @@ def _events(rng: random.Random, step: int, origin: tuple[float, float],
                  origin[1] + rng.uniform(-300, 300) * METRE_LAT)
         out.append(incident(iid, ts=t + k, point=point, source=rng.choice(
             ["hotline", "grid", "video_ai"]), category=rng.choice(["garbage", "noise"])))
+    compounds = [f"310104-R{n:04d}" for n in range(1, 6)]
+    for _ in range(rng.randint(0, 5)):  # readings: some new, some of known places again
+        out.append(traffic(f"SEG-{rng.randint(0, 8)}", rng.uniform(5, 60), 60, point=origin,
+                           ts=t + rng.randint(-600, 600) * 1000))
+        out.append(risk(rng.choice(compounds), rng.choice(["fire_hazards", "flood_points"]),
+                        rng.uniform(0, 10), ts=t + rng.randint(-600, 600) * 1000))
     for iid in rng.sample(known, min(len(known), rng.randint(0, 4))):
         status = rng.choice(["in_progress", "closed", "reopened", "reported"])
         if status == "reported":  # the same incident reported earlier: it moves
@@ -61,17 +74,20 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
         for event in _events(rng, step, origin, known):
             client.xadd(settings.stream, event)
         worker.work(burst=True)
-        held = dict(cache.view().raw.open_incidents)
+        raw = cache.view().raw
         whole = _whole(client, settings)
-        assert held == whole, step
+        assert dict(raw.open_incidents) == whole, step
+        assert {k: dict(v) for k, v in raw.records.items()} == _whole_records(
+            client, settings), step
         cases = {i for i in whole if i.startswith("proactive:")}
         went += len(seen_cases - cases)
         seen_cases |= cases
-    reader = cache._open_reader
+    reader = cache._changes
     assert reader is not None and reader.whole_reads == 1  # the first read only
     assert reader.changed_reads == 39
     assert seen_cases, "no hotspot case opened: the batches did not test what they should"
     assert len(whole) > 20
+    assert len(raw.records["traffic"]) == 9 and len(raw.records["risk"]) == 10
 
 
 def test_opr002_a_state_wiped_and_rebuilt_past_the_version_is_read_whole(settings, client,
@@ -91,7 +107,7 @@ def test_opr002_a_state_wiped_and_rebuilt_past_the_version_is_read_whole(setting
     assert view.raw.version == held_version + 2
     assert dict(view.raw.open_incidents) == _whole(client, settings)
     assert not any(i.startswith("OLD-") for i in view.raw.open_incidents)
-    assert cache._open_reader is not None and cache._open_reader.whole_reads == 2
+    assert cache._changes is not None and cache._changes.whole_reads == 2
 
 
 def test_opr003_versions_the_log_no_longer_holds_are_read_whole(settings, client, geography):
@@ -108,8 +124,8 @@ def test_opr003_versions_the_log_no_longer_holds_are_read_whole(settings, client
     # the log loses versions 2 and 3
     client.xtrim(settings.state_prefix + "chg", maxlen=2, approximate=False)
     assert set(cache.view().raw.open_incidents) == {"T-1", "T-2", "T-3"}
-    assert cache._open_reader is not None and cache._open_reader.whole_reads == 2
+    assert cache._changes is not None and cache._changes.whole_reads == 2
     client.xadd(settings.stream, incident("T-1", status="closed", point=None))
     worker.work(burst=True)
     assert set(cache.view().raw.open_incidents) == {"T-2", "T-3"}
-    assert cache._open_reader.changed_reads == 1  # caught up by the log again
+    assert cache._changes.changed_reads == 1  # caught up by the log again
