@@ -86,3 +86,23 @@ def test_soa011_with_the_default_ceiling_a_page_does_not_reload(stack, caplog):
     assert len(page.loads) == 1
     assert guard_lines(caplog) == []
     close(page)
+
+
+def test_soa012_dash_undo_history_stays_bounded(stack):
+    """Dash records each input change in an undo history it never drops; the page keeps
+    the last few (assets/dash-history.js)."""
+    page = open_page(stack, stack.base)
+    try:
+        past = "() => window.dash_stores[0].getState().history.past.length"
+        # the renderer does record: the screen's own inputs change as it runs
+        page.wait_for_function(f"({past})() >= 1", timeout=WAIT_MS)
+        kept = page.evaluate("() => window.cockpitHistory.kept")
+        page.evaluate("""n => { const h = window.dash_stores[0].getState().history;
+            for (let i = 0; i < n; i++) h.past.push({id: 'soak', props: {n: i}}); }""",
+                      kept * 10)
+        assert page.evaluate(past) > kept * 10
+        page.wait_for_function(f"({past})() <= {kept}",
+                               timeout=3 * page.evaluate("() => window.cockpitHistory.everyMs"))
+        assert page.evaluate("() => window.cockpitHistory.trimmed") >= kept * 9
+    finally:
+        close(page)
