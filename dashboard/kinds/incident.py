@@ -58,6 +58,11 @@ class OpenIncident:
                    data["src"], int(data["sev"]), data["st"], data["sts"], data["start"],
                    data["due"], data["title"], data["dept"])
 
+    @classmethod
+    def decode(cls, incident_id: str, stored: bytes) -> OpenIncident:
+        """From the bytes of its `open` hash field."""
+        return cls.from_stored(incident_id, orjson.loads(stored))
+
     def overdue(self, now_ms: float) -> bool:
         """Past its deadline at that moment."""
         return self.due <= now_ms

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-import orjson
 import redis
 
 from dashboard.kinds import REGISTERS
@@ -59,7 +58,8 @@ class ChangeReader:
             for raw_id, stored in zip(reply[3], reply[4], strict=True):
                 self._set(raw_id, stored)
             for h, fields, values in _triples(reply[5]):
-                register = self.registers[h.decode()] = dict(self.registers[h.decode()])
+                name_of_hash = h.decode()
+                register = self.registers[name_of_hash] = dict(self.registers[name_of_hash])
                 for name, value in zip(fields, values, strict=True):
                     if value is not None:  # (register fields are never removed)
                         register[name] = value
@@ -85,8 +85,7 @@ class ChangeReader:
         if stored is None:
             self.incidents.pop(incident_id, None)
         else:
-            self.incidents[incident_id] = OpenIncident.from_stored(incident_id,
-                                                                   orjson.loads(stored))
+            self.incidents[incident_id] = OpenIncident.decode(incident_id, stored)
 
 
 def _pairs(flat: list[Any]) -> zip[tuple[Any, Any]]:

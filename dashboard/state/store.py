@@ -20,6 +20,7 @@ import redis
 
 from dashboard.geography import Geography
 from dashboard.kinds import REGISTERS
+from dashboard.kinds.incident import OpenIncident
 from dashboard.settings import Settings
 from dashboard.state.change_read import ChangeReader
 from dashboard.state.view import (
@@ -57,16 +58,17 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime,
         changes.queue(pipe)
         today_fields, yesterday_fields, feed, stats, reply = pipe.execute()
         version = changes.take(reply)  # the version it all was read at
-        return decode_raw({}, today_fields, yesterday_fields, changes.registers_by_kind(),
-                          feed, stats, version, settings=settings, memo=memo,
-                          open_decoded=changes.incidents)
+        return decode_raw(changes.incidents, today_fields, yesterday_fields,
+                          changes.registers_by_kind(), feed, stats, version,
+                          settings=settings, memo=memo)
     pipe.hgetall(prefix + "open")
     for kind in REGISTERS:
         pipe.hgetall(prefix + str(kind.register))
     pipe.get(prefix + "version")
     today_fields, yesterday_fields, feed, stats, open_incidents, *rest = pipe.execute()
     registers = {kind.name: rest[i] for i, kind in enumerate(REGISTERS)}
-    return decode_raw(open_incidents, today_fields, yesterday_fields, registers, feed, stats,
+    incidents = {k.decode(): OpenIncident.decode(k.decode(), v) for k, v in open_incidents.items()}
+    return decode_raw(incidents, today_fields, yesterday_fields, registers, feed, stats,
                       rest[-1], settings=settings, memo=memo)
 
 

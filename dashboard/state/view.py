@@ -585,20 +585,17 @@ def _decoded(kind: Kind, name: bytes, packed: bytes, settings: Settings | None) 
 
 
 def decode_raw(
-    open_incidents: Mapping[bytes, bytes], today: Mapping[bytes, bytes],
+    open_incidents: Mapping[str, OpenIncident], today: Mapping[bytes, bytes],
     yesterday: Mapping[bytes, bytes], registers: Mapping[str, Mapping[bytes, bytes]],
     feed: list[bytes], stats: Mapping[bytes, bytes], version: bytes | int | None,
     settings: Settings | None = None, memo: KnownRecords | None = None,
-    open_decoded: Mapping[str, OpenIncident] | None = None,
 ) -> RawState:
     """Decode what the Redis reads returned (`registers`: kind name -> its hash).
 
-    `open_decoded`: the open incidents decoded already (then `open_incidents` is unused).
+    The open incidents come decoded already (`OpenIncident.decode`).
     """
     return RawState(
-        open_incidents=open_decoded if open_decoded is not None else {
-            k.decode(): OpenIncident.from_stored(k.decode(), orjson.loads(v))
-            for k, v in open_incidents.items()},
+        open_incidents=open_incidents,
         today={k.decode(): int(v) for k, v in today.items()},
         yesterday={k.decode(): int(v) for k, v in yesterday.items()},
         records=decode_records(registers, settings, memo),
