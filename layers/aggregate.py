@@ -56,18 +56,24 @@ def by_grid(area_id: str, bounds: tuple[float, float, float, float],
     """One group per grid cell holding incidents, its bubble at the mean of its points."""
     west, south, east, north = bounds
     size = max(east - west, north - south, 1e-9) / cells
+    last = cells - 1
     sums: dict[tuple[int, int], list[float]] = {}
-    for item in incidents:
-        if item.lon is None or item.lat is None:
+    for item in incidents:  # (a district's thousands: no call per incident but `int`)
+        lon, lat = item.lon, item.lat
+        if lon is None or lat is None:
             continue
-        cell = (min(int((item.lon - west) / size), cells - 1),
-                min(int((item.lat - south) / size), cells - 1))
-        total = sums.setdefault(cell, [0.0, 0.0, 0, 0, 0])
-        total[0] += item.lon
-        total[1] += item.lat
+        column, row = int((lon - west) / size), int((lat - south) / size)
+        cell = (column if column < last else last, row if row < last else last)
+        total = sums.get(cell)
+        if total is None:
+            total = sums[cell] = [0.0, 0.0, 0, 0, 0]
+        total[0] += lon
+        total[1] += lat
         total[2] += 1
-        total[3] += item.overdue(now_ms)
-        total[4] = max(total[4], item.severity)
+        if item.due <= now_ms:  # overdue
+            total[3] += 1
+        if item.severity > total[4]:
+            total[4] = item.severity
     return [Group(f"{area_id}#{col},{row}", None, round(x / n, 5), round(y / n, 5), int(n),
                   int(late), int(sev))
             for (col, row), (x, y, n, late, sev) in sorted(sums.items())]

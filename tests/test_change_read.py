@@ -12,10 +12,12 @@ a reader.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime
 
 from dashboard.pipeline.worker import Worker
 from dashboard.state.store import StateCache, read_raw
+from dashboard.state.view import group_by_place
 from tests.events import incident, now_ms, risk, traffic
 
 XUHUI_STREET = "310104-S01"
@@ -31,6 +33,19 @@ def _whole_records(client, settings):  # type: ignore[no-untyped-def]
     """The registers' records as a whole read gives them."""
     records = read_raw(client, settings, datetime.now(settings.zone)).records
     return {kind: dict(of_kind) for kind, of_kind in records.items()}
+
+
+def _counts_by_chain(incidents, geography, now):  # type: ignore[no-untyped-def]
+    """Each area's open, overdue, by category and by severity, counted the plain way."""
+    out: dict[str, tuple[int, int, Counter[str], Counter[str]]] = {}
+    for i in incidents.values():
+        chain = geography.chain(i.area) if i.area in geography.areas else (geography.root_id,)
+        for area in chain:
+            n, late, cats, sevs = out.get(area, (0, 0, Counter(), Counter()))
+            cats[i.category or "unknown"] += 1
+            sevs[str(i.severity)] += 1
+            out[area] = (n + 1, late + (i.due <= now), cats, sevs)
+    return out
 
 
 def _events(rng: random.Random, step: int, origin: tuple[float, float],
@@ -74,9 +89,20 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
         for event in _events(rng, step, origin, known):
             client.xadd(settings.stream, event)
         worker.work(burst=True)
-        raw = cache.view().raw
+        view = cache.view()
+        raw = view.raw
         whole = _whole(client, settings)
         assert dict(raw.open_incidents) == whole, step
+        # by place, kept as incidents change (a place's dict new when it changed), and
+        # the areas' counts from them, each place counted again only when it changed
+        assert raw.by_place is not None
+        assert {p: dict(i) for p, i in raw.by_place.items()} == group_by_place(whole), step
+        counted = _counts_by_chain(whole, geography, view.now_ms)
+        assert counted.keys() <= view.totals.keys()
+        for area, t in view.totals.items():  # (an area may have only today's counters)
+            assert (t.open, t.overdue, t.by_category, t.by_severity) == counted.get(
+                area, (0, 0, {}, {})), (step, area)
+        assert view.known_places.keys() == raw.by_place.keys()
         assert {k: dict(v) for k, v in raw.records.items()} == _whole_records(
             client, settings), step
         cases = {i for i in whole if i.startswith("proactive:")}

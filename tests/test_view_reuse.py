@@ -132,3 +132,37 @@ def test_vru004_limited_lists_equal_the_head_of_the_full_ones(geography: Geograp
             late = sorted((i for i in fresh().open_incidents(area) if i.due <= now_ms),
                           key=lambda i: -i.due)
             assert fresh().recently_overdue(area, limit) == late[:limit]
+
+
+def test_vru005_trend_and_top_risk_per_area_equal_plain_sums(geography: Geography):
+    """Hours per area and the top scored areas, found by area, equal a plain filter."""
+    rng = random.Random(5)
+    model = RiskModel(DEFAULT_RISK_MODEL, (25, 50, 70, 85))
+    compounds = [a for a, area in geography.areas.items() if area.level == "compound"]
+    places = [*rng.sample(compounds, 400), "310104", "999999-UNKNOWN"]
+    today = {f"h|{rng.randint(0, 10):02d}|{p}": rng.randint(1, 9) for p in places}
+    yesterday = {f"h|{rng.randint(10, 23):02d}|{p}": rng.randint(1, 9) for p in places}
+    today.update({f"r|{p}": 1 for p in places})  # other day counters are not hours
+    readings = {f"{a}|{i}": RiskReading(a, i, float(rng.randint(0, 6)), 1)
+                for a in places for i in INDICATORS if rng.random() < 0.7}
+    view = build_view(RawState(today=today, yesterday=yesterday, records={"risk": readings}),
+                      geography, model, NOW, 30)
+
+    def inside(area: str, place: str) -> bool:
+        return place in geography.areas and area in geography.chain(place)
+
+    for area in ("310000", "310104", "310101", *rng.sample(sorted(geography.areas), 30)):
+        by_hour = {row["hour"][11:13]: row["count"] for row in view.trend(area)}
+        for day, fields, hours in (("today", today, range(0, 11)),
+                                   ("yesterday", yesterday, range(11, 24))):
+            for hour in hours:
+                expected = sum(n for name, n in fields.items() if name.startswith(
+                    f"h|{hour:02d}|") and inside(area, name.split("|")[2]))
+                assert by_hour[f"{hour:02d}"] == expected, (area, day, hour)
+        for level in ("compound", "district"):
+            plain = sorted(((score, a) for a, (score, _) in view.own_risk.items()
+                            if inside(area, a) and geography.areas[a].level == level),
+                           key=lambda p: (-p[0], p[1]))[:10]
+            assert [s["area_id"] for s in view.top_risk(area, level)] == [a for _, a in plain]
+    assert sum(row["count"] for row in view.trend("310000")) > 0
+    assert len(view.top_risk("310000")) == 10

@@ -19,6 +19,7 @@ import redis
 
 from dashboard.kinds import REGISTERS
 from dashboard.kinds.incident import OpenIncident
+from dashboard.state.view import group_by_place
 
 # At most this many versions (and changed incidents and fields) are caught up one by one;
 # more: a whole read (an HMGET of that many fields costs about what HGETALL does)
@@ -41,6 +42,8 @@ class ChangeReader:
         self.version = 0
         self.entry_id = b""  # the change log's entry of `version` (b"": not in the log)
         self.incidents: dict[str, OpenIncident] = {}
+        # the same by the area they lie in; a place whose incidents change gets a new dict
+        self.by_place: dict[str, dict[str, OpenIncident]] = {}
         self.registers: dict[str, dict[bytes, bytes]] = {h: {} for h in self.hashes}
         self.whole_reads = 0  # reads of the whole hashes, for tests and benchmarks
         self.changed_reads = 0  # reads of the changes only
@@ -54,9 +57,11 @@ class ChangeReader:
         """Catch up from the script's reply; the version read."""
         version, entry_id, mode = int(reply[0]), reply[1], int(reply[2])
         if mode == 1:
-            self.incidents = dict(self.incidents)
+            if reply[3]:
+                self.incidents, self.by_place = dict(self.incidents), dict(self.by_place)
+            copied: set[str] = set()  # the places given a new dict by this read
             for raw_id, stored in zip(reply[3], reply[4], strict=True):
-                self._set(raw_id, stored)
+                self._set(raw_id, stored, copied)
             for h, fields, values in _triples(reply[5]):
                 name_of_hash = h.decode()
                 register = self.registers[name_of_hash] = dict(self.registers[name_of_hash])
@@ -67,7 +72,9 @@ class ChangeReader:
         elif mode == 2:
             self.incidents = {}
             for raw_id, stored in _pairs(reply[3]):
-                self._set(raw_id, stored)
+                incident_id = raw_id.decode()
+                self.incidents[incident_id] = OpenIncident.decode(incident_id, stored)
+            self.by_place = group_by_place(self.incidents)
             whole = reply[4]
             self.registers = {h: {} for h in self.hashes}
             for h, flat in zip(whole[::2], whole[1::2], strict=True):
@@ -80,12 +87,29 @@ class ChangeReader:
         """Each register kind's hash as last read (kind name -> field -> stored bytes)."""
         return {kind.name: self.registers[str(kind.register)] for kind in REGISTERS}
 
-    def _set(self, raw_id: bytes, stored: bytes | None) -> None:
+    def _set(self, raw_id: bytes, stored: bytes | None, copied: set[str]) -> None:
         incident_id = raw_id.decode()
-        if stored is None:
+        before = self.incidents.get(incident_id)
+        after = None if stored is None else OpenIncident.decode(incident_id, stored)
+        if after is None:
             self.incidents.pop(incident_id, None)
         else:
-            self.incidents[incident_id] = OpenIncident.decode(incident_id, stored)
+            self.incidents[incident_id] = after  # (in place: the order stays)
+        if before is not None and (after is None or after.area != before.area):
+            place = self._place(before.area, copied)
+            del place[incident_id]
+            if not place:
+                del self.by_place[before.area]
+                copied.discard(before.area)
+        if after is not None:
+            self._place(after.area, copied)[incident_id] = after
+
+    def _place(self, area: str, copied: set[str]) -> dict[str, OpenIncident]:
+        """The place's incidents as a dict of this read's own (copied once per read)."""
+        if area not in copied:
+            copied.add(area)
+            self.by_place[area] = dict(self.by_place.get(area, {}))
+        return self.by_place[area]
 
 
 def _pairs(flat: list[Any]) -> zip[tuple[Any, Any]]:

@@ -60,7 +60,7 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime,
         version = changes.take(reply)  # the version it all was read at
         return decode_raw(changes.incidents, today_fields, yesterday_fields,
                           changes.registers_by_kind(), feed, stats, version,
-                          settings=settings, memo=memo)
+                          settings=settings, memo=memo, by_place=changes.by_place)
     pipe.hgetall(prefix + "open")
     for kind in REGISTERS:
         pipe.hgetall(prefix + str(kind.register))
@@ -115,6 +115,7 @@ class StateCache:
                 self._raw, self.geography, self.model, now, self.settings.stale_after_s,
                 stale=error is not None, error=error,
                 known=None if self._view is None else self._view.known_risk,
+                known_places=None if self._view is None else self._view.known_places,
             )
             self._read_at = time.monotonic()
             return self._view

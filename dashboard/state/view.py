@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class RawState:
     feed: tuple[dict[str, Any], ...] = ()
     stats: Mapping[str, str] = field(default_factory=dict)
     version: int = 0
+    # the open incidents by the area they lie in (None: grouped when a view is built); a
+    # place's mapping is a new object whenever its incidents change (`ChangeReader`)
+    by_place: Mapping[str, Mapping[str, OpenIncident]] | None = None
 
     def of(self, kind: str) -> Mapping[str, Any]:
         """The records of one kind (empty when it has none)."""
@@ -81,6 +85,40 @@ class _Totals:
     today: int = 0
     closed_today: int = 0
     close_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _PlaceSums:
+    """The open incidents of one place (the area they lie in), counted once per change."""
+
+    open: int
+    by_category: Mapping[str, int]
+    by_severity: Mapping[str, int]
+    dues: Sequence[int]  # sorted: how many are overdue at a moment is one bisect
+
+    @classmethod
+    def of(cls, incidents: Mapping[str, OpenIncident]) -> _PlaceSums:
+        """Count a place's open incidents."""
+        values = incidents.values()
+        return cls(len(incidents), Counter(i.category or "unknown" for i in values),
+                   Counter(str(i.severity) for i in values), sorted(i.due for i in values))
+
+
+# place -> its open incidents as last counted (compared by identity) and their counts
+KnownPlaces = Mapping[str, tuple[Mapping[str, OpenIncident], _PlaceSums]]
+
+
+def group_by_place(
+    incidents: Mapping[str, OpenIncident],
+) -> dict[str, dict[str, OpenIncident]]:
+    """The open incidents by the area they lie in."""
+    by_place: dict[str, dict[str, OpenIncident]] = {}
+    for incident_id, incident in incidents.items():
+        place = by_place.get(incident.area)
+        if place is None:
+            place = by_place[incident.area] = {}
+        place[incident_id] = incident
+    return by_place
 
 
 Scored = tuple[float, list[dict[str, Any]], str]  # an area's own score, factors and level
@@ -134,6 +172,10 @@ class CityView:
     # lives and dies with the view, so a process keeps only the current tick's.
     derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     known_risk: KnownRisk = field(default_factory=KnownRisk, compare=False, repr=False)
+    # the open incidents by the area they lie in, and their counts for the next build
+    by_place: Mapping[str, Mapping[str, OpenIncident]] = field(
+        default_factory=dict, compare=False, repr=False)
+    known_places: KnownPlaces = field(default_factory=dict, compare=False, repr=False)
 
     def summary(self, area_id: str) -> dict[str, Any]:
         """The public JSON shape of one area's numbers."""
@@ -216,18 +258,31 @@ class CityView:
         moment = self.as_of.replace(minute=0, second=0, microsecond=0)
         wanted = [moment - timedelta(hours=h) for h in range(23, -1, -1)]
         per_hour: Counter[tuple[str, str]] = Counter()
-        for day_name, fields in (("today", self.raw.today), ("yesterday", self.raw.yesterday)):
-            for name, count in fields.items():
-                if name.startswith("h|"):
-                    _, hour, area = name.split("|", 2)
-                    if inside(area):
-                        per_hour[(day_name, hour)] += count
+        for area, counts in self._hours_by_area().items():  # an area test per area, not
+            if inside(area):  # per hour field (a city reports in thousands of areas)
+                per_hour.update(counts)
         today = self.as_of.date()
         for start in wanted:
             day_name = "today" if start.date() == today else "yesterday"
             hours.append({"hour": start.isoformat(timespec="minutes"),
                           "count": per_hour[(day_name, start.strftime("%H"))]})
         return hours
+
+    def _hours_by_area(self) -> dict[str, Counter[tuple[str, str]]]:
+        """The reports per (day, hour) of each area that has any (found once per view)."""
+        found = self.derived.get("hours_by_area")
+        if found is None:
+            found = self.derived["hours_by_area"] = {}
+            for day_name, fields in (("today", self.raw.today),
+                                     ("yesterday", self.raw.yesterday)):
+                for name, count in fields.items():
+                    if name.startswith("h|"):
+                        _, hour, area = name.split("|", 2)
+                        counts = found.get(area)
+                        if counts is None:
+                            counts = found[area] = Counter()
+                        counts[(day_name, hour)] += count
+        return found
 
     @property
     def now_ms(self) -> int:
@@ -254,8 +309,15 @@ class CityView:
         Equal deadlines: the most severe first. No full sort (a city may have 100,000).
         """
         now_ms = self.now_ms
-        return heapq.nlargest(limit, [i for i in self._inside_list(area_id) if i.due <= now_ms],
-                              key=lambda i: (i.due, i.severity))
+        late = [i for i in self._inside_list(area_id) if i.due <= now_ms]
+        if len(late) > limit:  # the latest deadlines first (no key call per incident)
+            cut = heapq.nlargest(limit, late, key=_DUE)[-1].due
+            late = [i for i in late if i.due >= cut]
+        return heapq.nlargest(limit, late, key=lambda i: (i.due, i.severity))
+
+    def open_unordered(self, area_id: str) -> Sequence[OpenIncident]:
+        """The area's open incidents in no particular order (no sort: cheap)."""
+        return self._inside_list(area_id)
 
     def _inside_list(self, area_id: str) -> list[OpenIncident]:
         """The area's open incidents, unsorted (found once per view)."""
@@ -265,9 +327,10 @@ class CityView:
             areas = self.geography.areas
             if area_id == self.geography.root_id:  # every place on the map
                 found = [i for i in self.raw.open_incidents.values() if i.area in areas]
-            else:
+            else:  # the places inside, not every incident, tested
                 inside = self._subtree_test(area_id)
-                found = [i for i in self.raw.open_incidents.values() if inside(i.area)]
+                found = [i for place, incidents in self.by_place.items() if inside(place)
+                         for i in incidents.values()]
             self.derived[key] = found
         return found
 
@@ -312,11 +375,9 @@ class CityView:
 
     def top_risk(self, area_id: str, level: str = "compound", limit: int = 10) -> list[dict]:
         """The highest-scored areas of one level inside an area."""
-        inside = self._subtree_test(area_id)
-        ranked = [
-            (score, a) for a, (score, _) in self.own_risk.items()
-            if inside(a) and self.geography.areas[a].level == level
-        ]
+        own_risk = self.own_risk
+        ranked = [(own_risk[a][0], a) for a in self.geography.descendants_at(area_id, level)
+                  if a in own_risk]
         ranked.sort(key=lambda p: (-p[0], p[1]))
         return [self.summary(a) for _, a in ranked[:limit]]
 
@@ -334,8 +395,11 @@ class CityView:
         def day_fields(fields: Mapping[str, int]) -> dict[str, int]:
             return {k: v for k, v in fields.items() if inside(k.rsplit("|", 1)[-1])}
 
+        by_place = {place: incidents for place, incidents in self.by_place.items()
+                    if inside(place)}
         kept = RawState(
-            open_incidents={k: v for k, v in raw.open_incidents.items() if inside(v.area)},
+            open_incidents={k: v for incidents in by_place.values() for k, v in incidents.items()},
+            by_place=by_place,
             today=day_fields(raw.today), yesterday=day_fields(raw.yesterday),
             # every kind's records by their area: a new kind cannot forget this filter
             records={kind: {k: r for k, r in records.items() if inside(r.area)}
@@ -343,7 +407,8 @@ class CityView:
             feed=tuple(item for item in raw.feed if inside(item.get("area") or "")),
             stats=raw.stats, version=raw.version)
         return build_view(kept, self.geography, self.model, self.as_of, math.inf,
-                          stale=self.stale, error=self.error, known=self.known_risk)
+                          stale=self.stale, error=self.error, known=self.known_risk,
+                          known_places=self.known_places)
 
     def _subtree_test(self, area_id: str):  # type: ignore[no-untyped-def]
         geography = self.geography
@@ -387,26 +452,19 @@ def _chain(geography: Geography, area_id: str) -> tuple[str, ...]:
 def build_view(
     raw: RawState, geography: Geography, model: RiskModel, now: datetime,
     stale_after_s: float, stale: bool = False, error: str | None = None,
-    known: KnownRisk | None = None,
+    known: KnownRisk | None = None, known_places: KnownPlaces | None = None,
 ) -> CityView:
     """Sum the raw state up the area tree.
 
     `known` (the previous build's `known_risk`): only the areas whose indicator values
     changed are scored again, and only the subtrees holding them summed again.
+    `known_places` (its `known_places`): only the places whose open incidents changed
+    are counted again.
     """
-    totals: defaultdict[str, _Totals] = defaultdict(_Totals)
     now_ms = int(now.timestamp() * 1000)
-    # Counted per (area, category, severity, overdue) first: a city's 100,000 open
-    # incidents fall into a few thousand such groups, each rolled up its chain once.
-    groups = Counter((info.area, info.category or "unknown", info.severity,
-                      info.due <= now_ms) for info in raw.open_incidents.values())
-    for (place, category, severity, overdue), n in groups.items():
-        for area in _chain(geography, place):
-            t = totals[area]
-            t.open += n
-            t.overdue += n * overdue
-            t.by_category[category] = t.by_category.get(category, 0) + n
-            t.by_severity[str(severity)] = t.by_severity.get(str(severity), 0) + n
+    by_place = raw.by_place if raw.by_place is not None else group_by_place(
+        raw.open_incidents)
+    totals, place_sums = _open_totals(by_place, geography, now_ms, known_places or {})
     for name, value in raw.today.items():
         kind, _, area = name.partition("|")
         if kind in ("r", "c", "s"):
@@ -428,7 +486,48 @@ def build_view(
     last_applied = int(raw.stats.get("last_applied_ms", "0") or 0)
     is_stale = stale or (now_ms - last_applied > stale_after_s * 1000)
     return CityView(now, geography, dict(totals), own_risk, raw, model, rollups, risk, is_stale,
-                    error, known_risk=KnownRisk(scores, subtrees))
+                    error, known_risk=KnownRisk(scores, subtrees), by_place=by_place,
+                    known_places=place_sums)
+
+
+def _open_totals(
+    by_place: Mapping[str, Mapping[str, OpenIncident]], geography: Geography, now_ms: int,
+    known: KnownPlaces,
+) -> tuple[defaultdict[str, _Totals], dict[str, tuple[Mapping[str, OpenIncident], _PlaceSums]]]:
+    """Each area's open-incident counts (its subtree's), and the places' counts as memo.
+
+    A place is counted again only when its incidents changed (`known`); the places' counts
+    are then summed up the tree level by level, deepest first, each area into its parent:
+    a city's 100,000 open incidents cost a few thousand places, not 100,000 chains.
+    """
+    totals: defaultdict[str, _Totals] = defaultdict(_Totals)
+    memo: dict[str, tuple[Mapping[str, OpenIncident], _PlaceSums]] = {}
+    areas = geography.areas
+    for place, incidents in by_place.items():
+        if not incidents:
+            continue
+        had = known.get(place)
+        sums = had[1] if had is not None and had[0] is incidents else _PlaceSums.of(incidents)
+        memo[place] = (incidents, sums)
+        t = totals[place if place in areas else geography.root_id]  # off the map: the city's
+        t.open += sums.open
+        t.overdue += bisect_right(sums.dues, now_ms)
+        _add(t.by_category, sums.by_category)
+        _add(t.by_severity, sums.by_severity)
+    by_depth: defaultdict[int, list[str]] = defaultdict(list)
+    for area in totals:
+        by_depth[len(geography.chain(area))].append(area)
+    for depth in range(max(by_depth, default=0), 1, -1):
+        for area in by_depth[depth]:
+            parent = areas[area].parent_id or geography.root_id  # (only the root has none)
+            if parent not in totals:
+                by_depth[depth - 1].append(parent)
+            into, t = totals[parent], totals[area]
+            into.open += t.open
+            into.overdue += t.overdue
+            _add(into.by_category, t.by_category)
+            _add(into.by_severity, t.by_severity)
+    return totals, memo
 
 
 def _own_scores(
@@ -589,13 +688,16 @@ def decode_raw(
     yesterday: Mapping[bytes, bytes], registers: Mapping[str, Mapping[bytes, bytes]],
     feed: list[bytes], stats: Mapping[bytes, bytes], version: bytes | int | None,
     settings: Settings | None = None, memo: KnownRecords | None = None,
+    by_place: Mapping[str, Mapping[str, OpenIncident]] | None = None,
 ) -> RawState:
     """Decode what the Redis reads returned (`registers`: kind name -> its hash).
 
-    The open incidents come decoded already (`OpenIncident.decode`).
+    The open incidents come decoded already (`OpenIncident.decode`), and `by_place` the
+    same by place when the caller keeps them so (else a view groups them).
     """
     return RawState(
         open_incidents=open_incidents,
+        by_place=by_place,
         today={k.decode(): int(v) for k, v in today.items()},
         yesterday={k.decode(): int(v) for k, v in yesterday.items()},
         records=decode_records(registers, settings, memo),
