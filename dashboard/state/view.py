@@ -16,6 +16,7 @@ the score.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import math
 from bisect import bisect_right
@@ -99,9 +100,13 @@ class _PlaceSums:
     @classmethod
     def of(cls, incidents: Mapping[str, OpenIncident]) -> _PlaceSums:
         """Count a place's open incidents."""
-        values = incidents.values()
-        return cls(len(incidents), Counter(i.category or "unknown" for i in values),
-                   Counter(str(i.severity) for i in values), sorted(i.due for i in values))
+        values = incidents.values()  # (a place may hold thousands: no Python call for each)
+        by_category = Counter(map(_CATEGORY, values))
+        if "" in by_category:  # never given
+            by_category["unknown"] += by_category.pop("")
+        return cls(len(incidents), by_category,
+                   {str(s): n for s, n in Counter(map(_SEVERITY, values)).items()},
+                   sorted(map(_DUE, values)))
 
 
 # place -> its open incidents as last counted (compared by identity) and their counts
@@ -326,11 +331,13 @@ class CityView:
         if found is None:
             areas = self.geography.areas
             if area_id == self.geography.root_id:  # every place on the map
-                found = [i for i in self.raw.open_incidents.values() if i.area in areas]
-            else:  # the places inside, not every incident, tested
+                places = [incidents for place, incidents in self.by_place.items()
+                          if place in areas]
+            else:  # the places inside tested, not every incident
                 inside = self._subtree_test(area_id)
-                found = [i for place, incidents in self.by_place.items() if inside(place)
-                         for i in incidents.values()]
+                places = [incidents for place, incidents in self.by_place.items()
+                          if inside(place)]
+            found = list(itertools.chain.from_iterable(i.values() for i in places))
             self.derived[key] = found
         return found
 
@@ -425,6 +432,8 @@ def _urgency(incident: OpenIncident) -> tuple[int, int]:
 
 
 _DUE = attrgetter("due")
+_CATEGORY = attrgetter("category")
+_SEVERITY = attrgetter("severity")
 LATE_STEP_MS = 6000  # lateness is shown in tenths of a minute
 
 
