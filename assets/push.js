@@ -11,7 +11,7 @@
   var DRAW_WAIT_MS = 5000;  // the longest a map draw holds the next patch
   var PATCH = "__dash_patch_update";
   var s = {es: null, cfg: null, live: true, topic: null, last: null, seen: 0, backoff: 1000,
-           timer: null, pushing: false, mapBusy: false, mapOps: null,
+           timer: null, pushing: false, mapBusy: false, mapPatch: null,
            ready: []};
 
   function dc() { return window.dash_clientside; }
@@ -128,20 +128,17 @@
     setProps("map-graph", {figure: figure});
     afterDraw(function () {
       s.mapBusy = false;
-      if (s.mapOps) {
-        var ops = s.mapOps;
-        s.mapOps = null;
-        var next = {};
-        next[PATCH] = PATCH;
-        next.operations = ops;
+      if (s.mapPatch) {
+        var next = s.mapPatch;
+        s.mapPatch = null;
         setMap(next);
       }
     });
   }
 
   function applyMap(figure, snapshot) {
-    if (snapshot || !figure || !figure[PATCH]) { s.mapOps = null; setMap(figure); return; }
-    if (s.mapBusy) { s.mapOps = (s.mapOps || []).concat(figure.operations); return; }
+    if (snapshot || !figure || !figure[PATCH]) { s.mapPatch = null; setMap(figure); return; }
+    if (s.mapBusy) { s.mapPatch = joined(s.mapPatch, figure); return; }
     setMap(figure);
   }
 
@@ -197,6 +194,14 @@
     return msg;
   }
 
+  /* One patch doing what `first` (or nothing, when null) and then `second` do. */
+  function joined(first, second) {
+    var out = {};
+    out[PATCH] = PATCH;
+    out.operations = (first ? first.operations : []).concat(second.operations);
+    return out;
+  }
+
   function isPatch(value) { return !!value && typeof value === "object" && !!value[PATCH]; }
 
   /* Joins `msg` into `batch`; false (and `batch` unchanged) when it cannot. */
@@ -214,11 +219,7 @@
       var had = batch.props[id] = batch.props[id] || {};
       Object.keys(props[id]).forEach(function (prop) {
         var value = props[id][prop];
-        if (isPatch(value) && isPatch(had[prop])) {
-          had[prop].operations = had[prop].operations.concat(value.operations);
-        } else {
-          had[prop] = value;
-        }
+        had[prop] = isPatch(value) && isPatch(had[prop]) ? joined(had[prop], value) : value;
       });
     });
     return true;
