@@ -10,10 +10,11 @@ folder), adds a wall account and opens its screen touring the city and every dis
 device scale 1, `--enable-precise-memory-info` so the heap is not quantised, and
 `--expose-gc`). Every `--interval` seconds it appends a row to `<out>/samples.csv`: the
 page's JS heap (`performance.memory.usedJSHeapSize`, as it is and after a full GC), its
-DOM node count, the seconds since the page's data clock (`#asof-time`, the server's time
-of the read shown) last moved, whether the stale banner shows, page loads, console and
-page errors, the RSS of the web (gunicorn and its workers), worker, push, feed and Redis
-processes, Redis's used_memory and /healthz figures.
+DOM node count, the React fibers alive in its heap (CDP `Runtime.queryObjects`), the
+seconds since the page's data clock (`#asof-time`, the server's time of the read shown)
+last moved, whether the stale banner shows, page loads, console and page errors, the RSS
+of the web (gunicorn and its workers), worker, push, feed and Redis processes, Redis's
+used_memory and /healthz figures.
 
 At `--restart-web-at` and `--restart-redis-at` seconds it stops the web process, then the
 embedded Redis (SIGTERM; `citybrain run`'s supervisor starts them again) and watches the
@@ -88,6 +89,10 @@ MEASURE = """() => {
   if (window.gc) window.gc();
   return {heap: heap, heapAfterGc: window.gc ? used() : null,
           dom: document.getElementsByTagName('*').length}; }"""
+# The prototype of React's fibers, from a DOM node React rendered (its `__reactFiber$` key).
+FIBER_PROTOTYPE = """(() => { for (const el of document.querySelectorAll('#react-entry-point *')) {
+    const key = Object.keys(el).find(k => k.startsWith('__reactFiber$'));
+    if (key) return Object.getPrototypeOf(el[key]); } return null; })()"""
 STALL_S = 5.0  # no data-clock move this long after a restart: updates stopped
 RESUMED_S = 3.0  # a data-clock move this recent: updates flow again
 SETTLE_S = 30.0  # a restart's watch lasts at least this long (a late banner counts)
@@ -160,6 +165,7 @@ class Wall:
                                                 device_scale_factor=1)
         self.context.add_init_script(WATCH)
         self.page = self.context.new_page()
+        self.cdp = self.context.new_cdp_session(self.page)
         self.page.on("console", self._console)
         self.page.on("pageerror", self._page_error)
         self.page.on("load", self._loaded)
@@ -198,6 +204,32 @@ class Wall:
             except PlaywrightError as again:
                 self._note(f"reopen failed: {again}")
             return None
+
+    def fibers(self) -> int | None:
+        """React fibers alive in the page's heap (`Runtime.queryObjects`: after a GC).
+
+        The fibers of what is on screen number about twice its components; more, growing,
+        are fibers kept by something after React let them go (a leak to find).
+        """
+        group = {"objectGroup": "soak-fibers"}
+        try:
+            proto = self.cdp.send("Runtime.evaluate", {"expression": FIBER_PROTOTYPE, **group})
+            if "objectId" not in proto["result"]:
+                return None
+            found = self.cdp.send("Runtime.queryObjects", {
+                "prototypeObjectId": proto["result"]["objectId"], **group})
+            count = self.cdp.send("Runtime.callFunctionOn", {
+                "functionDeclaration": "function () { return this.length; }",
+                "objectId": found["objects"]["objectId"], "returnByValue": True})
+            return int(count["result"]["value"])
+        except PlaywrightError as exc:
+            self._note(f"fiber count failed: {exc}")
+            return None
+        finally:
+            try:
+                self.cdp.send("Runtime.releaseObjectGroup", group)
+            except PlaywrightError:
+                pass
 
     def wait(self, seconds: float) -> None:
         """Let the page run (its events are handled meanwhile)."""
@@ -240,6 +272,7 @@ def sample(t_s: float, wall: Wall, health: dict[str, Any] | None, state: dict[st
         "t_s": round(t_s, 1), "utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "heap_mb": mb(measured.get("heap")), "heap_after_gc_mb": mb(measured.get("heapAfterGc")),
         "dom_nodes": measured.get("dom", ""),
+        "react_fibers": "" if (fibers := wall.fibers()) is None else fibers,
         "since_update_s": "" if state is None else round(state["since"], 1),
         "max_gap_s": round(gap, 1),
         "banner": "" if state is None else int(state["banner"]),

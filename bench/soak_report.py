@@ -25,6 +25,7 @@ SERIES = {  # column: what it is, in the summary and the plot
     "heap_mb": "JS heap used (MB, performance.memory.usedJSHeapSize)",
     "heap_after_gc_mb": "JS heap used after a full GC (MB)",
     "dom_nodes": "DOM nodes (document.getElementsByTagName('*').length)",
+    "react_fibers": "React fibers alive (CDP Runtime.queryObjects of their prototype)",
 }
 RSS = ("web", "worker", "push", "feed", "redis")
 
@@ -112,8 +113,8 @@ def summarize(rows: list[dict[str, Any]], restarts: list[dict[str, Any]],
 
 
 def plot(rows: list[dict[str, Any]], restarts: list[dict[str, Any]], path: Path,
-         warmup_s: float) -> None:
-    """Heap, DOM nodes, time since the last update and RSS over time, restarts marked."""
+         warmup_s: float, title: str) -> None:
+    """Heap, DOM nodes, fibers, time since the last update and RSS over time, restarts marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,12 +125,13 @@ def plot(rows: list[dict[str, Any]], restarts: list[dict[str, Any]], path: Path,
     def column(name: str) -> list[float]:
         return [v if (v := number(r.get(name))) is not None else float("nan") for r in rows]
 
-    fig, axes = plt.subplots(4, 1, figsize=(11, 12), sharex=True)
+    fig, axes = plt.subplots(5, 1, figsize=(11, 14), sharex=True)
     panels: list[tuple[Any, list[tuple[str, str]], str]] = [
         (axes[0], [("heap_mb", "used"), ("heap_after_gc_mb", "after GC")], "JS heap (MB)"),
         (axes[1], [("dom_nodes", "DOM nodes")], "DOM nodes"),
-        (axes[2], [("since_update_s", "since last update")], "seconds since update"),
-        (axes[3], [(f"rss_mb_{role}", role) for role in RSS], "RSS (MB)"),
+        (axes[2], [("react_fibers", "React fibers")], "React fibers"),
+        (axes[3], [("since_update_s", "since last update")], "seconds since update"),
+        (axes[4], [(f"rss_mb_{role}", role) for role in RSS], "RSS (MB)"),
     ]
     for ax, lines, label in panels:
         for name, legend in lines:
@@ -146,7 +148,7 @@ def plot(rows: list[dict[str, Any]], restarts: list[dict[str, Any]], path: Path,
                          xycoords=("data", "axes fraction"), fontsize=8, color="tab:red",
                          rotation=90, va="top", ha="right")
     axes[-1].set_xlabel("minutes (grey: warm-up)")
-    fig.suptitle("Soak: the wall in headless Chromium, demo feed, tour on")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -158,8 +160,16 @@ def report(folder: Path, warmup_s: float, extra: dict[str, Any] | None = None) -
     summary = {**(extra or {}), **summarize(rows, restarts, warmup_s)}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     if rows:
-        plot(rows, restarts, folder / "soak.png", warmup_s)
+        plot(rows, restarts, folder / "soak.png", warmup_s, title(summary))
     return summary
+
+
+def title(summary: dict[str, Any]) -> str:
+    """The plot's title: the feed's rate and whether the wall toured."""
+    rate = f" at {summary['rate']:g} events/s" if summary.get("rate") else ""
+    every = summary.get("tour_every_s")
+    tour = f"touring every {every:g} s" if every else "on the city, no tour"
+    return f"Soak: the wall in headless Chromium, demo feed{rate}, {tour}"
 
 
 def headline(summary: dict[str, Any]) -> str:
@@ -186,7 +196,9 @@ def main() -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--warmup", type=float, default=600, help="seconds")
     args = parser.parse_args()
-    summary = report(args.folder, args.warmup)
+    written = args.folder / "summary.json"  # the run's settings, kept on a new report
+    settings = json.loads(written.read_text()) if written.exists() else {}
+    summary = report(args.folder, args.warmup, settings)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     print(headline(summary))
     return 0
