@@ -291,5 +291,5 @@
   }
 
   window.dash_clientside = window.dash_clientside || {};
-  window.dash_clientside.push = {configure: configure};
+  window.dash_clientside.push = {configure: configure, text: text};  // text: for probes
 })();

@@ -71,27 +71,20 @@ WATCH = """pending => {
   }, 10);
 }""".replace("MAP", MAP)
 # Where a pushed marker's time goes: when its message reached the page (`__recv`, every
-# update message inflated and searched) and when the push client handed it to the map
-# (`__set`, `dash_clientside.set_props` of the map's figure); `__seen` is when it is drawn.
+# update message inflated by push.js's own decoder and searched) and when the push client
+# handed it to the map (`__set`, `dash_clientside.set_props` of the map's figure); `__seen`
+# is when it is drawn.
 STAGES = """() => {
   window.__recv = {}; window.__set = {}; window.__keys = [];
   const Native = window.EventSource;
-  async function text(data) {
-    if (data.charAt(0) !== 'z') return data;
-    const bin = atob(data.slice(1)), bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    const out = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
-    return new Response(out).text();
-  }
   window.EventSource = function (url, opts) {
     const es = new Native(url, opts);
     es.addEventListener('update', event => {
       const at = Date.now();
-      text(event.data).then(t => {
-        for (const k of window.__keys) {
-          if (!window.__recv[k] && t.includes(k)) window.__recv[k] = at;
-        }
-      });
+      const t = window.dash_clientside.push.text(event.data);  // push.js's own decoder
+      for (const k of window.__keys) {
+        if (!window.__recv[k] && t.includes(k)) window.__recv[k] = at;
+      }
     });
     return es;
   };
