@@ -10,11 +10,13 @@ it. Drilling down shows fewer incidents each time, until they are single points.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from dashboard.kinds.incident import OpenIncident
-from dashboard.state.view import CityView
+from dashboard.state.view import CityView, PlaceSums
 
 GRID_CELLS = 12  # cells along the longer side of an area without children
 
@@ -50,33 +52,63 @@ def by_child_area(view: CityView, area_id: str) -> list[Group] | None:
             for child, block in zip(children, blocks, strict=True) if block["open"]]
 
 
+Cell = tuple[int, int]  # (column, row)
+
+
 def by_grid(area_id: str, bounds: tuple[float, float, float, float],
-            incidents: Iterable[OpenIncident], now_ms: float,
+            places: Iterable[PlaceSums], now_ms: float,
             cells: int = GRID_CELLS) -> list[Group]:
-    """One group per grid cell holding incidents, its bubble at the mean of its points."""
+    """One group per grid cell holding incidents, its bubble at the mean of its points.
+
+    A place's incidents are put in cells once while they stay the same (kept with
+    them, `PlaceSums.derived`); a view adds up its places' cells and counts the overdue
+    ones at its moment by a bisect of each cell's sorted deadlines.
+    """
+    key = ("grid cells", bounds, cells)
+    sums: dict[Cell, list[float]] = {}
+    for place in places:
+        counted = place.derived.get(key)
+        if counted is None:
+            counted = place.derived[key] = _cells(place.by_due, bounds, cells)
+        for cell, (lon, lat, n, severity, dues) in counted.items():
+            total = sums.get(cell)
+            late = bisect_right(dues, now_ms)
+            if total is None:
+                sums[cell] = [lon, lat, n, late, severity]
+            else:
+                total[0] += lon
+                total[1] += lat
+                total[2] += n
+                total[3] += late
+                total[4] = max(total[4], severity)
+    return [Group(f"{area_id}#{col},{row}", None, round(x / n, 5), round(y / n, 5), int(n),
+                  int(late), int(sev))
+            for (col, row), (x, y, n, late, sev) in sorted(sums.items())]
+
+
+def _cells(by_due: Iterable[OpenIncident], bounds: tuple[float, float, float, float],
+           cells: int) -> dict[Cell, tuple[float, float, int, int, list[int]]]:
+    """Incidents (by deadline) per cell: sums of their points, count, top severity, dues."""
     west, south, east, north = bounds
     size = max(east - west, north - south, 1e-9) / cells
     last = cells - 1
-    sums: dict[tuple[int, int], list[float]] = {}
-    for item in incidents:  # (a district's thousands: no call per incident but `int`)
+    found: dict[Cell, list[Any]] = {}
+    for item in by_due:  # (a district's thousands: no call per incident but `int`)
         lon, lat = item.lon, item.lat
         if lon is None or lat is None:
             continue
         column, row = int((lon - west) / size), int((lat - south) / size)
         cell = (column if column < last else last, row if row < last else last)
-        total = sums.get(cell)
+        total = found.get(cell)
         if total is None:
-            total = sums[cell] = [0.0, 0.0, 0, 0, 0]
+            total = found[cell] = [0.0, 0.0, 0, 0, []]
         total[0] += lon
         total[1] += lat
         total[2] += 1
-        if item.due <= now_ms:  # overdue
-            total[3] += 1
-        if item.severity > total[4]:
-            total[4] = item.severity
-    return [Group(f"{area_id}#{col},{row}", None, round(x / n, 5), round(y / n, 5), int(n),
-                  int(late), int(sev))
-            for (col, row), (x, y, n, late, sev) in sorted(sums.items())]
+        if item.severity > total[3]:
+            total[3] = item.severity
+        total[4].append(item.due)  # in order: by_due is sorted
+    return {cell: (x, y, n, sev, dues) for cell, (x, y, n, sev, dues) in found.items()}
 
 
 def bubble_size(count: int, largest: int) -> float:

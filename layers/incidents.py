@@ -47,7 +47,7 @@ def traces(view: CityView, area_id: str, lang: str) -> list[Trace]:
         groups = by_child_area(view, area_id)
         if groups is None:
             groups = by_grid(area_id, focus(view.geography, area_id).bounds,
-                             view.open_unordered(area_id), view.now_ms)
+                             view.places_inside(area_id), view.now_ms)
         return _traces([], groups, view, lang)
     placed = [i for i in view.open_incidents(area_id) if i.lon is not None and i.lat is not None]
     return _traces(placed, [], view, lang)

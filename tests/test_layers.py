@@ -218,6 +218,74 @@ def test_lay010_an_area_without_children_counts_by_grid_cell(city):
     assert abs(counted["lon"][0] - (2.05 + 0.0018)) < 0.001  # at the mean of its points
 
 
+def test_lay012_grid_cells_counted_by_place_equal_a_plain_count(city):
+    """An area whose incidents lie in several places (the district itself and its
+    compounds) is counted by grid cell from each place's cells, kept while the place
+    stays the same: after a place changes and the clock moves, every cell's count,
+    overdue count, top severity and mean point equal a plain count of all incidents."""
+    import random
+    from datetime import timedelta
+
+    from layers import incidents
+    from layers.aggregate import by_grid
+
+    rng = random.Random(13)
+    model = RiskModel(DEFAULT_RISK_MODEL, (25, 50, 70, 85))
+    bounds = focus(city, "900001").bounds
+
+    def incident(k: int, area: str, x0: float) -> OpenIncident:
+        return OpenIncident(f"G{k}", area, x0 + rng.random(), rng.random(), "garbage", "grid",
+                            rng.randint(1, 4), "reported", NOW_MS, NOW_MS - 3_600_000,
+                            NOW_MS + rng.randint(-600, 600) * 1000, "", "")
+
+    by_place = {"900001": {}, "900001-R0001": {}, "900001-R0002": {}}
+    for k in range(900):
+        area = rng.choice(sorted(by_place))
+        item = incident(k, area, 1.0 if area == "900001-R0002" else 0.0)
+        by_place[area][item.incident_id] = item
+
+    def plain(now_ms: int) -> dict:
+        size = max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / 12
+        cells: dict = {}
+        for item in (i for p in by_place.values() for i in p.values()):
+            cell = (min(int((item.lon - bounds[0]) / size), 11),
+                    min(int((item.lat - bounds[1]) / size), 11))
+            cells.setdefault(cell, []).append(item)
+        return {f"900001#{c[0]},{c[1]}": (
+            len(items), sum(i.due <= now_ms for i in items), max(i.severity for i in items),
+            sum(i.lon for i in items) / len(items), sum(i.lat for i in items) / len(items))
+            for c, items in cells.items()}
+
+    def check(view) -> None:  # type: ignore[no-untyped-def]
+        expected = plain(view.now_ms)
+        groups = by_grid("900001", bounds, view.places_inside("900001"), view.now_ms)
+        assert sorted(g.key for g in groups) == sorted(expected)
+        for g in groups:
+            n, late, severity, lon, lat = expected[g.key]
+            assert (g.count, g.overdue, g.max_severity) == (n, late, severity), g.key
+            assert abs(g.lon - lon) < 2e-5 and abs(g.lat - lat) < 2e-5, g.key
+
+    first = build_view(RawState(open_incidents={}, by_place=by_place), city, model, NOW, 30)
+    check(first)
+    by_place = dict(by_place)
+    changed = dict(by_place["900001-R0001"])
+    for key in sorted(changed)[:40]:
+        del changed[key]
+    for k in range(1000, 1060):
+        item = incident(k, "900001-R0001", 0.0)
+        changed[item.incident_id] = item
+    by_place["900001-R0001"] = changed
+    later = build_view(RawState(open_incidents={}, by_place=by_place), city, model,
+                       NOW + timedelta(minutes=4), 30, known_places=first.known_places)
+    check(later)
+    kept = later.known_places["900001-R0002"][1]
+    assert kept is first.known_places["900001-R0002"][1] and kept.derived  # cells reused
+    # the layer counts this way: 900001's compounds do not hold the incidents placed in it
+    _, points, counted = incidents.traces(later, "900001", "en")
+    assert points["lon"] == [] and sum(int(t) for t in counted["text"]) == sum(
+        len(p) for p in by_place.values())
+
+
 def test_lay011_a_click_on_a_counted_bubble_selects_its_area(city):
     from dashboard.screen.callbacks import clicked_area
 

@@ -134,6 +134,78 @@ def test_vru004_limited_lists_equal_the_head_of_the_full_ones(geography: Geograp
             assert fresh().recently_overdue(area, limit) == late[:limit]
 
 
+def test_vru006_lists_picked_by_place_equal_plain_sorts_as_places_change(
+        geography: Geography):
+    """The screen's lists are picked from each place's sorted incidents (a place sorted
+    again only when it changed). Step by step, places change the way a feed changes
+    them; every list equals a plain sort of all the area's incidents, in the area's
+    order, ties included: many incidents share a deadline and a severity, one place
+    holds more than any limit, and a place with exactly `limit` overdue is alone."""
+    from dashboard.kinds.incident import OpenIncident
+
+    rng = random.Random(11)
+    now_ms = int(NOW.timestamp() * 1000)
+    places = [*sorted(geography.descendants_at("310104", "compound"))[:12], "310101",
+              "999999-OFF-MAP"]
+
+    def new_incident(k: int, place: str) -> OpenIncident:
+        offset = rng.randint(0, 600) * 1000  # dense: within one 6-second lateness step
+        if rng.random() < 0.3:  # many on the same deadline
+            offset -= offset % 6000
+        due = now_ms + rng.choice([-1, -1, 1]) * offset
+        return OpenIncident(f"W{k:05d}", place, None, None, "garbage", "grid",
+                            rng.randint(1, 4), "reported", 0, due - 3_600_000, due, "", "")
+
+    by_place: dict[str, dict[str, OpenIncident]] = {p: {} for p in places}
+    for k in range(900):
+        item = new_incident(k, rng.choice(places[:4] + ["310101"] * 6))
+        by_place[item.area][item.incident_id] = item
+    model = RiskModel(DEFAULT_RISK_MODEL, (25, 50, 70, 85))
+    view = None
+
+    def plain(area: str) -> list[OpenIncident]:  # the area's incidents in its list order
+        inside = [p for p in by_place if p in geography.areas
+                  and area in geography.chain(p)]
+        return [i for p in inside for i in by_place[p].values()]
+
+    for step in range(30):
+        if step == 29:  # one place alone, exactly `limit` (6) overdue
+            lone = places[0]
+            by_place = {lone: {f"L{n}": new_incident(2000 + n, lone) for n in range(20)}}
+            by_place[lone] = {k: i for k, i in by_place[lone].items() if i.due > now_ms}
+            for n in range(6):
+                by_place[lone][f"X{n}"] = OpenIncident(
+                    f"X{n}", lone, None, None, "garbage", "grid", 2, "reported", 0,
+                    now_ms - 7_200_000, now_ms - 60_000 * (n % 2), "", "")
+        elif step:
+            for place in rng.sample(places, 3):  # a changed place gets a new dict
+                kept = dict(by_place.get(place, {}))
+                for key in rng.sample(sorted(kept), min(len(kept), rng.randint(0, 20))):
+                    del kept[key]
+                for n in range(rng.randint(0, 25)):
+                    item = new_incident(1000 + step * 100 + n, place)
+                    kept[item.incident_id] = item
+                by_place[place] = kept
+        incidents = {k: i for p in by_place.values() for k, i in p.items()}
+        raw = RawState(open_incidents=incidents, by_place=by_place)
+        view = build_view(raw, geography, model, NOW, 30,
+                          known_places=None if view is None else view.known_places)
+        for area in ("310000", "310104", "310101"):
+            every = plain(area)
+            by_urgency = sorted(every, key=lambda i: (-i.severity, i.due))
+            late = [i for i in by_urgency if i.due <= now_ms]
+            by_lateness = sorted(late, key=lambda i: (-round((now_ms - i.due) / 60000, 1),
+                                                      -i.severity, i.due))
+            latest = sorted(  # (reverse=True keeps the area's order on equal keys)
+                [i for i in every if i.due <= now_ms], key=lambda i: (i.due, i.severity),
+                reverse=True)
+            for limit in (1, 2, 6, 40):
+                assert view.open_incidents(area, limit) == by_urgency[:limit], (step, area)
+                assert [o.incident for o in view.overdue(area, 2.0, limit)] == \
+                    by_lateness[:limit], (step, area, limit)
+                assert view.recently_overdue(area, limit) == latest[:limit], (step, area)
+
+
 def test_vru005_trend_and_top_risk_per_area_equal_plain_sums(geography: Geography):
     """Hours per area and the top scored areas, found by area, equal a plain filter."""
     rng = random.Random(5)

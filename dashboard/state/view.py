@@ -19,7 +19,7 @@ import heapq
 import itertools
 import logging
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,28 +89,36 @@ class _Totals:
 
 
 @dataclass(frozen=True, slots=True)
-class _PlaceSums:
+class PlaceSums:
     """The open incidents of one place (the area they lie in), counted once per change."""
 
     open: int
     by_category: Mapping[str, int]
     by_severity: Mapping[str, int]
     dues: Sequence[int]  # sorted: how many are overdue at a moment is one bisect
+    # The incidents by deadline, and most severe first then by deadline; equal keys in
+    # the place's own order (the lists' heads are picked from these, `CityView._heads`)
+    by_due: Sequence[OpenIncident]
+    by_urgency: Sequence[OpenIncident]
+    # what else is found from these incidents (a layer's grid cells), kept while they are
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, incidents: Mapping[str, OpenIncident]) -> _PlaceSums:
-        """Count a place's open incidents."""
+    def of(cls, incidents: Mapping[str, OpenIncident]) -> PlaceSums:
+        """Count and sort a place's open incidents."""
         values = incidents.values()  # (a place may hold thousands: no Python call for each)
         by_category = Counter(map(_CATEGORY, values))
         if "" in by_category:  # never given
             by_category["unknown"] += by_category.pop("")
+        by_due = sorted(values, key=_DUE)
         return cls(len(incidents), by_category,
                    {str(s): n for s, n in Counter(map(_SEVERITY, values)).items()},
-                   sorted(map(_DUE, values)))
+                   list(map(_DUE, by_due)), by_due,
+                   sorted(by_due, key=_SEVERITY, reverse=True))  # (stable: due next)
 
 
 # place -> its open incidents as last counted (compared by identity) and their counts
-KnownPlaces = Mapping[str, tuple[Mapping[str, OpenIncident], _PlaceSums]]
+KnownPlaces = Mapping[str, tuple[Mapping[str, OpenIncident], PlaceSums]]
 
 
 def group_by_place(
@@ -303,7 +311,7 @@ class CityView:
         key = ("open_incidents", area_id)
         found = self.derived.get(key)
         if found is None and limit is not None:
-            return _most_urgent(self._inside_list(area_id), limit)
+            return _most_urgent(self._heads(area_id, "urgent", limit), limit)
         if found is None:
             found = self.derived[key] = sorted(self._inside_list(area_id), key=_urgency)
         return list(found) if limit is None else found[:limit]
@@ -313,16 +321,53 @@ class CityView:
 
         Equal deadlines: the most severe first. No full sort (a city may have 100,000).
         """
-        now_ms = self.now_ms
-        late = [i for i in self._inside_list(area_id) if i.due <= now_ms]
+        late = self._heads(area_id, "latest overdue", limit)
         if len(late) > limit:  # the latest deadlines first (no key call per incident)
             cut = heapq.nlargest(limit, late, key=_DUE)[-1].due
             late = [i for i in late if i.due >= cut]
         return heapq.nlargest(limit, late, key=lambda i: (i.due, i.severity))
 
-    def open_unordered(self, area_id: str) -> Sequence[OpenIncident]:
-        """The area's open incidents in no particular order (no sort: cheap)."""
-        return self._inside_list(area_id)
+    def _heads(self, area_id: str, which: str, limit: int) -> list[OpenIncident]:
+        """The incidents each place inside the area may give to the first `limit` rows.
+
+        `urgent`: each place's first `limit` by `_urgency`; `latest overdue`: its last
+        `limit` overdue by deadline and every one due with the first of those; `most
+        overdue`: its first `limit` overdue by deadline and those within two lateness
+        steps after them. The places come in the area's list order, each in its own
+        order on equal keys: the list picked from these is the one picked from all the
+        area's incidents, ties included (vru004, vru006).
+        """
+        now_ms = self.now_ms
+        out: list[OpenIncident] = []
+        for sums in self.places_inside(area_id):
+            if which == "urgent":
+                out.extend(sums.by_urgency[:limit])
+                continue
+            dues = sums.dues
+            late = bisect_right(dues, now_ms)
+            if not late:
+                continue
+            if which == "latest overdue":
+                start = bisect_left(dues, dues[max(late - limit, 0)])
+                out.extend(sums.by_due[start:late])
+            else:
+                cut = dues[min(limit, late) - 1] + 2 * LATE_STEP_MS
+                out.extend(sums.by_due[:min(late, bisect_right(dues, cut))])
+        return out
+
+    def places_inside(self, area_id: str) -> list[PlaceSums]:
+        """The counted places inside an area, in the area list's order (once per view)."""
+        key = ("places", area_id)
+        found = self.derived.get(key)
+        if found is None:
+            if area_id == self.geography.root_id:  # every place on the map
+                inside = self.geography.areas.__contains__
+            else:
+                inside = self._subtree_test(area_id)
+            known = self.known_places
+            found = self.derived[key] = [known[place][1] for place in self.by_place
+                                         if place in known and inside(place)]
+        return found
 
     def _inside_list(self, area_id: str) -> list[OpenIncident]:
         """The area's open incidents, unsorted (found once per view)."""
@@ -355,14 +400,18 @@ class CityView:
         def lateness(i: OpenIncident) -> tuple[float, int, int]:  # the full list's order
             return (-round((now_ms - i.due) / 60000, 1), *_urgency(i))
 
-        every = self.open_incidents(area_id) if limit is None else self._inside_list(area_id)
-        late = [i for i in every if i.due <= now_ms]
-        if limit is not None and len(late) > limit:
-            # The latest by deadline first (cheap), then the exact order among those whose
-            # lateness, rounded to 0.1 minute (6 s), can equal or pass the limit-th's (two steps
-            # of the rounding past its deadline: a margin for the float rounding)
-            cut = heapq.nsmallest(limit, late, key=_DUE)[-1].due + 2 * LATE_STEP_MS
-            late = heapq.nsmallest(limit, [i for i in late if i.due <= cut], key=lateness)
+        if limit is None:
+            late = [i for i in self.open_incidents(area_id) if i.due <= now_ms]
+        else:
+            late = self._heads(area_id, "most overdue", limit)
+            if len(late) > limit:
+                # The latest by deadline first (cheap), then the exact order among those
+                # whose lateness, rounded to 0.1 minute (6 s), can equal or pass the
+                # limit-th's (two steps of the rounding past its deadline: a margin for
+                # the float rounding)
+                cut = heapq.nsmallest(limit, late, key=_DUE)[-1].due + 2 * LATE_STEP_MS
+                late = [i for i in late if i.due <= cut]
+            late = heapq.nsmallest(limit, late, key=lateness)  # the full list's order
         out = []
         for incident in late:
             late_ms = now_ms - incident.due
@@ -502,7 +551,7 @@ def build_view(
 def _open_totals(
     by_place: Mapping[str, Mapping[str, OpenIncident]], geography: Geography, now_ms: int,
     known: KnownPlaces,
-) -> tuple[defaultdict[str, _Totals], dict[str, tuple[Mapping[str, OpenIncident], _PlaceSums]]]:
+) -> tuple[defaultdict[str, _Totals], dict[str, tuple[Mapping[str, OpenIncident], PlaceSums]]]:
     """Each area's open-incident counts (its subtree's), and the places' counts as memo.
 
     A place is counted again only when its incidents changed (`known`); the places' counts
@@ -510,13 +559,13 @@ def _open_totals(
     a city's 100,000 open incidents cost a few thousand places, not 100,000 chains.
     """
     totals: defaultdict[str, _Totals] = defaultdict(_Totals)
-    memo: dict[str, tuple[Mapping[str, OpenIncident], _PlaceSums]] = {}
+    memo: dict[str, tuple[Mapping[str, OpenIncident], PlaceSums]] = {}
     areas = geography.areas
     for place, incidents in by_place.items():
         if not incidents:
             continue
         had = known.get(place)
-        sums = had[1] if had is not None and had[0] is incidents else _PlaceSums.of(incidents)
+        sums = had[1] if had is not None and had[0] is incidents else PlaceSums.of(incidents)
         memo[place] = (incidents, sums)
         t = totals[place if place in areas else geography.root_id]  # off the map: the city's
         t.open += sums.open
