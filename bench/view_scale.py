@@ -1,14 +1,17 @@
 """The web's and the push hub's work per round as open incidents grow, in one process.
 
-    .venv/bin/python bench/view_scale.py [--open-incidents 1000,100000] [--rounds 25]
+    .venv/bin/python bench/view_scale.py [--open-incidents 1000,100000] [--rounds 25] [--spread]
 
 On a real Redis (REDIS_URL, or an embedded one) a worker applies N open incidents spread
 over the city (`tests.browser.report_incidents`); then each round reports 10 more (as
 a feed does), lets the worker apply them and times, as the push hub and the web's
 ticks do it: the state read by what changed plus the view (`StateCache.view`), the
 frames of the city and of every district (`frame.compute`), and an official's scoped
-view and frame (Xuhui). Printed per size: the medians in ms and their ratio to the
-first size, the baseline of the same run.
+view and frame (Xuhui). A round's reports lie in Xuhui's compounds, or with `--spread`
+one in each of 10 districts in turn (a district's incidents, placed in the district
+itself outside Xuhui, change every round or two: little of a view's work is reused).
+Printed per size: the medians in ms and their ratio to the first size, the baseline of
+the same run.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ SCOPE = "310104"
 
 
 def run_size(settings: Settings, client, geography, extra: int, rounds: int,  # type: ignore[no-untyped-def]
-             seq: list[int]) -> dict[str, float]:
+             seq: list[int], points: list[tuple[float, float]]) -> dict[str, float]:
     """Report `extra` more open incidents; the medians (ms) of `rounds` rounds."""
     if extra:
         browser.report_incidents(client, settings, geography, extra, seed_value=len(seq),
@@ -45,16 +48,14 @@ def run_size(settings: Settings, client, geography, extra: int, rounds: int,  # 
     cache = StateCache(settings, client, geography)
     cache.view()
     districts = list(geography.children(geography.root_id))
-    compounds = geography.descendants_at(SCOPE, "compound")
     read: list[float] = []
     frames: list[float] = []
     scoped: list[float] = []
     for _ in range(rounds):
         for _ in range(PER_ROUND):
             seq.append(len(seq))
-            area = geography.areas[compounds[len(seq) * 7 % len(compounds)]]
             client.xadd(settings.stream, incident(
-                f"ROUND-{len(seq)}", point=(area.lon, area.lat), ts=now_ms() - 60_000,
+                f"ROUND-{len(seq)}", point=points[len(seq) % len(points)], ts=now_ms() - 60_000,
                 event_id=f"view-scale-{len(seq)}"))
         worker.work(burst=True)
         cache._read_at = 0.0  # this round's view is read now, whatever the cache's age
@@ -74,11 +75,29 @@ def run_size(settings: Settings, client, geography, extra: int, rounds: int,  # 
             "scoped": statistics.median(scoped) * 1000, "districts": len(districts)}
 
 
+def round_points(geography, spread: bool) -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
+    """Where a round's reports lie: Xuhui's compounds, or every district in turn."""
+    if not spread:
+        compounds = geography.descendants_at(SCOPE, "compound")
+        return [(geography.areas[c].lon, geography.areas[c].lat)
+                for c in (compounds[k * 7 % len(compounds)] for k in range(len(compounds)))]
+    import numpy as np
+
+    from dashboard.demo.places import districts, sample_points
+
+    pools = sample_points([geography.frame.geometry.loc[d] for d in districts(geography)],
+                          40, np.random.default_rng(1))
+    return [(round(float(lons[k]), 6), round(float(lats[k]), 6))  # district after district
+            for k in range(40) for lons, lats in pools]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--open-incidents", default="1000,100000",
                         help="sizes, the first the baseline")
     parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--spread", action="store_true",
+                        help="a round's reports in 10 districts, not in Xuhui's compounds")
     args = parser.parse_args()
     sizes = [int(s) for s in args.open_incidents.split(",") if s.strip()]
     tmp = tempfile.TemporaryDirectory(prefix="view-scale-")
@@ -90,12 +109,13 @@ def main() -> int:
         for key in client.scan_iter("viewscale*"):
             client.delete(key)
         geography = load_geography(None, "shanghai")
+        points = round_points(geography, args.spread)
         print("open incidents  read+view ms  frames ms (city + districts)  scoped ms (Xuhui)")
         seq: list[int] = []
         base: dict[str, float] | None = None
         had = 0
         for size in sizes:
-            got = run_size(settings, client, geography, size - had, args.rounds, seq)
+            got = run_size(settings, client, geography, size - had, args.rounds, seq, points)
             had = size
             ratio = "" if base is None else (
                 f"   (x{got['read'] / base['read']:.2f}, x{got['frames'] / base['frames']:.2f},"
