@@ -68,6 +68,7 @@ class Geography:
         "_features",
         "_geoms",
         "_ids",
+        "_subtrees",
         "_tree",
         "areas",
         "context",
@@ -85,6 +86,7 @@ class Geography:
     _tree: shapely.STRtree
     _children: dict[str, tuple[str, ...]]
     _chains: dict[str, tuple[str, ...]]
+    _subtrees: dict[str, frozenset[str]]
     _below: dict[tuple[str, str], tuple[str, ...]]
     _features: dict[str, tuple[dict[str, Any], dict[str, Any]]]
     roads: Any  # the city's road network (`dashboard.roads.RoadNetwork`), or None
@@ -166,6 +168,11 @@ class Geography:
         set_(self, "_tree", shapely.STRtree(geoms))
         set_(self, "_children", {k: tuple(sorted(v)) for k, v in children.items()})
         set_(self, "_chains", chains)
+        subtrees: dict[str, set[str]] = {aid: set() for aid in chains}
+        for aid, up in chains.items():
+            for above in up:
+                subtrees[above].add(aid)
+        set_(self, "_subtrees", {k: frozenset(v) for k, v in subtrees.items()})
         set_(self, "_below", {k: tuple(sorted(v)) for k, v in below.items()})
         set_(self, "_features", features)
         set_(self, "roads", None)
@@ -198,6 +205,10 @@ class Geography:
     def chain(self, area_id: str) -> tuple[str, ...]:
         """Return the area and its ancestors up to the city, finest first."""
         return self._chains[area_id]
+
+    def subtree(self, area_id: str) -> frozenset[str]:
+        """Return the area and every area below it."""
+        return self._subtrees[area_id]
 
     def responsible(self, area_id: str) -> str:
         """The area answering for ``area_id``: its street, else its district, else the city."""

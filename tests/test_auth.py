@@ -45,7 +45,8 @@ def sign_in(http, name="xuhui", password=PASSWORD):
     return http.post("/login", data={"name": name, "password": password, "next": "/"})
 
 
-def test_acc001_open_demo_mode_without_accounts(settings):
+def test_acc001_open_demo_mode_without_accounts(settings, client):
+    # `client`: a flushed database (no accounts left by the test run before this one)
     http = create_app(settings).server.test_client()
     me = http.get("/api/v1/me").get_json()
     assert me["open_demo"] is True and me["role"] == "city"

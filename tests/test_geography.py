@@ -385,3 +385,12 @@ def test_geo042_missing_file_and_unknown_city(tmp_path):
         load_geography(city="atlantis")
     with pytest.raises(BoundaryError, match="unknown demo city"):
         load_geography(city="../etc/passwd")
+
+
+def test_geo043_an_areas_subtree_is_every_area_whose_chain_holds_it(shanghai):
+    """`subtree` (one set lookup for "inside": lists, scopes, the trend) equals the
+    areas whose chain up to the city holds the area, for every area."""
+    for area_id in shanghai.areas:
+        expected = {a for a in shanghai.areas if area_id in shanghai.chain(a)}
+        assert shanghai.subtree(area_id) == expected, area_id
+    assert len(shanghai.subtree(shanghai.root_id)) == len(shanghai.areas)

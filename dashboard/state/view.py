@@ -21,7 +21,7 @@ import logging
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -360,10 +360,7 @@ class CityView:
         key = ("places", area_id)
         found = self.derived.get(key)
         if found is None:
-            if area_id == self.geography.root_id:  # every place on the map
-                inside = self.geography.areas.__contains__
-            else:
-                inside = self._subtree_test(area_id)
+            inside = self._subtree_test(area_id)  # (the city's: every place on the map)
             known = self.known_places
             found = self.derived[key] = [known[place][1] for place in self.by_place
                                          if place in known and inside(place)]
@@ -374,14 +371,8 @@ class CityView:
         key = ("inside", area_id)
         found = self.derived.get(key)
         if found is None:
-            areas = self.geography.areas
-            if area_id == self.geography.root_id:  # every place on the map
-                places = [incidents for place, incidents in self.by_place.items()
-                          if place in areas]
-            else:  # the places inside tested, not every incident
-                inside = self._subtree_test(area_id)
-                places = [incidents for place, incidents in self.by_place.items()
-                          if inside(place)]
+            inside = self._subtree_test(area_id)  # the places tested, not every incident
+            places = [incidents for place, incidents in self.by_place.items() if inside(place)]
             found = list(itertools.chain.from_iterable(i.values() for i in places))
             self.derived[key] = found
         return found
@@ -466,13 +457,11 @@ class CityView:
                           stale=self.stale, error=self.error, known=self.known_risk,
                           known_places=self.known_places)
 
-    def _subtree_test(self, area_id: str):  # type: ignore[no-untyped-def]
-        geography = self.geography
-
-        def inside(candidate: str) -> bool:
-            return candidate in geography.areas and area_id in geography.chain(candidate)
-
-        return inside
+    def _subtree_test(self, area_id: str) -> Callable[[str], bool]:
+        """Whether an area lies inside `area_id` (or is it): one set lookup."""
+        if area_id not in self.geography.areas:  # (no area: nothing inside)
+            return frozenset().__contains__
+        return self.geography.subtree(area_id).__contains__
 
 
 def _urgency(incident: OpenIncident) -> tuple[int, int]:
