@@ -129,6 +129,7 @@ class Geography:
                 children[parent].append(aid)
         chains: dict[str, tuple[str, ...]] = {}
         below: dict[tuple[str, str], list[str]] = {}
+        subtrees: dict[str, set[str]] = {aid: set() for aid in ids}
         for aid in ids:
             chain = [aid]
             while (parent := areas[chain[-1]].parent_id) is not None:
@@ -136,6 +137,7 @@ class Geography:
             chains[aid] = tuple(chain)
             for ancestor in chain:
                 below.setdefault((ancestor, areas[aid].level), []).append(aid)
+                subtrees[ancestor].add(aid)
 
         rounded = shapely.transform(geoms, lambda c: np.round(c, GEOJSON_DECIMALS))
         features = {
@@ -168,10 +170,6 @@ class Geography:
         set_(self, "_tree", shapely.STRtree(geoms))
         set_(self, "_children", {k: tuple(sorted(v)) for k, v in children.items()})
         set_(self, "_chains", chains)
-        subtrees: dict[str, set[str]] = {aid: set() for aid in chains}
-        for aid, up in chains.items():
-            for above in up:
-                subtrees[above].add(aid)
         set_(self, "_subtrees", {k: frozenset(v) for k, v in subtrees.items()})
         set_(self, "_below", {k: tuple(sorted(v)) for k, v in below.items()})
         set_(self, "_features", features)

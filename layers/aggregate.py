@@ -87,7 +87,7 @@ def by_grid(area_id: str, bounds: tuple[float, float, float, float],
 
 
 def _cells(by_due: Iterable[OpenIncident], bounds: tuple[float, float, float, float],
-           cells: int) -> dict[Cell, tuple[float, float, int, int, list[int]]]:
+           cells: int) -> dict[Cell, list[Any]]:
     """Incidents (by deadline) per cell: sums of their points, count, top severity, dues."""
     west, south, east, north = bounds
     size = max(east - west, north - south, 1e-9) / cells
@@ -108,7 +108,7 @@ def _cells(by_due: Iterable[OpenIncident], bounds: tuple[float, float, float, fl
         if item.severity > total[3]:
             total[3] = item.severity
         total[4].append(item.due)  # in order: by_due is sorted
-    return {cell: (x, y, n, sev, dues) for cell, (x, y, n, sev, dues) in found.items()}
+    return found
 
 
 def bubble_size(count: int, largest: int) -> float:

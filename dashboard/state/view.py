@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -327,7 +327,8 @@ class CityView:
             late = [i for i in late if i.due >= cut]
         return heapq.nlargest(limit, late, key=lambda i: (i.due, i.severity))
 
-    def _heads(self, area_id: str, which: str, limit: int) -> list[OpenIncident]:
+    def _heads(self, area_id: str, which: Literal["urgent", "latest overdue", "most overdue"],
+               limit: int) -> list[OpenIncident]:
         """The incidents each place inside the area may give to the first `limit` rows.
 
         `urgent`: each place's first `limit` by `_urgency`; `latest overdue`: its last
