@@ -7,19 +7,23 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
        redraw (its new rows), and Dash ignores the answer of a request that a later one of
        the same callback overtook, so a click made just before a redraw was lost. Several
        inputs at once (✕ while a list redraws, its new rows at 0 clicks): ✕ first, then a
-       row with a real click. */
+       row with a real click. ✕ also forgets what the panel last showed and stops its
+       timer: a timer call still on (the panel's timer runs while it is open) would
+       otherwise find the incident, opened again, unchanged since it was shown, answer
+       "nothing new" and overtake the answer that opens it, once every tick. */
     choose: function (_rows, _close) {
       var dc = window.dash_clientside;
+      var keep = dc.no_update;
       var fired = (dc.callback_context.triggered || []).filter(function (t) { return t.value; });
       if (fired.some(function (t) { return t.prop_id === "incident-close.n_clicks"; })) {
-        return [null, "incident-panel hidden"];
+        return [null, "incident-panel hidden", null, true];
       }
       for (var i = 0; i < fired.length; i++) {
         var id = fired[i].prop_id.slice(0, fired[i].prop_id.lastIndexOf("."));
         try { id = JSON.parse(id); } catch (e) { continue; }
-        if (id && id.type === "inc-open" && id.id) { return [String(id.id), dc.no_update]; }
+        if (id && id.type === "inc-open" && id.id) { return [String(id.id), keep, keep, keep]; }
       }
-      return [dc.no_update, dc.no_update];
+      return [keep, keep, keep, keep];
     },
     clock: function (_n, tz) {
       try {

@@ -8,6 +8,7 @@ the seeded city and the live events come after it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -149,6 +150,26 @@ def boss(stack):
     yield page
     page.context.close()
     assert page.context.tried == []
+
+
+@contextlib.contextmanager
+def held_choices(stack, seconds: float = 1.5):
+    """The test server holds its answer to a change of the chosen incident `seconds`."""
+    inner = stack.app.server.wsgi_app
+
+    def held(environ, start_response):  # type: ignore[no-untyped-def]
+        if environ.get("PATH_INFO", "").endswith(UPDATE):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            if b'"incident-sel.data' in body:
+                time.sleep(seconds)
+        return inner(environ, start_response)
+
+    stack.app.server.wsgi_app = held
+    try:
+        yield
+    finally:
+        stack.app.server.wsgi_app = inner
 
 
 def go(page, query: str) -> None:
@@ -623,34 +644,49 @@ def test_off011_a_click_is_not_lost_to_a_list_redraw(official, stack):
             k += 1
             stop.wait(0.3)
 
-    inner = stack.app.server.wsgi_app
-
-    def held(environ, start_response):  # type: ignore[no-untyped-def]
-        if environ.get("PATH_INFO", "").endswith(UPDATE):
-            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            environ["wsgi.input"] = io.BytesIO(body)
-            if b'"incident-sel.data' in body:
-                time.sleep(1.5)
-        return inner(environ, start_response)
-
     thread = threading.Thread(target=feed, daemon=True)
-    stack.app.server.wsgi_app = held
     thread.start()
     try:
-        firsts = set()
-        for _ in range(3):
-            rows = page.locator("#overdue-list li[id*='REDRAW']")
-            rows.first.wait_for(timeout=20_000)
-            firsts.add(rows.first.get_attribute("id"))
-            rows.first.click()
-            page.wait_for_selector("#incident-panel:not(.hidden) #incident-title",
-                                   timeout=20_000)
-            assert page.inner_text("#incident-title").startswith("redraw")
-            page.click("#incident-close")
-            page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=20_000)
-        first_now = page.get_attribute("#overdue-list li[id*='REDRAW']", "id")
-        assert len(firsts | {first_now}) > 1, "the overdue list did not redraw meanwhile"
+        with held_choices(stack):
+            firsts = set()
+            for _ in range(3):
+                rows = page.locator("#overdue-list li[id*='REDRAW']")
+                rows.first.wait_for(timeout=20_000)
+                firsts.add(rows.first.get_attribute("id"))
+                rows.first.click()
+                page.wait_for_selector("#incident-panel:not(.hidden) #incident-title",
+                                       timeout=20_000)
+                assert page.inner_text("#incident-title").startswith("redraw")
+                page.click("#incident-close")
+                page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=20_000)
+            first_now = page.get_attribute("#overdue-list li[id*='REDRAW']", "id")
+            assert len(firsts | {first_now}) > 1, "the overdue list did not redraw meanwhile"
     finally:
         stop.set()
         thread.join(5)
-        stack.app.server.wsgi_app = inner
+
+
+def test_off012_the_same_incident_opens_again_after_close(official, stack):
+    """✕, then the same row again: the panel opens, though its timer was on when ✕ came.
+
+    The server holds the answer to a choice 1.5 s, longer than the panel's 0.8 s timer.
+    When ✕ left the timer on and the last shown incident's mark in place, every timer
+    call found the incident unchanged since shown, answered "nothing new" and overtook
+    the choice's own answer: the panel stayed closed for good.
+    """
+    page = official
+    go(page, "?area=310104")
+    stack.client.xadd(stack.settings.stream, incident(
+        "AGAIN-1", ts=now_ms() - 1000 * HOUR, point=XUHUI_POINT, severity="3",
+        sla_minutes="1", category="garbage", source="grid", title="again 1"))
+    row = page.locator("#overdue-list li[id*='AGAIN-1']")
+    row.wait_for(timeout=20_000)
+    with held_choices(stack):
+        for _ in range(2):
+            row.click()
+            page.wait_for_selector("#incident-panel:not(.hidden) #incident-title",
+                                   timeout=20_000)
+            assert page.inner_text("#incident-title") == "again 1"
+            page.click("#incident-close")
+            page.wait_for_selector("#incident-panel.hidden", state="attached",
+                                   timeout=20_000)

@@ -168,7 +168,7 @@ def detail(view: CityView, summary: dict[str, Any], lang: str) -> dict[str, Any]
 
 def overdue_rows(view: CityView, area_id: str, lang: str,
                  escalate_factor: float) -> list[dict[str, Any]]:
-    """The area's overdue incidents, latest first, with where each escalated to.
+    """The area's overdue incidents, the most overdue first, with where each escalated to.
 
     `here` marks those escalated to this very area (its level's own list).
     """

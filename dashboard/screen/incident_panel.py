@@ -135,6 +135,8 @@ SCREEN.clientside_callback(  # rows and ✕: in the browser (assets/cockpit.js `
     ClientsideFunction(namespace="cockpit", function_name="choose"),
     Output("incident-sel", "data"),
     Output("incident-panel", "className", allow_duplicate=True),
+    Output("incident-sig", "data", allow_duplicate=True),
+    Output("incident-tick", "disabled", allow_duplicate=True),
     Input({"type": "inc-open", "id": ALL, "src": ALL}, "n_clicks"),
     Input("incident-close", "n_clicks"),
     prevent_initial_call=True,

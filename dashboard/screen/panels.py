@@ -185,7 +185,7 @@ def opener(incident_id: str, where: str) -> dict[str, str]:
 
 
 def overdue_items(frame: Frame) -> list[Any]:
-    """The area's overdue incidents, latest first; those escalated to this level marked."""
+    """The area's overdue incidents, the most overdue first, those escalated here marked."""
     lang = frame.lang
     items = []
     for row in frame.overdue:

@@ -380,12 +380,12 @@ class CityView:
 
     def overdue(self, area_id: str, escalate_factor: float,
                 limit: int | None = None) -> list[OverdueIncident]:
-        """Overdue open incidents inside an area, latest first, each with its escalation.
+        """Overdue open incidents inside an area, the most overdue first, each with its escalation.
 
         An incident is the responsibility of its street (or its district where there
         are no streets); overdue by more than `escalate_factor` times its SLA, it
         escalates one level up (street → district → city): `escalated_to`. With a
-        `limit`, only that many of the latest (cheap when there are thousands).
+        `limit`, only that many of the most overdue (cheap when there are thousands).
         """
         now_ms = self.now_ms
 
