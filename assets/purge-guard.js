@@ -19,12 +19,18 @@
     return subplot && subplot.map;
   }
 
+  function keepPlaces(gd) {  /* assets/map-places.js */
+    var layout = gd && gd._fullLayout, subplot = layout && layout.map && layout.map._subplot;
+    if (subplot && window.cockpitKeepPlaces) { window.cockpitKeepPlaces(subplot); }
+  }
+
   function track(Plotly, name) {
     var draw = Plotly[name];
     if (typeof draw !== "function") { return; }
     Plotly[name] = function (gd) {
       var before = name === "react" ? mapOf(gd) : null;
       var drawing = draw.apply(this, arguments);
+      keepPlaces(gd);  // the map places its traces once its style has loaded: after this
       if (gd && typeof gd === "object" && drawing && typeof drawing.then === "function") {
         var settled = function () {
           if (gd.cockpitDrawing === drawing) { delete gd.cockpitDrawing; }
@@ -32,6 +38,7 @@
           if (map) {
             map.cockpitDrawn = true;  // its first figure drawn in full
             if (window.cockpitSkipSameData) { window.cockpitSkipSameData(map); }
+            keepPlaces(gd);
           }
           guardQueries(gd);
         };

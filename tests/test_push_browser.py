@@ -232,6 +232,11 @@ def test_psh011_a_map_source_given_the_data_it_holds_is_not_parsed_again(page):
     page.wait_for_function(f"""() => {{ const gd = document.querySelector('{browser.MAP}');
         const m = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
         return m && m.map.cockpitSkipSame && !gd.cockpitDrawing; }}""", timeout=60_000)
+    # Pushed map patches are kept off this map: one drawn between a redraw here and its
+    # check would bring back the server's colours.
+    page.evaluate("""() => { const dc = window.dash_clientside, set = dc.set_props;
+        dc.set_props = function (id) {
+            return id === 'map-graph' ? undefined : set.apply(this, arguments); }; }""")
     redraw = f"""async change => {{ const gd = document.querySelector('{browser.MAP}');
         const data = JSON.parse(JSON.stringify(gd.data));
         const fill = data.find(d => d.uid === 'risk-fill');
@@ -255,3 +260,56 @@ def test_psh011_a_map_source_given_the_data_it_holds_is_not_parsed_again(page):
     after = page.evaluate(SOURCES)
     assert before["sent"] < after["sent"] < before["sent"] + len(before["ids"])
     assert colour and page.evaluate(held, area) not in ([], colour), "the new colour is not held"
+
+
+LAYER_MOVES = f"""() => {{ const gd = document.querySelector('{browser.MAP}');
+    const map = gd._fullLayout.map._subplot.map;
+    if (!map.cockpitMoves) {{
+        map.cockpitMoves = 0;
+        for (const name of ['addLayer', 'removeLayer', 'moveLayer']) {{
+            const call = map[name];
+            map[name] = function () {{
+                map.cockpitMoves += 1; return call.apply(this, arguments); }};
+        }}
+    }}
+    return map.cockpitMoves; }}"""
+PLACES = f"""() => {{ const gd = document.querySelector('{browser.MAP}');
+    const ids = gd._fullLayout.map._subplot.map.getStyle().layers.map(l => l.id);
+    return gd.data.map((t, i) => {{
+        const own = ids.map((id, at) => id.startsWith('plotly-trace-layer-' + t.uid + '-')
+                                        ? at : -1).filter(at => at >= 0);
+        return [t.uid, t.below, ids.indexOf(t.below), own]; }}); }}"""
+
+
+def test_psh012_a_pushed_update_moves_no_map_layer(page, stack):
+    """Each trace keeps its layers under its own slot from one figure to the next: a pushed
+    update sets data, it neither removes nor adds a layer (Plotly did both, for every trace
+    that shared a place, on every update: each source tiled again, the map drawn twice)."""
+    wait_status(page, "push")
+    page.wait_for_function(f"""() => {{ const gd = document.querySelector('{browser.MAP}');
+        const m = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
+        return m && m.cockpitKeepsPlaces && !gd.cockpitDrawing; }}""", timeout=60_000)
+
+    def drawn(name: str) -> None:
+        page.wait_for_function(f"""n => {{ const gd = document.querySelector('{browser.MAP}');
+            const t = gd.data.find(d => d.uid === 'incidents-points');
+            return t && JSON.stringify(t).includes(n) && !gd.cockpitDrawing; }}""",
+                               arg=name, timeout=30_000)
+
+    # Layer calls are counted from the second pushed update on.
+    stack.client.xadd(stack.settings.stream, incident(
+        "PLACE-0", title="place-0", point=(XUHUI_POINT[0] - 0.002, XUHUI_POINT[1])))
+    drawn("place-0")
+    moves = page.evaluate(LAYER_MOVES)
+    for i in range(1, 4):
+        stack.client.xadd(stack.settings.stream, incident(
+            f"PLACE-{i}", title=f"place-{i}",
+            point=(XUHUI_POINT[0] - 0.002, XUHUI_POINT[1] + 0.001 * i)))
+        drawn(f"place-{i}")
+    assert page.evaluate(LAYER_MOVES) == moves, "an update removed or added map layers"
+    places = page.evaluate(PLACES)
+    assert len({below for _, below, _, _ in places}) == len(places) > 3
+    slots = [at for _, _, at, _ in places]
+    assert all(at >= 0 for at in slots) and slots == sorted(slots)
+    for (uid, _, slot, own), before in zip(places, [-1, *slots], strict=False):
+        assert all(before < at < slot for at in own), f"{uid}: {places}"

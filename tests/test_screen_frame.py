@@ -18,7 +18,7 @@ from dashboard.pipeline.worker import Worker
 from dashboard.screen import callbacks, update
 from dashboard.screen.frame import frame_for
 from dashboard.screen.layout import selection
-from dashboard.screen.mapfig import patch
+from dashboard.screen.mapfig import figure, patch
 from dashboard.state.view import RawState, RiskModel, build_view
 from tests.events import XUHUI_POINT, incident
 
@@ -225,3 +225,18 @@ def test_scf013_frames_do_not_keep_old_views_alive(settings, geography):
     del view, frame
     gc.collect()
     assert [r for r in refs if r() is not None] == []  # each view (~6 MB live) is freed
+
+
+def test_scf014_every_map_trace_has_its_own_place_in_the_style(app, geography):
+    """Each trace is drawn under its own slot layer, the slots in the traces' order after
+    every layer of the style, hidden traces included (assets/map-places.js keeps them)."""
+    with request(app, "/?area=310104"):
+        frame = frame_for(app.server.extensions["citybrain"].cache.view(), "310104", "zh-CN")
+        drawn = figure(frame, geography, ["risk"])
+    layers = [layer["id"] for layer in drawn["layout"]["map"]["style"]["layers"]]
+    belows = [trace["below"] for trace in drawn["data"]]
+    assert len(set(belows)) == len(belows) == len(frame.traces) > 3
+    assert layers[-len(belows):] == belows  # the slots last, in the traces' order
+    assert {layer["type"] for layer in drawn["layout"]["map"]["style"]["layers"]
+            if layer["id"] in belows} == {"background"}
+    assert any(trace["visible"] is False for trace in drawn["data"])  # hidden: still placed

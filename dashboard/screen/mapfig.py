@@ -20,10 +20,20 @@ HOVER_FONT_PX = 16  # sizes for 1920x1080; `viewport.px` scales them to the scre
 FONT_PX = 12
 
 
-def map_style(tile_url: str | None, context: Any = None) -> dict[str, Any]:
+def slot(index: int) -> str:
+    """The style layer the map trace at `index` is drawn under (its own place)."""
+    return f"trace-slot-{index}"
+
+
+def map_style(tile_url: str | None, context: Any = None, traces: int = 0) -> dict[str, Any]:
     """The offline style, with a raster base map and the context lines when there are any.
 
     The context lines (`dashboard.context`) are fetched once by URL, under every trace.
+    Last come `traces` empty, hidden layers, one `slot` per trace: each trace is drawn
+    under its own, so above the traces before it. (With one `below` for all, Plotly
+    takes none as settled and removes and adds again every trace's layers on every
+    update; each source is then tiled again and the map drawn twice. Plotly also forgets
+    the `below` of a trace it does not draw: assets/map-places.js.)
     """
     style = dict(OFFLINE_STYLE)
     if tile_url:
@@ -38,6 +48,10 @@ def map_style(tile_url: str | None, context: Any = None) -> dict[str, Any]:
             source["attribution"] = context.attribution
         style["sources"] = {**style["sources"], "context": source}
         style["layers"] = [*style["layers"], CONTEXT_LINES]
+    if traces:
+        style["layers"] = [*style["layers"], *(
+            {"id": slot(i), "type": "background", "layout": {"visibility": "none"}}
+            for i in range(traces))]
     return style
 
 
@@ -50,14 +64,17 @@ def figure(frame: Frame, geography: Any, visible: Collection[str],
     """
     box = box or Box()
     center, zoom = fit(focus(geography, frame.area_id).bounds, box)
-    # below="": every trace on top of the ones before it, in registry order (the default
-    # puts choropleths under the first symbol layer, i.e. under some scatter traces).
-    data = [{"below": "", **trace, **_text_size(trace, box), "visible": owner in visible}
-            for trace, owner in zip(frame.traces, frame.trace_layers, strict=True)]
+    # Each trace under its own slot: on top of the ones before it, in registry order (the
+    # default puts choropleths under the first symbol layer, under some scatter traces).
+    data = [{**trace, **_text_size(trace, box), "below": slot(i),
+             "visible": owner in visible}
+            for i, (trace, owner) in enumerate(zip(frame.traces, frame.trace_layers,
+                                                   strict=True))]
     return {
         "data": data,
         "layout": {
-            "map": {"style": map_style(tile_url, geography.context), "center": center,
+            "map": {"style": map_style(tile_url, geography.context, len(data)),
+                    "center": center,
                     "zoom": zoom,
                     "uirevision": frame.area_id},
             "uirevision": frame.area_id,
