@@ -8,15 +8,17 @@ session cookie.
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
+import redis
 
 from dashboard.app import create_app
 from dashboard.auth.users import UserStore
 from dashboard.pipeline.worker import Worker
 from dashboard.push.delta import PATCH, apply, delta, size
-from dashboard.push.hub import sig_patch
+from dashboard.push.hub import Hub, sig_patch
 from dashboard.push.message import as_json, compact
 from tests.events import PUDONG_POINT, incident
 from tests.pushproc import Stream, push_process
@@ -183,3 +185,21 @@ def test_psh008_ten_incidents_at_once_travel_as_a_small_delta_inside_scope(
     assert all("~p" in m for m in maps if m)  # the map is patched, never sent whole
     for secret in ("浦东", "P0", "310115"):
         assert secret not in "".join(stream.raw), secret
+
+
+def test_psh013_the_hub_wakes_on_the_workers_change_not_on_its_clock(client, settings,
+                                                                     geography):
+    """`await_change` returns True once the worker logs a change, False when its wait
+    passed without one, None when Redis cannot be asked. Here the wait is a minute: only
+    the change can end it within the test's time."""
+    hub = Hub(settings, client, geography)
+    assert hub.await_change(0.05) is False  # nothing logged since the hub started
+    woke: list[bool | None] = []
+    waiting = threading.Thread(target=lambda: woke.append(hub.await_change(60)), daemon=True)
+    waiting.start()
+    apply_events(client, settings, geography, incident("WAKE-1", point=PUDONG_POINT))
+    waiting.join(30)
+    assert woke == [True]
+    assert hub.await_change(0.05) is False  # that change is taken: the next wait is new
+    gone = Hub(settings, redis.Redis(port=1, socket_connect_timeout=1), geography)
+    assert gone.await_change(0.05) is None

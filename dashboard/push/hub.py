@@ -1,8 +1,9 @@
 """The fan-out: one read of the state per change, one message per topic, sent to every screen.
 
-A topic is what a screen shows: (scope, area, language). Every `CHECK_S` the hub
-reads the worker's version counter (one GET, whatever the number of screens); when
-it moved, or `ROUND_S` passed (the clock, staleness), it builds the view once
+A topic is what a screen shows: (scope, area, language). The hub waits on the
+worker's change log (a blocking read, woken by the change, at most `CHECK_S`), then
+reads the version counter (one GET, whatever the number of screens); when it moved,
+a new screen waits, or `ROUND_S` passed (the clock, staleness), it builds the view once
 (`StateCache`), and for each topic the frame (restricted to the topic's scope) and
 the update since the topic's last message (`screen.update.changes`, the polling
 tick's own function), encoded once as a server-sent event and queued for each of its
@@ -43,7 +44,7 @@ from dashboard.state.store import StateCache
 
 log = logging.getLogger(__name__)
 
-CHECK_S = 0.05  # how often the version counter is read
+CHECK_S = 0.05  # the longest wait for a change before the version is read again
 ROUND_S = 1.0  # a round at least this often (the "as of" clock, staleness)
 TOPIC_KEEP_S = 60.0  # a topic without screens is kept this long, so a reconnect resumes
 DELIVERED_KEEP = 200_000  # delivery samples kept for `/push/healthz`
@@ -143,6 +144,7 @@ class Hub:
         self._last_round = -1e9
         self._last_seen = -1e9
         self._snapshots_due = False
+        self._change_id: bytes | None = None  # the change log's last entry seen
 
     # --- called from the event loop ------------------------------------------------------
 
@@ -176,11 +178,41 @@ class Hub:
         """Check and send until `stop` is set."""
         while not stop.is_set():
             try:
-                self.step()
+                ran = self.step()
             except Exception:  # one bad round must not end every stream; logged
                 log.exception("push round failed")
                 stop.wait(ROUND_S)
-            stop.wait(CHECK_S)
+                continue
+            # After a round a pause, as before: rounds as fast as changes come sent a
+            # page that draws its map in software twice the messages, and it fell behind
+            # (bench/screen.py p95 480-703 ms against 393-454). Idle, a change wakes it.
+            if ran or self.await_change(CHECK_S) is None:
+                stop.wait(CHECK_S)
+
+    def await_change(self, block_s: float) -> bool | None:
+        """Wait until the worker logs a change (True) or `block_s` passed (False).
+
+        A blocking read of the change log from the last entry seen, so a change is taken
+        up as soon as it is written, not at the next check; the wait stays short for the
+        new screens, the round clock and `stop`. None when Redis could not be asked.
+        """
+        key = self.settings.state_prefix + "chg"
+        try:
+            if self._change_id is None:  # from the newest entry (0-0: the log is empty)
+                newest = self.client.xrevrange(key, count=1)
+                self._change_id = newest[0][0] if newest else b"0-0"
+            # the newest entry when woken: the round reads every version up to now
+            woken, newest = (self.client.pipeline(transaction=False)
+                             .xread({key: self._change_id}, count=1,
+                                    block=max(1, int(block_s * 1000)))
+                             .xrevrange(key, count=1).execute())
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._change_id = None  # a restarted Redis: its log's newest entry again
+            return None
+        if not woken:
+            return False
+        self._change_id = newest[0][0] if newest else woken[0][1][-1][0]
+        return True
 
     def step(self, force: bool = False) -> bool:
         """Read the version; run a round if it moved, a screen waits or `ROUND_S` passed."""
