@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -97,7 +97,8 @@ class PlaceSums:
     by_severity: Mapping[str, int]
     dues: Sequence[int]  # sorted: how many are overdue at a moment is one bisect
     # The incidents by deadline, and most severe first then by deadline; equal keys in
-    # the place's own order (the lists' heads are picked from these, `CityView._heads`)
+    # the place's own order (the lists' heads are picked from these: `CityView._urgent_heads`
+    # and the two overdue ones)
     by_due: Sequence[OpenIncident]
     by_urgency: Sequence[OpenIncident]
     # what else is found from these incidents (a layer's grid cells), kept while they are
@@ -311,7 +312,7 @@ class CityView:
         key = ("open_incidents", area_id)
         found = self.derived.get(key)
         if found is None and limit is not None:
-            return _most_urgent(self._heads(area_id, "urgent", limit), limit)
+            return _most_urgent(self._urgent_heads(area_id, limit), limit)
         if found is None:
             found = self.derived[key] = sorted(self._inside_list(area_id), key=_urgency)
         return list(found) if limit is None else found[:limit]
@@ -321,37 +322,44 @@ class CityView:
 
         Equal deadlines: the most severe first. No full sort (a city may have 100,000).
         """
-        late = self._heads(area_id, "latest overdue", limit)
+        late = self._latest_overdue_heads(area_id, limit)
         if len(late) > limit:  # the latest deadlines first (no key call per incident)
             cut = heapq.nlargest(limit, late, key=_DUE)[-1].due
             late = [i for i in late if i.due >= cut]
         return heapq.nlargest(limit, late, key=lambda i: (i.due, i.severity))
 
-    def _heads(self, area_id: str, which: Literal["urgent", "latest overdue", "most overdue"],
-               limit: int) -> list[OpenIncident]:
-        """The incidents each place inside the area may give to the first `limit` rows.
+    # The incidents each place inside the area may give to the first `limit` rows of a
+    # list. The places come in the area's list order, each in its own order on equal keys:
+    # the list picked from these is the one picked from all the area's incidents, ties
+    # included (vru004, vru006).
 
-        `urgent`: each place's first `limit` by `_urgency`; `latest overdue`: its last
-        `limit` overdue by deadline and every one due with the first of those; `most
-        overdue`: its first `limit` overdue by deadline and those within two lateness
-        steps after them. The places come in the area's list order, each in its own
-        order on equal keys: the list picked from these is the one picked from all the
-        area's incidents, ties included (vru004, vru006).
-        """
+    def _urgent_heads(self, area_id: str, limit: int) -> list[OpenIncident]:
+        """Each place's first `limit` by `_urgency`."""
+        out: list[OpenIncident] = []
+        for sums in self.places_inside(area_id):
+            out.extend(sums.by_urgency[:limit])
+        return out
+
+    def _latest_overdue_heads(self, area_id: str, limit: int) -> list[OpenIncident]:
+        """Each place's last `limit` overdue by deadline, and all due with the first."""
         now_ms = self.now_ms
         out: list[OpenIncident] = []
         for sums in self.places_inside(area_id):
-            if which == "urgent":
-                out.extend(sums.by_urgency[:limit])
-                continue
             dues = sums.dues
             late = bisect_right(dues, now_ms)
-            if not late:
-                continue
-            if which == "latest overdue":
+            if late:
                 start = bisect_left(dues, dues[max(late - limit, 0)])
                 out.extend(sums.by_due[start:late])
-            else:
+        return out
+
+    def _most_overdue_heads(self, area_id: str, limit: int) -> list[OpenIncident]:
+        """Each place's first `limit` overdue by deadline, and two lateness steps more."""
+        now_ms = self.now_ms
+        out: list[OpenIncident] = []
+        for sums in self.places_inside(area_id):
+            dues = sums.dues
+            late = bisect_right(dues, now_ms)
+            if late:
                 cut = dues[min(limit, late) - 1] + 2 * LATE_STEP_MS
                 out.extend(sums.by_due[:min(late, bisect_right(dues, cut))])
         return out
@@ -395,7 +403,7 @@ class CityView:
         if limit is None:
             late = [i for i in self.open_incidents(area_id) if i.due <= now_ms]
         else:
-            late = self._heads(area_id, "most overdue", limit)
+            late = self._most_overdue_heads(area_id, limit)
             if len(late) > limit:
                 # The latest by deadline first (cheap), then the exact order among those
                 # whose lateness, rounded to 0.1 minute (6 s), can equal or pass the
