@@ -21,7 +21,7 @@ import logging
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -342,27 +342,27 @@ class CityView:
 
     def _latest_overdue_heads(self, area_id: str, limit: int) -> list[OpenIncident]:
         """Each place's last `limit` overdue by deadline, and all due with the first."""
-        now_ms = self.now_ms
         out: list[OpenIncident] = []
-        for sums in self.places_inside(area_id):
-            dues = sums.dues
-            late = bisect_right(dues, now_ms)
-            if late:
-                start = bisect_left(dues, dues[max(late - limit, 0)])
-                out.extend(sums.by_due[start:late])
+        for sums, late in self._overdue_places(area_id):
+            start = bisect_left(sums.dues, sums.dues[max(late - limit, 0)])
+            out.extend(sums.by_due[start:late])
         return out
 
     def _most_overdue_heads(self, area_id: str, limit: int) -> list[OpenIncident]:
         """Each place's first `limit` overdue by deadline, and two lateness steps more."""
-        now_ms = self.now_ms
         out: list[OpenIncident] = []
-        for sums in self.places_inside(area_id):
-            dues = sums.dues
-            late = bisect_right(dues, now_ms)
-            if late:
-                cut = dues[min(limit, late) - 1] + 2 * LATE_STEP_MS
-                out.extend(sums.by_due[:min(late, bisect_right(dues, cut))])
+        for sums, late in self._overdue_places(area_id):
+            cut = sums.dues[min(limit, late) - 1] + 2 * LATE_STEP_MS
+            out.extend(sums.by_due[:min(late, bisect_right(sums.dues, cut))])
         return out
+
+    def _overdue_places(self, area_id: str) -> Iterator[tuple[PlaceSums, int]]:
+        """The places inside the area with overdue incidents, and how many (a bisect)."""
+        now_ms = self.now_ms
+        for sums in self.places_inside(area_id):
+            late = bisect_right(sums.dues, now_ms)
+            if late:
+                yield sums, late
 
     def places_inside(self, area_id: str) -> list[PlaceSums]:
         """The counted places inside an area, in the area list's order (once per view)."""
