@@ -120,9 +120,10 @@
     });
   }
 
-  /* One map draw at a time: the patches that arrive while the map draws are joined and
-     drawn together next, so a map slower to draw than updates arrive shows the newest
-     state one draw later instead of queueing every one. */
+  /* One map draw at a time: the messages that arrive while the map draws wait, and are
+     applied together once it is drawn (`flush`), so a map slower to draw than updates
+     arrive shows the newest state one draw later instead of queueing every one, and the
+     lists and numbers change with the map, once a draw, not at every message. */
   function setMap(figure) {
     s.mapBusy = true;
     setProps("map-graph", {figure: figure});
@@ -132,7 +133,9 @@
         var next = s.mapPatch;
         s.mapPatch = null;
         setMap(next);
+        return;
       }
+      flush();
     });
   }
 
@@ -157,20 +160,22 @@
     }
   }
 
-  /* The messages that are ready are applied together, once the page is free: a page
-     rendering every message's outputs at 50 events/s fell behind for good (software
-     rendering, two cores: bench/screen.py saw 1 to 4 s, growing, between a message's
-     arrival and its map patch). A batch holds, per output, the last whole value or the
-     joined operations of several patches; a patch after a whole value, or a snapshot,
-     starts the next batch. */
+  /* The messages that are ready are applied together, once the page is free and the map
+     not drawing: a page rendering every message's outputs at 50 events/s fell behind for
+     good (software rendering, two cores: bench/screen.py saw 1 to 4 s, growing, between
+     a message's arrival and its map patch). A batch holds, per output, the last whole
+     value or the joined operations of several patches; a patch after a whole value, or
+     a snapshot, starts the next batch. */
   function receive(event) {
     var json;
     try { json = text(event.data); } catch (e) { return; }
+    s.seen = Date.now();
     s.ready.push([json, event.lastEventId]);
-    if (s.ready.length === 1) { setTimeout(flush, 0); }
+    if (s.ready.length === 1 && !s.mapBusy) { setTimeout(flush, 0); }
   }
 
   function flush() {
+    if (s.mapBusy || !s.ready.length) { return; }  // the draw's end flushes (setMap)
     var ready = s.ready, batch = null;
     s.ready = [];
     ready.forEach(function (item) {
@@ -189,7 +194,6 @@
     var q = new URLSearchParams(window.location.search);
     if (q.get("area") && msg.key.split("|")[0] !== q.get("area")) { return null; }
     s.last = lastEventId || s.last;
-    s.seen = Date.now();
     msg.props = msg.props || {};
     return msg;
   }

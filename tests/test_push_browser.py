@@ -187,7 +187,7 @@ def test_psh009_a_map_draw_that_never_settles_holds_the_next_patches_a_while_onl
             return drawing;
         }; }""")
     stack.client.xadd(stack.settings.stream, incident("STUCK-1", title="stuck-one"))
-    shows(page, "stuck-one")  # the lists are not held
+    shows(page, "stuck-one")  # the lists: with the next draw, at most DRAW_WAIT_MS later
     stack.client.xadd(stack.settings.stream, incident("STUCK-2", title="stuck-two"))
     page.wait_for_function(  # the map too, once the wait is over (5 s; 30 s allowed)
         """() => { const gd = document.querySelector('#map-graph .js-plotly-plot');
