@@ -317,6 +317,26 @@ def patience_ms(size: tuple[int, int]) -> int:
     return 20_000 + size[0] * size[1] // 200
 
 
+def go(page, query: str, timeout_ms: int = 20_000) -> None:  # type: ignore[no-untyped-def]
+    """Go to `/?query` the way the screen's own links do (no reload), and wait until the
+    screen is drawn for it.
+
+    A new URL draws the whole screen again (its lists, stores and incident panel): a
+    click on the screen still shown before that answer lands on parts about to be
+    replaced (a panel opened there closes again with them).
+    """
+    if page.evaluate("() => location.search") == query:
+        return
+    with page.expect_response(
+            lambda r: "/_dash-update-component" in r.url
+            and '"screen-root.children"' in (r.request.post_data or ""), timeout=timeout_ms):
+        page.evaluate("""q => { history.pushState({}, '', '/' + q);
+            window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""", query)
+    page.wait_for_function(
+        "() => !document.querySelector('#screen-root[data-dash-is-loading]')",
+        timeout=timeout_ms)
+
+
 def wait_map(page, locations: int, timeout_ms: int = 20_000) -> None:  # type: ignore[no-untyped-def]
     """Until the screen shows a map whose risk fill has that many areas, drawn."""
     page.wait_for_selector("#kpi-open", timeout=timeout_ms)

@@ -172,12 +172,6 @@ def held_choices(stack, seconds: float = 1.5):
         stack.app.server.wsgi_app = inner
 
 
-def go(page, query: str) -> None:
-    """Go to `/?query` the way the screen's own links do (no reload)."""
-    page.evaluate("""q => { history.pushState({}, '', '/' + q);
-        window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""", query)
-
-
 def number(page, selector: str) -> int:
     return int(page.inner_text(selector).replace(",", "").strip())
 
@@ -208,7 +202,7 @@ def test_off001_official_signs_in_and_sees_only_their_district(official, boss, s
     wait_number(page, "#kpi-open", summary(stack, "310104")["incidents"]["open"])
     # Huangpu by URL: refused on the server, and the screen goes back to Xuhui.
     page.statuses.clear()
-    go(page, "?area=310101")
+    browser.go(page, "?area=310101")
     page.wait_for_function("() => location.search.includes('area=310104')", timeout=8_000)
     page.wait_for_selector("#detail-title:has-text('徐汇区')", timeout=8_000)
     page.wait_for_timeout(800)
@@ -275,13 +269,13 @@ def test_off002_dispatch_note_and_close_from_the_page(official, boss, stack):
     record = json.loads(stack.client.hget(stack.settings.state_prefix + "inc", ACT_ID))
     street = stack.geography.chain(record["area"])[-3]
     assert stack.geography.areas[street].level == "street"
-    go(boss, f"?area={street}")
+    browser.go(boss, f"?area={street}")
     boss.wait_for_selector(f"#detail-title:has-text('{stack.geography.name(street, 'zh-CN')}')",
                            timeout=20_000)
     _open_incident(boss)
     assert boss.inner_text("#incident-status") == "已上报"
     page = official
-    go(page, "?area=310104")
+    browser.go(page, "?area=310104")
     # The overdue list: the 15-hour-late incident first, escalated to this district.
     first = page.locator("#overdue-list li").first
     first.wait_for(timeout=20_000)
@@ -356,7 +350,7 @@ def test_off003_look_back_shows_the_numbers_of_that_moment(official, stack):
     moment = stack.t0 + 90 * 60_000  # A and B open in Xuhui, C in Pudong
     expected = _open_at(stack.plan, moment, {"xuhui"})
     assert expected == 2
-    go(page, f"?area=310104&at={moment}")
+    browser.go(page, f"?area=310104&at={moment}")
     page.wait_for_selector("#replay-marker.is-replay", timeout=8_000)
     wait_number(page, "#kpi-open", expected)
     assert "回看 / Replay" in page.inner_text("#replay-marker")
@@ -388,7 +382,7 @@ def test_off003_look_back_shows_the_numbers_of_that_moment(official, stack):
 
 def test_off004_city_operator_looks_back_at_the_whole_city(boss, stack):
     moment = stack.t0 + 150 * 60_000  # A closed; B (Xuhui) and C (Pudong) open
-    go(boss, f"?area=310000&at={moment}")
+    browser.go(boss, f"?area=310000&at={moment}")
     boss.wait_for_selector("#replay-marker.is-replay", timeout=8_000)
     wait_number(boss, "#kpi-open", _open_at(stack.plan, moment, {"xuhui", "pudong"}))
     assert summary(stack, "310000", at=moment)["incidents"]["open"] == 2
@@ -400,7 +394,7 @@ def test_off005_incident_panel_looks_back_with_the_screen(official, stack):
     """While looking back the panel shows the incident as it was, and offers no actions."""
     page = official
     moment = stack.t0 + 100 * 60_000  # LB-B reported 40 minutes before, still open
-    go(page, f"?area=310104&at={moment}")
+    browser.go(page, f"?area=310104&at={moment}")
     page.wait_for_selector("#replay-marker.is-replay", timeout=20_000)
     _open_incident(page, "#detail-body", "LB-B")
     page.wait_for_selector("#incident-replay", timeout=20_000)
@@ -426,7 +420,7 @@ def test_off006_a_click_on_the_map_opens_the_incident(official, stack):
     point = (XUHUI_POINT[0] + 0.004, XUHUI_POINT[1] - 0.003)  # a point of its own
     stack.client.xadd(stack.settings.stream, incident(
         "OFF-MAP-1", point=point, severity="4", category="garbage", title="地图点击"))
-    go(page, "?area=310104")
+    browser.go(page, "?area=310104")
     page.wait_for_function(
         """([x, y]) => { const gd = document.querySelector('#map-graph .js-plotly-plot');
             const t = gd && gd.data.find(d => d.uid === 'incidents-points');
@@ -460,7 +454,7 @@ def test_off006_a_click_on_the_map_opens_the_incident(official, stack):
 
 def test_off007_export_link_downloads_the_areas_open_incidents(official, stack):
     page = official
-    go(page, "?area=310104")
+    browser.go(page, "?area=310104")
     page.wait_for_selector("#detail-title:has-text('徐汇区')", timeout=8_000)
     with page.expect_download(timeout=10_000) as download:
         page.click("#export-csv")
@@ -526,14 +520,14 @@ def test_off009_reject_from_the_panel_as_another_official(official, boss, stack)
         REJECT_ID, ts=now_ms() - 14 * HOUR, point=XUHUI_POINT, severity="4", sla_minutes="1",
         category="garbage", source="hotline", title="垃圾满溢 漕溪路"))
     page = official
-    go(page, "?area=310104")
+    browser.go(page, "?area=310104")
     page.wait_for_selector(f"#overdue-list li[id*='\"{REJECT_ID}\"']", timeout=20_000)
     _open_incident(page, "#overdue-list", REJECT_ID)
     page.fill("#act-result", "已清运")
     page.click("#act-close")
     page.wait_for_selector("#act-msg.is-ok:has-text('办结')", timeout=20_000)
     _sees(page, "已处置")
-    go(boss, "?area=310104")
+    browser.go(boss, "?area=310104")
     boss.wait_for_selector(f"#overdue-list li[id*='\"{REJECT_ID}\"']", timeout=20_000)
     _open_incident(boss, "#overdue-list", REJECT_ID)
     _sees(boss, "已处置")
@@ -579,7 +573,7 @@ def test_off010_rankings_panel_in_chinese_and_english(official, boss, stack):
             f"RNK-{i}", ts=now_ms() - 30 * 60_000, point=XUHUI_POINT, department=department))
     assert browser.wait_for(lambda: {"环卫", "交警"} <= set(
         _api_ranking(stack, "310104", "department", "zh-CN")), timeout_s=20)
-    go(boss, "?area=310104&view=rankings")  # a view of its own, for a wall's tour
+    browser.go(boss, "?area=310104&view=rankings")  # a view of its own, for a wall's tour
     boss.wait_for_selector("#rank-modal:not(.hidden) #rank-table .rank-row", timeout=20_000)
     assert boss.inner_text("#rank-heading") == "考核排名"
     head = boss.inner_text("#rank-table thead")
@@ -599,7 +593,7 @@ def test_off010_rankings_panel_in_chinese_and_english(official, boss, stack):
     boss.wait_for_timeout(300)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     boss.screenshot(path=str(SCREENSHOTS / "rankings-1920x1080.png"))
-    go(boss, "?area=310104&lang=en&view=rankings")
+    browser.go(boss, "?area=310104&lang=en&view=rankings")
     boss.wait_for_selector("#rank-heading:has-text('Rankings')", timeout=20_000)
     boss.wait_for_selector("#rank-modal:not(.hidden) #rank-table .rank-row", timeout=20_000)
     head = boss.inner_text("#rank-table thead")
@@ -609,10 +603,10 @@ def test_off010_rankings_panel_in_chinese_and_english(official, boss, stack):
     assert _table_names(boss)[0].startswith("Demo Street")
     boss.click("#rank-close")
     boss.wait_for_selector("#rank-modal.hidden", state="attached", timeout=20_000)
-    go(boss, "?area=310104")
+    browser.go(boss, "?area=310104")
     # The official opens it from the header: their own district's streets.
     page = official
-    go(page, "?area=310104")
+    browser.go(page, "?area=310104")
     page.click("#rank-open")
     page.wait_for_selector("#rank-modal:not(.hidden) #rank-table .rank-row", timeout=20_000)
     assert _table_names(page) == streets
@@ -631,7 +625,7 @@ def test_off011_a_click_is_not_lost_to_a_list_redraw(official, stack):
     the click was lost.
     """
     page = official
-    go(page, "?area=310104")
+    browser.go(page, "?area=310104")
     stop = threading.Event()
 
     def feed() -> None:
@@ -675,7 +669,7 @@ def test_off012_the_same_incident_opens_again_after_close(official, stack):
     the choice's own answer: the panel stayed closed for good.
     """
     page = official
-    go(page, "?area=310104")
+    browser.go(page, "?area=310104")
     stack.client.xadd(stack.settings.stream, incident(
         "AGAIN-1", ts=now_ms() - 1000 * HOUR, point=XUHUI_POINT, severity="3",
         sla_minutes="1", category="garbage", source="grid", title="again 1"))
