@@ -1,12 +1,13 @@
 """The map's context layer: coastline, rivers, ring roads, as thin lines under the areas.
 
 `CITYBRAIN_CONTEXT` names a file GeoPandas reads (any CRS, reprojected to WGS-84): its
-lines, and the outlines of its polygons, are drawn; an `attribution` column (its first
-value) is shown on the map. Empty: the demo city's shipped coastline
-(`dashboard/data/context/<city>.geojson`, OpenStreetMap data, ODbL; see the LICENSE.md
-beside it), none with `CITYBRAIN_BOUNDARIES`; `off`: none. Loaded once at start, served
-once by URL (`CONTEXT_URL`, cached by the browser) and drawn by MapLibre from the map's
-style (`mapfig.map_style`), never sent with a tick.
+lines, and the outlines of its polygons, are drawn (those whose `kind` column says
+`rivers` in water blue); an `attribution` column (each of its values once) is shown on
+the map. Empty: the demo city's shipped coastline and rivers
+(`dashboard/data/context/<city>.geojson`: OpenStreetMap data, ODbL, and GSHHG rivers,
+LGPL; see the LICENSE.md beside it), none with `CITYBRAIN_BOUNDARIES`; `off`: none.
+Loaded once at start, served once by URL (`CONTEXT_URL`, cached by the browser) and
+drawn by MapLibre from the map's style (`mapfig.map_style`), never sent with a tick.
 """
 
 from __future__ import annotations
@@ -48,20 +49,26 @@ def load_context(path: str | Path) -> ContextLayer:
     path = Path(path)
     frame = read_frame(path, ContextError)
     geoms = to_wgs84(np.asarray(frame.geometry.values, dtype=object), frame.crs, path)
-    parts = shapely.get_parts(shapely.get_parts(geoms))  # multi-parts, then collections
+    parts, row = shapely.get_parts(geoms, return_index=True)  # multi-parts,
+    parts, at = shapely.get_parts(parts, return_index=True)  # then collections
+    row = row[at]
     polygons = shapely.get_type_id(parts) == POLYGON
     parts[polygons] = shapely.boundary(parts[polygons])  # a polygon's outline
-    parts = shapely.get_parts(parts)
-    lines = parts[np.isin(shapely.get_type_id(parts), LINES)]
+    parts, at = shapely.get_parts(parts, return_index=True)
+    row = row[at]
+    drawn = np.isin(shapely.get_type_id(parts), LINES)
+    lines, row = parts[drawn], row[drawn]
     if not len(lines):
         raise ContextError(f"{path}: no lines or polygons to draw")
     lines = shapely.set_precision(lines, 10.0 ** -GEOJSON_DECIMALS)
+    kinds = (frame["kind"].fillna("").astype(str).to_numpy()[row] if "kind" in frame.columns
+             else np.full(len(lines), ""))
     credit = ""
-    if "attribution" in frame.columns:
-        given = frame["attribution"].dropna()
-        credit = str(given.iloc[0]) if len(given) else ""
-    features = [{"type": "Feature", "properties": {},
-                 "geometry": shapely.geometry.mapping(line)} for line in lines]
+    if "attribution" in frame.columns:  # each source's credit once, in the file's order
+        credit = "; ".join(dict.fromkeys(str(a) for a in frame["attribution"].dropna() if a))
+    features = [{"type": "Feature", "properties": {"kind": kind} if kind else {},
+                 "geometry": shapely.geometry.mapping(line)} for line, kind in zip(lines, kinds,
+                                                                                  strict=True)]
     return ContextLayer(str(path), orjson.dumps({"type": "FeatureCollection",
                                                  "features": features}), credit, len(lines))
 

@@ -372,8 +372,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CITYBRAIN_CONTEXT", "", "The map's context layer (coastline, rivers, ring roads), "
             "drawn as thin lines under the areas: a file GeoPandas reads (any CRS; lines or "
             "polygons, whose outlines are drawn; an `attribution` column is shown on the map), "
-            "or `off`. Empty: the demo city's shipped coastline (OpenStreetMap, ODbL; none "
-            "with `CITYBRAIN_BOUNDARIES`).", _optional),
+            "or `off`. Empty: the demo city's shipped coastline and rivers (OpenStreetMap, "
+            "ODbL; GSHHG, LGPL; none with `CITYBRAIN_BOUNDARIES`).", _optional),
     Setting("CITYBRAIN_TZ", "Asia/Shanghai", "The city's time zone: it decides what "
             "\"today\" and \"this hour\" mean.", _timezone),
     Setting("CITYBRAIN_KEY_PREFIX", "citybrain", "First part of every state key; the city "

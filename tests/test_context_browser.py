@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from dashboard.context import CONTEXT_URL
-from dashboard.screen.mapfig import CONTEXT_LINES
+from dashboard.screen.mapfig import CONTEXT_LINES, CONTEXT_RIVERS
 from tests import browser
 
 pytestmark = pytest.mark.browser
@@ -46,7 +46,7 @@ def stack(tmp_path_factory):
         assert tried == [], f"requests tried to leave the machine: {tried}"
 
 
-def test_ctx010_the_coastline_is_drawn_under_the_areas_and_credited(stack):
+def test_ctx010_the_coastline_under_the_areas_the_rivers_over_the_fill_credited(stack):
     page = stack.page
     page.wait_for_function(f"""id => {{ const gd = document.querySelector('{MAP}');
         const m = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
@@ -58,8 +58,18 @@ def test_ctx010_the_coastline_is_drawn_under_the_areas_and_credited(stack):
         .map.getStyle().layers.map(l => l.id)""")
     assert order.index(CONTEXT_LINES["id"]) < min(
         i for i, name in enumerate(order) if name.startswith("plotly-trace-layer"))
+    # the rivers over the risk fill (which would hide them), under the areas' names
+    page.wait_for_function(f"""id => {{ const map = document.querySelector('{MAP}')
+        ._fullLayout.map._subplot.map;
+        return map.getLayer(id) && map.queryRenderedFeatures({{layers: [id]}}).length > 0; }}""",
+                           arg=CONTEXT_RIVERS["id"], timeout=WAIT_MS)
+    order = page.evaluate(f"""() => document.querySelector('{MAP}')._fullLayout.map._subplot
+        .map.getStyle().layers.map(l => l.id)""")
+    names = [i for i, name in enumerate(order) if name.startswith("plotly-trace-layer-risk-names")]
+    assert order.index("plotly-trace-layer-risk-fill-fill") < order.index(
+        CONTEXT_RIVERS["id"]) < min(names)
     credit = page.locator(".maplibregl-ctrl-attrib").inner_text()
-    assert "© OpenStreetMap contributors" in credit
+    assert "© OpenStreetMap contributors" in credit and "Rivers: GSHHG (LGPL)" in credit
     for _ in range(3):  # three ticks more: the lines are not fetched again
         page.wait_for_event("response", lambda r: "_dash-update-component" in r.url,
                             timeout=WAIT_MS)

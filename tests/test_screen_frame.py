@@ -18,7 +18,7 @@ from dashboard.pipeline.worker import Worker
 from dashboard.screen import callbacks, update
 from dashboard.screen.frame import frame_for
 from dashboard.screen.layout import selection
-from dashboard.screen.mapfig import figure, patch
+from dashboard.screen.mapfig import CONTEXT_RIVERS, figure, patch
 from dashboard.state.view import RawState, RiskModel, build_view
 from tests.events import XUHUI_POINT, incident
 
@@ -236,7 +236,10 @@ def test_scf014_every_map_trace_has_its_own_place_in_the_style(app, geography):
     layers = [layer["id"] for layer in drawn["layout"]["map"]["style"]["layers"]]
     belows = [trace["below"] for trace in drawn["data"]]
     assert len(set(belows)) == len(belows) == len(frame.traces) > 3
-    assert layers[-len(belows):] == belows  # the slots last, in the traces' order
+    # the slots last, in the traces' order (with a context layer: its rivers over the first
+    # trace, the fill; ctx005)
+    assert geography.context is None and CONTEXT_RIVERS["id"] not in layers
+    assert layers[-len(belows):] == belows
     assert {layer["type"] for layer in drawn["layout"]["map"]["style"]["layers"]
             if layer["id"] in belows} == {"background"}
     assert any(trace["visible"] is False for trace in drawn["data"])  # hidden: still placed

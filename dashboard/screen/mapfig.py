@@ -12,9 +12,14 @@ from dashboard.screen.frame import Frame
 from dashboard.screen.viewport import Box, fit, px
 from layers.base import OFFLINE_STYLE, focus
 
+RIVERS = ["==", ["get", "kind"], "rivers"]  # a context line marked as a river
 CONTEXT_LINES: dict[str, Any] = {  # under every trace (the style's layers come first)
-    "id": "context-lines", "type": "line", "source": "context",
+    "id": "context-lines", "type": "line", "source": "context", "filter": ["!", RIVERS],
     "paint": {"line-color": "#5f7f9f", "line-width": 1.2, "line-opacity": 0.8},
+}
+CONTEXT_RIVERS: dict[str, Any] = {  # over the areas' fill (trace 0), under the rest
+    "id": "context-rivers", "type": "line", "source": "context", "filter": RIVERS,
+    "paint": {"line-color": "#3f8fd0", "line-width": 2.0, "line-opacity": 0.85},
 }
 HOVER_FONT_PX = 16  # sizes for 1920x1080; `viewport.px` scales them to the screen
 FONT_PX = 12
@@ -49,9 +54,12 @@ def map_style(tile_url: str | None, context: Any = None, traces: int = 0) -> dic
         style["sources"] = {**style["sources"], "context": source}
         style["layers"] = [*style["layers"], CONTEXT_LINES]
     if traces:
-        style["layers"] = [*style["layers"], *(
-            {"id": slot(i), "type": "background", "layout": {"visibility": "none"}}
-            for i in range(traces))]
+        slots = [{"id": slot(i), "type": "background", "layout": {"visibility": "none"}}
+                 for i in range(traces)]
+        # The rivers over the first trace (the risk fill, which would hide them), under
+        # the areas' names and outlines and every point.
+        rivers = [CONTEXT_RIVERS] if context is not None else []
+        style["layers"] = [*style["layers"], slots[0], *rivers, *slots[1:]]
     return style
 
 
