@@ -319,21 +319,22 @@ def patience_ms(size: tuple[int, int]) -> int:
 
 def go(page, query: str, timeout_ms: int = 20_000) -> None:  # type: ignore[no-untyped-def]
     """Go to `/?query` the way the screen's own links do (no reload), and wait until the
-    screen is drawn for it.
+    screen is drawn for the URL then in the address bar (a refused area's: the user's own).
 
     A new URL draws the whole screen again (its lists, stores and incident panel): a
     click on the screen still shown before that answer lands on parts about to be
     replaced (a panel opened there closes again with them).
     """
-    if page.evaluate("() => location.search") == query:
+    if page.evaluate("() => location.search") == query:  # no change: no new screen
+        page.wait_for_selector("#screen-root:not([data-dash-is-loading]) #screen",
+                               timeout=timeout_ms)
         return
-    with page.expect_response(
-            lambda r: "/_dash-update-component" in r.url
-            and '"screen-root.children"' in (r.request.post_data or ""), timeout=timeout_ms):
-        page.evaluate("""q => { history.pushState({}, '', '/' + q);
-            window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""", query)
+    page.evaluate("""q => { history.pushState({}, '', '/' + q);
+        window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""", query)
     page.wait_for_function(
-        "() => !document.querySelector('#screen-root[data-dash-is-loading]')",
+        """() => { const s = document.getElementById('screen');
+            return s && s.dataset.search === location.search
+                && !document.querySelector('#screen-root[data-dash-is-loading]'); }""",
         timeout=timeout_ms)
 
 

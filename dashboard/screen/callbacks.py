@@ -91,7 +91,7 @@ def render(search: str | None, replay: dict[str, Any] | None = None, box: Any = 
         replaying=moment is not None, push=_push_config(lang),
         export_href=None if user.role == "wall" else
         f"/api/v1/export/incidents.csv?area_id={frame.area_id}&lang={lang}",
-        box=Box.parse(box))
+        box=Box.parse(box), search=search or "")
 
 
 def _own_tour(name: str) -> tuple[list[str], float | None] | None:

@@ -74,13 +74,15 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
            user_box: Any = None, timebar: Any = None, incident_panel: Any = None,
            overlays: list[Any] | None = None, replaying: bool = False,
            export_href: str | None = None, push: dict[str, Any] | None = None,
-           box: Box | None = None) -> html.Div:
+           box: Box | None = None, search: str = "") -> html.Div:
     """The whole screen for the frame's area and language.
 
     The officials' parts (account block, time control, incident panel, audit
     overlay) are built by their own modules and slotted in here. `push` tells the
     browser where the push process is (`PushStatus.config`; None: poll only). The
-    figures are sized for the `box` the browser last reported.
+    figures are sized for the `box` the browser last reported. `search` (the URL's
+    query the screen is drawn for) is kept as its `data-search`: a script or test that
+    changes the URL waits for the screen drawn for it, not for the one still shown.
     """
     lang = frame.lang
     visible = [layer.id for layer in LAYERS if layer.default_visible]
@@ -147,13 +149,15 @@ def screen(frame: Frame, geography: Geography, settings: Settings,
                   config={"displayModeBar": False, "staticPlot": False}),
         incident_panel,
     ], className="panel right")
+    stamp: dict[str, Any] = {"data-search": search}
     return html.Div([
         dcc.Store(id="tick-sig", data=signature),
         dcc.Store(id="push-config", data=push),
         header,
         html.Div(panels.kpi_row(frame), id="kpi-row", className="kpis"),
         html.Main([left, centre, right], className="main"),
-    ], id="screen", lang=lang, className=screen_class(frame, replaying))
+    ], id="screen", lang=lang, className=screen_class(frame, replaying),
+        **stamp)
 
 
 def screen_class(frame: Frame, replaying: bool) -> str:
