@@ -16,12 +16,19 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       var keep = dc.no_update;
       var fired = (dc.callback_context.triggered || []).filter(function (t) { return t.value; });
       if (fired.some(function (t) { return t.prop_id === "incident-close.n_clicks"; })) {
+        window.cockpitPressed = null;
         return [null, "incident-panel hidden", null, true];
       }
       for (var i = 0; i < fired.length; i++) {
         var id = fired[i].prop_id.slice(0, fired[i].prop_id.lastIndexOf("."));
         try { id = JSON.parse(id); } catch (e) { continue; }
-        if (id && id.type === "inc-open" && id.id) { return [String(id.id), keep, keep, keep]; }
+        if (id && id.type === "inc-open" && id.id) {
+          if (window.cockpitPressed === String(id.id)) {  // the press chose it already
+            window.cockpitPressed = null;
+            return [keep, keep, keep, keep];
+          }
+          return [String(id.id), keep, keep, keep];
+        }
       }
       return [keep, keep, keep, keep];
     },
@@ -105,3 +112,22 @@ window.addEventListener("unhandledrejection", function (event) {
     console.info("cockpit: a draw of a replaced map was dropped");
   }
 });
+
+/* A row is chosen when the mouse button goes down on it, not at the click: a list that
+   redraws between press and release (a new row on top every tick on a busy screen) puts
+   another row under the pointer, and the browser then sends the click to the list, not
+   to a row: the click was lost. Touch keeps the click (a finger pressing a row may be
+   starting to scroll the list); the keyboard too. The click that follows a press finds
+   its row chosen already (`choose`). */
+document.addEventListener("pointerdown", function (event) {
+  if (event.pointerType !== "mouse" || event.button !== 0 || !event.isPrimary) return;
+  var row = event.target && event.target.closest && event.target.closest("li[id]");
+  if (!row) return;
+  var id;
+  try { id = JSON.parse(row.id); } catch (e) { return; }
+  if (!id || id.type !== "inc-open" || !id.id) return;
+  var dc = window.dash_clientside;
+  if (!dc || !dc.set_props) return;
+  window.cockpitPressed = String(id.id);
+  dc.set_props("incident-sel", {data: String(id.id)});
+}, true);

@@ -684,3 +684,28 @@ def test_off012_the_same_incident_opens_again_after_close(official, stack):
             page.click("#incident-close")
             page.wait_for_selector("#incident-panel.hidden", state="attached",
                                    timeout=20_000)
+
+
+def test_off013_a_row_pressed_before_a_redraw_and_released_after_opens(official, stack):
+    """The mouse goes down on a row, the list redraws (a new row on top) before it comes
+    up: the pressed incident opens. The browser sends such a click to the list, not to a
+    row (press and release on different rows); choosing on the click lost it."""
+    page = official
+    browser.go(page, "?area=310104")
+    stack.client.xadd(stack.settings.stream, incident(
+        "PRESS-1", ts=now_ms() - 2000 * HOUR, point=XUHUI_POINT, severity="3",
+        sla_minutes="1", category="garbage", source="grid", title="press 1"))
+    first = "#overdue-list li:first-child"
+    page.wait_for_selector(f"{first}[id*='PRESS-1']", timeout=20_000)
+    box = page.locator(first).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    stack.client.xadd(stack.settings.stream, incident(  # later still: the new top row
+        "PRESS-2", ts=now_ms() - 3000 * HOUR, point=XUHUI_POINT, severity="3",
+        sla_minutes="1", category="garbage", source="grid", title="press 2"))
+    page.wait_for_selector(f"{first}[id*='PRESS-2']", timeout=20_000)
+    page.mouse.up()
+    page.wait_for_selector("#incident-panel:not(.hidden) #incident-title", timeout=20_000)
+    assert page.inner_text("#incident-title") == "press 1"
+    page.click("#incident-close")
+    page.wait_for_selector("#incident-panel.hidden", state="attached", timeout=20_000)
