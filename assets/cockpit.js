@@ -1,3 +1,10 @@
+/* The incident a list row's id opens (`{"type": "inc-open", "id": ...}`), or null. */
+function openedBy(rowId) {
+  var id;
+  try { id = JSON.parse(rowId); } catch (e) { return null; }
+  return id && id.type === "inc-open" && id.id ? String(id.id) : null;
+}
+
 /* Client-side helpers of the cockpit: the wall clock in the city's time zone, and which
    incident the panel shows. */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
@@ -20,14 +27,13 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return [null, "incident-panel hidden", null, true];
       }
       for (var i = 0; i < fired.length; i++) {
-        var id = fired[i].prop_id.slice(0, fired[i].prop_id.lastIndexOf("."));
-        try { id = JSON.parse(id); } catch (e) { continue; }
-        if (id && id.type === "inc-open" && id.id) {
-          if (window.cockpitPressed === String(id.id)) {  // the press chose it already
+        var id = openedBy(fired[i].prop_id.slice(0, fired[i].prop_id.lastIndexOf(".")));
+        if (id) {
+          if (window.cockpitPressed === id) {  // the press chose it already
             window.cockpitPressed = null;
             return [keep, keep, keep, keep];
           }
-          return [String(id.id), keep, keep, keep];
+          return [id, keep, keep, keep];
         }
       }
       return [keep, keep, keep, keep];
@@ -122,12 +128,9 @@ window.addEventListener("unhandledrejection", function (event) {
 document.addEventListener("pointerdown", function (event) {
   if (event.pointerType !== "mouse" || event.button !== 0 || !event.isPrimary) return;
   var row = event.target && event.target.closest && event.target.closest("li[id]");
-  if (!row) return;
-  var id;
-  try { id = JSON.parse(row.id); } catch (e) { return; }
-  if (!id || id.type !== "inc-open" || !id.id) return;
+  var id = row && openedBy(row.id);
   var dc = window.dash_clientside;
-  if (!dc || !dc.set_props) return;
-  window.cockpitPressed = String(id.id);
-  dc.set_props("incident-sel", {data: String(id.id)});
+  if (!id || !dc || !dc.set_props) return;
+  window.cockpitPressed = id;
+  dc.set_props("incident-sel", {data: id});
 }, true);
