@@ -52,7 +52,7 @@ import redis  # noqa: E402 - after the path is set
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from bench import soak_report  # noqa: E402
+from bench import heap_snapshot, soak_report  # noqa: E402
 from bench.soak_procs import (  # noqa: E402
     LogCounter,
     child_pid,
@@ -231,6 +231,15 @@ class Wall:
             except PlaywrightError:
                 pass
 
+    def heap_snapshot(self, path: Path, t_s: float) -> None:
+        """Write the page's heap summed by kind (`bench/heap_snapshot.py`) to `path`."""
+        try:
+            kinds = heap_snapshot.take(self.cdp)
+        except PlaywrightError as exc:
+            self._note(f"heap snapshot failed: {exc}")
+            return
+        path.write_text(json.dumps({"t_s": round(t_s, 1), "kinds": kinds}))
+
     def wait(self, seconds: float) -> None:
         """Let the page run (its events are handled meanwhile)."""
         self.page.wait_for_timeout(seconds * 1000)
@@ -319,6 +328,9 @@ def parse_args() -> argparse.Namespace:
                         help="seconds (default: 70 %% of the duration; negative: never)")
     parser.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
     parser.add_argument("--no-tour", action="store_true", help="the wall stays on the city")
+    parser.add_argument("--heap-at", type=float, action="append", default=[], metavar="S",
+                        help="take a heap snapshot at S seconds into <out>/heap-S.json "
+                             "(repeatable; compare two with bench/heap_snapshot.py)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for `citybrain run` (repeatable)")
     args = parser.parse_args()
@@ -336,6 +348,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("samples.csv", "restarts.json", "summary.json", "soak.png"):
         (out / stale).unlink(missing_ok=True)
+    for stale_heap in out.glob("heap-*.json"):
+        stale_heap.unlink()
     data = Path(tempfile.mkdtemp(prefix="citybrain-soak-"))
     port = args.port or free_port()
     env = {k: v for k, v in os.environ.items()
@@ -373,6 +387,7 @@ def main() -> int:
             wall = Wall(playwright, url, out / "browser.log")
             start = time.monotonic()
             next_sample, active, gap = 0.0, None, 0.0
+            heap_at = sorted(args.heap_at)
             with open(out / "samples.csv", "w", newline="") as csv_file:
                 writer = None
                 while not stop.is_set() and run.poll() is None:
@@ -400,6 +415,8 @@ def main() -> int:
                         gap = 0.0
                         writer = write_row(csv_file, writer, row)
                         next_sample += args.interval
+                    if heap_at and now >= heap_at[0]:
+                        wall.heap_snapshot(out / f"heap-{heap_at.pop(0):g}.json", now)
                     if now >= args.duration and active is None:
                         break
             wall.close()
