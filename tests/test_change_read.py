@@ -17,7 +17,7 @@ from datetime import datetime
 
 from dashboard.pipeline.worker import Worker
 from dashboard.state.store import StateCache, read_raw
-from dashboard.state.view import group_by_place
+from dashboard.state.view import RawState, build_view, group_by_place
 from tests.events import incident, now_ms, risk, traffic
 
 XUHUI_STREET = "310104-S01"
@@ -84,7 +84,9 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
     cache = StateCache(settings, client, geography)
     worker = Worker(settings, client, geography, name="opr")
     rng, known = random.Random(11), []
-    seen_cases, went = set(), 0
+    seen_cases, went, caught_up = set(), 0, 0
+    reader = cache._changes
+    assert reader is not None
     for step in range(40):
         for event in _events(rng, step, origin, known):
             client.xadd(settings.stream, event)
@@ -103,14 +105,22 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
             assert (t.open, t.overdue, t.by_category, t.by_severity) == counted.get(
                 area, (0, 0, {}, {})), (step, area)
         assert view.known_places.keys() == raw.by_place.keys()
-        assert {k: dict(v) for k, v in raw.records.items()} == _whole_records(
-            client, settings), step
+        whole_records = _whole_records(client, settings)
+        assert {k: dict(v) for k, v in raw.records.items()} == whole_records, step
+        # the risk scored from the fields written since the last read (`written`) equals
+        # the risk scored from a whole read
+        fresh = build_view(RawState(records=whole_records), geography, cache.model,
+                           view.as_of, 30)
+        for area in (compound.area_id, XUHUI_STREET, "310104", geography.root_id):
+            assert view.summary(area)["risk"] == fresh.summary(area)["risk"], (step, area)
+        assert view.own_risk == fresh.own_risk, step
+        caught_up += "risk" in reader.written()
         cases = {i for i in whole if i.startswith("proactive:")}
         went += len(seen_cases - cases)
         seen_cases |= cases
-    reader = cache._changes
-    assert reader is not None and reader.whole_reads == 1  # the first read only
+    assert reader.whole_reads == 1  # the first read only
     assert reader.changed_reads == 39
+    assert caught_up > 10  # risk fields were caught up one by one
     assert seen_cases, "no hotspot case opened: the batches did not test what they should"
     assert len(whole) > 20
     assert len(raw.records["traffic"]) == 9 and len(raw.records["risk"]) == 10

@@ -68,7 +68,7 @@ def test_vru002_subtrees_without_a_change_are_not_summed_again(geography: Geogra
     readings = {f"{a}|fire_hazards": RiskReading(a, "fire_hazards", 2.0, 1) for a in compounds}
     first = build_view(RawState(records={"risk": readings}), geography, model, NOW, 30)
     moved = compounds[3]
-    readings[f"{moved}|fire_hazards"] = RiskReading(moved, "fire_hazards", 5.0, 2)
+    readings = {**readings, f"{moved}|fire_hazards": RiskReading(moved, "fire_hazards", 5.0, 2)}
     second = build_view(RawState(records={"risk": readings}), geography, model, NOW, 30,
                         known=first.known_risk)
     chain = set(geography.chain(moved))
@@ -238,3 +238,56 @@ def test_vru005_trend_and_top_risk_per_area_equal_plain_sums(geography: Geograph
             assert [s["area_id"] for s in view.top_risk(area, level)] == [a for _, a in plain]
     assert sum(row["count"] for row in view.trend("310000")) > 0
     assert len(view.top_risk("310000")) == 10
+
+
+def test_vru007_views_built_from_the_changed_readings_equal_fresh_ones(
+        geography: Geography):
+    """Given the names of the readings that changed (as a read of the change log gives
+    them), a build scores and sums only what they touch; every area's summary equals a
+    fresh build's, step by step, including steps that need a whole build (a reading
+    off the map or on the city, an area that gains or loses its score)."""
+    rng = random.Random(17)
+    model = RiskModel(DEFAULT_RISK_MODEL, (25, 50, 70, 85))
+    compounds = sorted(a for a, area in geography.areas.items() if area.level == "compound")
+    areas = [*rng.sample(compounds, 300), "310104"]
+    readings = {f"{a}|{i}": RiskReading(a, i, float(rng.randint(0, 6)), 1)
+                for a in areas for i in INDICATORS if rng.random() < 0.6}
+    view = build_view(RawState(records={"risk": readings}), geography, model, NOW, 30)
+    partial = 0
+    for step in range(60):
+        before = readings
+        readings = dict(readings)
+        names = set(rng.sample(sorted(readings), rng.randint(0, 6)))
+        for name in names:  # new values, some the same as before
+            old = readings[name]
+            readings[name] = RiskReading(old.area, old.indicator, float(rng.randint(0, 6)), 2)
+        if step % 7 == 3:  # an indicator added to a scored area, another removed
+            area = rng.choice(areas[:-1])
+            names.add(f"{area}|pm25")
+            readings[f"{area}|pm25"] = RiskReading(area, "pm25", 9.0, 3)
+            gone = rng.choice(sorted(readings))
+            names.add(gone)
+            del readings[gone]
+        if step % 11 == 5:  # whole builds: off the map, on the city, a new scored area
+            extra = rng.choice([("999999-UNKNOWN", "fire_hazards"), ("310000", "fire_hazards"),
+                                (rng.choice(compounds), "fire_hazards")])
+            names.add("|".join(extra))
+            readings["|".join(extra)] = RiskReading(*extra, 5.0, 4)
+        raw = RawState(records={"risk": readings},
+                       changed={"risk": (before, sorted(names))})
+        reused = build_view(raw, geography, model, NOW, 30, known=view.known_risk)
+        fresh = build_view(RawState(records={"risk": readings}), geography, model, NOW, 30)
+        partial += reused.known_risk.kids is view.known_risk.kids  # (a whole build: new)
+        for area in geography.areas:
+            assert reused.summary(area) == fresh.summary(area), (step, area)
+        assert reused.own_risk == fresh.own_risk, step
+        chain = {a for n in names for a in _chain_of(geography, n.split("|")[0])}
+        if reused.known_risk.kids is view.known_risk.kids:  # untouched subtrees: the same
+            assert all(sums is view.risk[a] for a, sums in reused.risk.items()
+                       if a not in chain), step
+        view = reused
+    assert 35 <= partial < 60  # most steps took the short way; some could not
+
+
+def _chain_of(geography: Geography, area: str) -> tuple[str, ...]:
+    return geography.chain(area) if area in geography.areas else (geography.root_id,)

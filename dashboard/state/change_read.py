@@ -45,6 +45,8 @@ class ChangeReader:
         # the same by the area they lie in; a place whose incidents change gets a new dict
         self.by_place: dict[str, dict[str, OpenIncident]] = {}
         self.registers: dict[str, dict[bytes, bytes]] = {h: {} for h in self.hashes}
+        # hash -> (the register before the last read, the fields that read wrote)
+        self.written_fields: dict[str, tuple[dict[bytes, bytes], list[bytes]]] = {}
         self.whole_reads = 0  # reads of the whole hashes, for tests and benchmarks
         self.changed_reads = 0  # reads of the changes only
 
@@ -56,6 +58,7 @@ class ChangeReader:
     def take(self, reply: list[Any]) -> int:
         """Catch up from the script's reply; the version read."""
         version, entry_id, mode = int(reply[0]), reply[1], int(reply[2])
+        self.written_fields = {}
         if mode == 1:
             if reply[3]:
                 self.incidents, self.by_place = dict(self.incidents), dict(self.by_place)
@@ -64,6 +67,7 @@ class ChangeReader:
                 self._set(raw_id, stored, copied)
             for h, fields, values in _triples(reply[5]):
                 name_of_hash = h.decode()
+                self.written_fields[name_of_hash] = (self.registers[name_of_hash], fields)
                 register = self.registers[name_of_hash] = dict(self.registers[name_of_hash])
                 for name, value in zip(fields, values, strict=True):
                     if value is not None:  # (register fields are never removed)
@@ -86,6 +90,15 @@ class ChangeReader:
     def registers_by_kind(self) -> Mapping[str, Mapping[bytes, bytes]]:
         """Each register kind's hash as last read (kind name -> field -> stored bytes)."""
         return {kind.name: self.registers[str(kind.register)] for kind in REGISTERS}
+
+    def written(self) -> dict[str, tuple[Mapping[bytes, bytes], list[bytes]]]:
+        """The registers the last read caught up, by kind.
+
+        Each as it was before that read, and the fields written since (`decode_records`
+        compares only those).
+        """
+        return {kind.name: self.written_fields[str(kind.register)] for kind in REGISTERS
+                if str(kind.register) in self.written_fields}
 
     def _set(self, raw_id: bytes, stored: bytes | None, copied: set[str]) -> None:
         incident_id = raw_id.decode()

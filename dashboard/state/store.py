@@ -60,7 +60,8 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime,
         version = changes.take(reply)  # the version it all was read at
         return decode_raw(changes.incidents, today_fields, yesterday_fields,
                           changes.registers_by_kind(), feed, stats, version,
-                          settings=settings, memo=memo, by_place=changes.by_place)
+                          settings=settings, memo=memo, by_place=changes.by_place,
+                          written=changes.written())
     pipe.hgetall(prefix + "open")
     for kind in REGISTERS:
         pipe.hgetall(prefix + str(kind.register))

@@ -21,7 +21,7 @@ import logging
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -35,6 +35,7 @@ from dashboard.kinds import KINDS, REGISTERS, Kind
 from dashboard.kinds.incident import OpenIncident, OverdueIncident
 from dashboard.kinds.risk import RISK_LEVELS, RiskModel, RiskReading
 from dashboard.kinds.traffic import Segment, traffic_level
+from dashboard.state.risk_sums import NO_RISK, KnownRisk, RiskSums, add_into, score_areas
 
 if TYPE_CHECKING:
     from dashboard.settings import Settings
@@ -61,6 +62,10 @@ class RawState:
     # the open incidents by the area they lie in (None: grouped when a view is built); a
     # place's mapping is a new object whenever its incidents change (`ChangeReader`)
     by_place: Mapping[str, Mapping[str, OpenIncident]] | None = None
+    # kind name -> (its records of the read before, the names of those that differ): what a
+    # view built from that read has to do again (`score_areas`)
+    changed: Mapping[str, tuple[Mapping[str, Any], Collection[str]]] = field(
+        default_factory=dict)
 
     def of(self, kind: str) -> Mapping[str, Any]:
         """The records of one kind (empty when it has none)."""
@@ -135,37 +140,6 @@ def group_by_place(
     return by_place
 
 
-Scored = tuple[float, list[dict[str, Any]], str]  # an area's own score, factors and level
-
-
-@dataclass(frozen=True)
-class _RiskSums:
-    """The risk of an area's subtree, summed over its scored areas; never changed once built."""
-
-    total: float = 0.0
-    count: int = 0
-    levels: Mapping[str, int] = field(default_factory=dict)
-    max: float | None = None
-    factor_sum: Mapping[str, float] = field(default_factory=dict)
-    value_sum: Mapping[str, float] = field(default_factory=dict)
-    value_count: Mapping[str, int] = field(default_factory=dict)
-
-
-_NO_RISK = _RiskSums()
-
-
-@dataclass(frozen=True)
-class KnownRisk:
-    """What one build scored and summed, for the next build to reuse what did not change.
-
-    `scores`: an area's own score by its indicator values; `subtrees`: an area's sums by
-    the objects they were summed from (its own scores and its children's sums, compared
-    by identity). A build reads the previous build's memo and makes its own, so neither
-    grows beyond one build's areas.
-    """
-
-    scores: Mapping[tuple[tuple[str, float], ...], Scored | None] = field(default_factory=dict)
-    subtrees: Mapping[str, tuple[tuple[Any, ...], _RiskSums]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,7 +153,7 @@ class CityView:
     raw: RawState
     model: RiskModel
     rollups: Mapping[str, Mapping[str, Any]]  # kind name -> area -> its `roll_up` total
-    risk: Mapping[str, _RiskSums] = field(default_factory=dict)  # area -> its subtree's risk
+    risk: Mapping[str, RiskSums] = field(default_factory=dict)  # area -> its subtree's risk
     stale: bool = False
     error: str | None = None
     # What is computed from this view once for every client (the screen's frames): it
@@ -195,7 +169,7 @@ class CityView:
         """The public JSON shape of one area's numbers."""
         area = self.geography.areas[area_id]
         t = self.totals.get(area_id) or _Totals()
-        r = self.risk.get(area_id, _NO_RISK)
+        r = self.risk.get(area_id, NO_RISK)
         own = self.own_risk.get(area_id)
         if r.count and not (own and r.count == 1):
             score: float | None = round(r.total / r.count, 1)
@@ -536,13 +510,11 @@ def build_view(
         return _chain(geography, area)
 
     rollups = {kind.name: kind.roll_up(raw.of(kind.name), chain) for kind in KINDS}
-    known = known or KnownRisk()
-    own_risk, own_scores, scores = _own_scores(raw, geography, model, known.scores)
-    risk, subtrees = _roll_risk_up(own_scores, geography, known.subtrees)
+    risk = score_areas(raw.risk, geography, model, known, raw.changed.get("risk"))
     last_applied = int(raw.stats.get("last_applied_ms", "0") or 0)
     is_stale = stale or (now_ms - last_applied > stale_after_s * 1000)
-    return CityView(now, geography, dict(totals), own_risk, raw, model, rollups, risk, is_stale,
-                    error, known_risk=KnownRisk(scores, subtrees), by_place=by_place,
+    return CityView(now, geography, dict(totals), risk.own_risk, raw, model, rollups, risk.sums,
+                    is_stale, error, known_risk=risk, by_place=by_place,
                     known_places=place_sums)
 
 
@@ -568,8 +540,8 @@ def _open_totals(
         t = totals[place if place in areas else geography.root_id]  # off the map: the city's
         t.open += sums.open
         t.overdue += bisect_right(sums.dues, now_ms)
-        _add(t.by_category, sums.by_category)
-        _add(t.by_severity, sums.by_severity)
+        add_into(t.by_category, sums.by_category)
+        add_into(t.by_severity, sums.by_severity)
     by_depth: defaultdict[int, list[str]] = defaultdict(list)
     for area in totals:
         by_depth[len(geography.chain(area))].append(area)
@@ -581,106 +553,9 @@ def _open_totals(
             into, t = totals[parent], totals[area]
             into.open += t.open
             into.overdue += t.overdue
-            _add(into.by_category, t.by_category)
-            _add(into.by_severity, t.by_severity)
+            add_into(into.by_category, t.by_category)
+            add_into(into.by_severity, t.by_severity)
     return totals, memo
-
-
-def _own_scores(
-    raw: RawState, geography: Geography, model: RiskModel,
-    known: Mapping[tuple[tuple[str, float], ...], Scored | None],
-) -> tuple[dict[str, tuple[float, list[dict[str, Any]]]], dict[str, list[Scored]],
-           dict[tuple[tuple[str, float], ...], Scored | None]]:
-    """Each scored area's own score; the scores by the area they count in; the new memo."""
-    indicators: defaultdict[str, dict[str, float]] = defaultdict(dict)
-    for reading in raw.risk.values():
-        indicators[reading.area][reading.indicator] = reading.value
-    own_risk: dict[str, tuple[float, list[dict[str, Any]]]] = {}
-    placed: dict[str, list[Scored]] = {}  # an area outside the map counts in the city's
-    scores: dict[tuple[tuple[str, float], ...], Scored | None] = {}
-    for area, values in indicators.items():
-        key = tuple(values.items())  # areas with the same values share one score object
-        if key in scores:
-            found = scores[key]
-        else:
-            found = scores[key] = known[key] if key in known else _scored(model, values)
-        if found is None:
-            continue  # only weighted indicators make a scored area
-        own_risk[area] = (found[0], found[1])
-        placed.setdefault(_chain(geography, area)[0], []).append(found)
-    return own_risk, placed, scores
-
-
-def _roll_risk_up(
-    own_scores: Mapping[str, list[Scored]], geography: Geography,
-    known: Mapping[str, tuple[tuple[Any, ...], _RiskSums]],
-) -> tuple[dict[str, _RiskSums], dict[str, tuple[tuple[Any, ...], _RiskSums]]]:
-    """Each area's subtree sums, the finest level first; reused where nothing changed."""
-    at_depth: dict[int, set[str]] = {}
-    for area in own_scores:
-        at_depth.setdefault(len(_chain(geography, area)), set()).add(area)
-    kids: defaultdict[str, list[_RiskSums]] = defaultdict(list)  # in the children's order
-    sums: dict[str, _RiskSums] = {}
-    memo: dict[str, tuple[tuple[Any, ...], _RiskSums]] = {}
-    for depth in range(max(at_depth, default=0), 0, -1):
-        for area in sorted(at_depth.get(depth, ())):
-            inputs = (*own_scores.get(area, ()), *kids.get(area, ()))
-            before = known.get(area)
-            if (before is not None and len(before[0]) == len(inputs)
-                    and all(a is b for a, b in zip(before[0], inputs, strict=True))):
-                result = before[1]
-            else:
-                result = _sum_risk(own_scores.get(area, ()), kids.get(area, ()))
-            memo[area] = (inputs, result)
-            sums[area] = result
-            if depth > 1:
-                parent = _chain(geography, area)[1]
-                kids[parent].append(result)
-                at_depth.setdefault(depth - 1, set()).add(parent)
-    return sums, memo
-
-
-def _sum_risk(own: Sequence[Scored], parts: Sequence[_RiskSums]) -> _RiskSums:
-    """An area's subtree sums: its own scores, then its children's sums in their order."""
-    total, count, top = 0.0, 0, None
-    levels: dict[str, int] = {}
-    factor_sum: dict[str, float] = {}
-    value_sum: dict[str, float] = {}
-    value_count: dict[str, int] = {}
-    for score, factors, level in own:
-        total += score
-        count += 1
-        levels[level] = levels.get(level, 0) + 1
-        top = score if top is None else max(top, score)
-        for f in factors:
-            name = f["indicator"]
-            factor_sum[name] = factor_sum.get(name, 0) + f["contribution"]
-            value_sum[name] = value_sum.get(name, 0) + f["value"]
-            value_count[name] = value_count.get(name, 0) + 1
-    for part in parts:
-        total += part.total
-        count += part.count
-        if part.max is not None:
-            top = part.max if top is None else max(top, part.max)
-        for into, sums in ((levels, part.levels), (factor_sum, part.factor_sum),
-                           (value_sum, part.value_sum), (value_count, part.value_count)):
-            _add(into, sums)
-    return _RiskSums(total, count, levels, top, factor_sum, value_sum, value_count)
-
-
-def _add(into: dict[str, Any], sums: Mapping[str, Any]) -> None:
-    """Add each of `sums` to the same key of `into` (missing keys count from 0)."""
-    for name, value in sums.items():
-        into[name] = into.get(name, 0) + value
-
-
-def _scored(model: RiskModel, values: Mapping[str, float]) -> Scored | None:
-    """An area's own score, factors and level (None: no weighted indicator)."""
-    if not model.scores(values):
-        return None
-    factors = model.factors(values)
-    score = min(100.0, sum(f["contribution"] for f in factors))
-    return score, factors, model.level(score)
 
 
 # kind name -> its register as last read (field -> stored bytes) and the records decoded from it
@@ -690,12 +565,18 @@ KnownRecords = dict[str, tuple[Mapping[bytes, bytes], dict[str, Any]]]
 def decode_records(
     registers: Mapping[str, Mapping[bytes, bytes]], settings: Settings | None = None,
     memo: KnownRecords | None = None,
+    changed: dict[str, tuple[Mapping[str, Any], Collection[str]]] | None = None,
+    written: Mapping[str, tuple[Mapping[bytes, bytes], Collection[bytes]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each register kind's hash (per field: its key, a tab, the record as JSON) as records.
 
     `memo` (the caller keeps it from one read to the next) holds each kind's register as
     read last time and its records: when the fields are the same, only those whose
     stored bytes changed are decoded again. It is refilled with this read's registers.
+    `written` (`ChangeReader.written`): per kind, the register as read before and the
+    fields written since; when that is the register the memo holds, only those fields
+    are compared. `changed`, when given, gets per kind decoded either way its records of
+    the last read and the names of those that differ.
     """
     out: dict[str, dict[str, Any]] = {}
     for kind in REGISTERS:
@@ -704,9 +585,18 @@ def decode_records(
         if known is not None and known[0] is stored:  # the very same read: nothing changed
             out[kind.name] = known[1]
             continue
-        if known is not None and known[0].keys() == stored.keys():
+        since = (written or {}).get(kind.name)
+        if known is not None and since is not None and since[0] is known[0]:
+            before, records = known[0], dict(known[1])  # (a field new since: added below)
+            names = [name for name in since[1]
+                     if name in stored and before.get(name) != stored[name]]
+            if changed is not None:
+                changed[kind.name] = (known[1], [name.decode() for name in names])
+        elif known is not None and known[0].keys() == stored.keys():
             before, records = known[0], dict(known[1])  # the same fields, in the same order
             names = [name for name, packed in stored.items() if before[name] != packed]
+            if changed is not None:
+                changed[kind.name] = (known[1], [name.decode() for name in names])
         else:
             # Sorted, so that float sums (means) do not depend on the order Redis returns
             # fields in.
@@ -745,18 +635,22 @@ def decode_raw(
     feed: list[bytes], stats: Mapping[bytes, bytes], version: bytes | int | None,
     settings: Settings | None = None, memo: KnownRecords | None = None,
     by_place: Mapping[str, Mapping[str, OpenIncident]] | None = None,
+    written: Mapping[str, tuple[Mapping[bytes, bytes], Collection[bytes]]] | None = None,
 ) -> RawState:
     """Decode what the Redis reads returned (`registers`: kind name -> its hash).
 
     The open incidents come decoded already (`OpenIncident.decode`), and `by_place` the
     same by place when the caller keeps them so (else a view groups them).
     """
+    changed: dict[str, tuple[Mapping[str, Any], Collection[str]]] = {}
+    records = decode_records(registers, settings, memo, changed, written)
     return RawState(
         open_incidents=open_incidents,
         by_place=by_place,
+        changed=changed,
         today={k.decode(): int(v) for k, v in today.items()},
         yesterday={k.decode(): int(v) for k, v in yesterday.items()},
-        records=decode_records(registers, settings, memo),
+        records=records,
         feed=tuple(orjson.loads(item) for item in feed),
         stats={k.decode(): v.decode() for k, v in stats.items()},
         version=int(version or 0),
