@@ -1,13 +1,17 @@
 """A page's JS heap by kind of object, and what grew between two such summaries.
 
     python bench/heap_snapshot.py A.json B.json [--top 40]
+    python bench/heap_snapshot.py A.heapsnapshot B.heapsnapshot --retainers KIND
 
 `take(cdp)` takes a V8 heap snapshot through a Chrome DevTools session (Playwright's
 `new_cdp_session`) after a full GC and sums it by node type and name (a constructor's name
 for objects, a function's for closures; strings counted together), so a snapshot of tens
 of megabytes becomes a summary of a few hundred kilobytes that two points of a soak can
 be compared by. The command line prints the kinds whose retained count or self size grew
-most from A to B.
+most from A to B. With `--retainers KIND` and two whole snapshots (`take(cdp, keep=...)`
+writes one, `bench/soak.py --heap-raw` keeps them), it lists what holds the objects of
+that kind that are in B and not in A (V8 keeps a node's id from one snapshot to the
+next): the chains of retainers, most frequent first.
 """
 
 from __future__ import annotations
@@ -48,8 +52,11 @@ def summarize(snapshot: dict[str, Any]) -> dict[str, list[int]]:
     return dict(totals)
 
 
-def take(cdp: Any) -> dict[str, list[int]]:
-    """Collect garbage, snapshot the heap over `cdp` and return its summary."""
+def take(cdp: Any, keep: Path | None = None) -> dict[str, list[int]]:
+    """Collect garbage, snapshot the heap over `cdp` and return its summary.
+
+    `keep`: the whole snapshot is written there too.
+    """
     chunks: list[str] = []
 
     def chunk(event: dict[str, Any]) -> None:
@@ -63,7 +70,59 @@ def take(cdp: Any) -> dict[str, list[int]]:
     finally:
         cdp.remove_listener("HeapProfiler.addHeapSnapshotChunk", chunk)
         cdp.send("HeapProfiler.disable")
-    return summarize(json.loads("".join(chunks)))
+    text = "".join(chunks)
+    if keep is not None:
+        keep.write_text(text)
+    return summarize(json.loads(text))
+
+
+def retainers(before: dict[str, Any], after: dict[str, Any], kind: str,
+              depth: int = 7) -> list[tuple[int, str]]:
+    """How the nodes of `kind` ("type:name") new in `after` are held: (count, chain)."""
+    old_ids = set(_column(before, "id"))
+    meta = after["snapshot"]["meta"]
+    width, edge_width = len(meta["node_fields"]), len(meta["edge_fields"])
+    nodes, edges, strings = after["nodes"], after["edges"], after["strings"]
+    node_types = meta["node_types"][0]
+    edge_types = meta["edge_types"][0]
+    count_at = meta["node_fields"].index("edge_count")
+    to_at = meta["edge_fields"].index("to_node")
+
+    def label(at: int) -> str:
+        name = NODE_ID.sub("", strings[nodes[at + 1]])[:60]
+        return f"{node_types[nodes[at]]}:{name}"
+
+    held_by: dict[int, list[tuple[int, int]]] = defaultdict(list)  # node -> (holder, edge)
+    edge = 0
+    for at in range(0, len(nodes), width):
+        for _ in range(nodes[at + count_at]):
+            if edge_types[edges[edge]] != "weak":
+                held_by[edges[edge + to_at]].append((at, edge))
+            edge += edge_width
+    chains: dict[str, int] = defaultdict(int)
+    for at in range(0, len(nodes), width):
+        if label(at) != kind or nodes[at + 2] in old_ids:
+            continue
+        parts, node, seen = [], at, {at}
+        for _ in range(depth):
+            holders = [h for h in held_by.get(node, []) if h[0] not in seen]
+            if not holders:
+                break
+            holder, via = holders[0]
+            kind_of_edge = edge_types[edges[via]]
+            name = edges[via + 1]
+            edge_name = strings[name] if kind_of_edge not in ("element", "hidden") else name
+            parts.append(f"-[{edge_name}]- {label(holder)}")
+            node = holder
+            seen.add(node)
+        chains[" ".join(parts)] += 1
+    return sorted(((n, chain) for chain, n in chains.items()), reverse=True)
+
+
+def _column(snapshot: dict[str, Any], name: str) -> list[int]:
+    meta = snapshot["snapshot"]["meta"]
+    width = len(meta["node_fields"])
+    return snapshot["nodes"][meta["node_fields"].index(name)::width]
 
 
 def growth(before: dict[str, list[int]], after: dict[str, list[int]],
@@ -83,7 +142,16 @@ def main() -> int:
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--retainers", metavar="KIND",
+                        help='with whole snapshots: what holds the new nodes of KIND ("type:name")')
     args = parser.parse_args()
+    if args.retainers:
+        found = retainers(json.loads(args.before.read_text()), json.loads(args.after.read_text()),
+                          args.retainers)
+        print(f"{sum(n for n, _ in found)} new nodes of {args.retainers}; held by:")
+        for n, chain in found[:args.top]:
+            print(f"{n:>7}  {chain}")
+        return 0
     before = json.loads(args.before.read_text())["kinds"]
     after = json.loads(args.after.read_text())["kinds"]
     total = sum(size for _, size in after.values()) - sum(size for _, size in before.values())

@@ -231,10 +231,13 @@ class Wall:
             except PlaywrightError:
                 pass
 
-    def heap_snapshot(self, path: Path, t_s: float) -> None:
-        """Write the page's heap summed by kind (`bench/heap_snapshot.py`) to `path`."""
+    def heap_snapshot(self, path: Path, t_s: float, raw: bool = False) -> None:
+        """Write the page's heap summed by kind (`bench/heap_snapshot.py`) to `path`.
+
+        `raw`: the whole snapshot too, beside it (`.heapsnapshot`).
+        """
         try:
-            kinds = heap_snapshot.take(self.cdp)
+            kinds = heap_snapshot.take(self.cdp, path.with_suffix(".heapsnapshot") if raw else None)
         except PlaywrightError as exc:
             self._note(f"heap snapshot failed: {exc}")
             return
@@ -331,6 +334,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heap-at", type=float, action="append", default=[], metavar="S",
                         help="take a heap snapshot at S seconds into <out>/heap-S.json "
                              "(repeatable; compare two with bench/heap_snapshot.py)")
+    parser.add_argument("--heap-raw", action="store_true",
+                        help="keep each whole snapshot too (<out>/heap-S.heapsnapshot)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for `citybrain run` (repeatable)")
     args = parser.parse_args()
@@ -348,7 +353,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("samples.csv", "restarts.json", "summary.json", "soak.png"):
         (out / stale).unlink(missing_ok=True)
-    for stale_heap in out.glob("heap-*.json"):
+    for stale_heap in [*out.glob("heap-*.json"), *out.glob("heap-*.heapsnapshot")]:
         stale_heap.unlink()
     data = Path(tempfile.mkdtemp(prefix="citybrain-soak-"))
     port = args.port or free_port()
@@ -416,7 +421,8 @@ def main() -> int:
                         writer = write_row(csv_file, writer, row)
                         next_sample += args.interval
                     if heap_at and now >= heap_at[0]:
-                        wall.heap_snapshot(out / f"heap-{heap_at.pop(0):g}.json", now)
+                        wall.heap_snapshot(out / f"heap-{heap_at.pop(0):g}.json", now,
+                                           args.heap_raw)
                     if now >= args.duration and active is None:
                         break
             wall.close()
