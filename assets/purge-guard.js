@@ -19,9 +19,12 @@
     return subplot && subplot.map;
   }
 
-  function keepPlaces(gd) {  /* assets/map-places.js */
+  function keepPlaces(gd) {  /* assets/map-places.js and assets/map-listeners.js */
     var layout = gd && gd._fullLayout, subplot = layout && layout.map && layout.map._subplot;
     if (subplot && window.cockpitKeepPlaces) { window.cockpitKeepPlaces(subplot); }
+    if (subplot && window.cockpitDropSettledListeners) {
+      window.cockpitDropSettledListeners(subplot);
+    }
   }
 
   function track(Plotly, name) {

@@ -10,8 +10,7 @@ of megabytes becomes a summary of a few hundred kilobytes that two points of a s
 be compared by. The command line prints the kinds whose retained count or self size grew
 most from A to B. With `--retainers KIND` and two whole snapshots (`take(cdp, keep=...)`
 writes one, `bench/soak.py --heap-raw` keeps them), it lists what holds the objects of
-that kind that are in B and not in A (V8 keeps a node's id from one snapshot to the
-next): the chains of retainers, most frequent first.
+that kind: the chains of holders whose count grew most from A to B.
 """
 
 from __future__ import annotations
@@ -69,20 +68,21 @@ def take(cdp: Any, keep: Path | None = None) -> dict[str, list[int]]:
         cdp.send("HeapProfiler.takeHeapSnapshot", {"reportProgress": False})
     finally:
         cdp.remove_listener("HeapProfiler.addHeapSnapshotChunk", chunk)
-        cdp.send("HeapProfiler.disable")
     text = "".join(chunks)
     if keep is not None:
         keep.write_text(text)
     return summarize(json.loads(text))
 
 
-def retainers(before: dict[str, Any], after: dict[str, Any], kind: str,
-              depth: int = 7) -> list[tuple[int, str]]:
-    """How the nodes of `kind` ("type:name") new in `after` are held: (count, chain)."""
-    old_ids = set(_column(before, "id"))
-    meta = after["snapshot"]["meta"]
+def held_by_chain(snapshot: dict[str, Any], kind: str, depth: int = 4) -> dict[str, int]:
+    """How the nodes of `kind` ("type:name") are held: chain -> how many.
+
+    A chain is the first `depth` holders up from the node that are not closures' scopes
+    (V8's `system / Context`, passed through), each with the edge that holds the next.
+    """
+    meta = snapshot["snapshot"]["meta"]
     width, edge_width = len(meta["node_fields"]), len(meta["edge_fields"])
-    nodes, edges, strings = after["nodes"], after["edges"], after["strings"]
+    nodes, edges, strings = snapshot["nodes"], snapshot["edges"], snapshot["strings"]
     node_types = meta["node_types"][0]
     edge_types = meta["edge_types"][0]
     count_at = meta["node_fields"].index("edge_count")
@@ -92,37 +92,40 @@ def retainers(before: dict[str, Any], after: dict[str, Any], kind: str,
         name = NODE_ID.sub("", strings[nodes[at + 1]])[:60]
         return f"{node_types[nodes[at]]}:{name}"
 
-    held_by: dict[int, list[tuple[int, int]]] = defaultdict(list)  # node -> (holder, edge)
+    holders_of: dict[int, list[tuple[int, int]]] = defaultdict(list)  # node -> (holder, edge)
     edge = 0
     for at in range(0, len(nodes), width):
         for _ in range(nodes[at + count_at]):
             if edge_types[edges[edge]] != "weak":
-                held_by[edges[edge + to_at]].append((at, edge))
+                holders_of[edges[edge + to_at]].append((at, edge))
             edge += edge_width
     chains: dict[str, int] = defaultdict(int)
     for at in range(0, len(nodes), width):
-        if label(at) != kind or nodes[at + 2] in old_ids:
+        if label(at) != kind:
             continue
-        parts, node, seen = [], at, {at}
-        for _ in range(depth):
-            holders = [h for h in held_by.get(node, []) if h[0] not in seen]
-            if not holders:
+        parts: list[str] = []
+        node, seen = at, {at}
+        for _ in range(depth * 8):
+            holders = [h for h in holders_of.get(node, []) if h[0] not in seen]
+            if not holders or len(parts) == depth:
                 break
             holder, via = holders[0]
             kind_of_edge = edge_types[edges[via]]
-            name = edges[via + 1]
-            edge_name = strings[name] if kind_of_edge not in ("element", "hidden") else name
-            parts.append(f"-[{edge_name}]- {label(holder)}")
+            edge_name = (strings[edges[via + 1]] if kind_of_edge not in ("element", "hidden")
+                         else "[]")
+            holder_label = label(holder)
+            if "system / Context" in holder_label:  # a scope: only its variable's name
+                if not (parts and parts[-1].startswith("<-") and " " not in parts[-1]):
+                    parts.append(f"<-{edge_name}-")
+            else:
+                parts.append(f"<-{edge_name}- {holder_label}")
             node = holder
             seen.add(node)
         chains[" ".join(parts)] += 1
-    return sorted(((n, chain) for chain, n in chains.items()), reverse=True)
+    return dict(chains)
 
 
-def _column(snapshot: dict[str, Any], name: str) -> list[int]:
-    meta = snapshot["snapshot"]["meta"]
-    width = len(meta["node_fields"])
-    return snapshot["nodes"][meta["node_fields"].index(name)::width]
+
 
 
 def growth(before: dict[str, list[int]], after: dict[str, list[int]],
@@ -142,15 +145,20 @@ def main() -> int:
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--depth", type=int, default=4, help="holders per chain")
     parser.add_argument("--retainers", metavar="KIND",
                         help='with whole snapshots: what holds the new nodes of KIND ("type:name")')
     args = parser.parse_args()
     if args.retainers:
-        found = retainers(json.loads(args.before.read_text()), json.loads(args.after.read_text()),
-                          args.retainers)
-        print(f"{sum(n for n, _ in found)} new nodes of {args.retainers}; held by:")
-        for n, chain in found[:args.top]:
-            print(f"{n:>7}  {chain}")
+        was = held_by_chain(json.loads(args.before.read_text()), args.retainers, args.depth)
+        now = held_by_chain(json.loads(args.after.read_text()), args.retainers, args.depth)
+        grew = sorted(((now.get(c, 0) - was.get(c, 0), now.get(c, 0), c)
+                       for c in was.keys() | now.keys()), reverse=True)
+        print(f"{args.retainers}: {sum(was.values())} -> {sum(now.values())}; "
+              "the chains of holders that grew most:")
+        print(f"{'+count':>7} {'count':>7}  chain")
+        for more, count, chain in grew[:args.top]:
+            print(f"{more:>+7} {count:>7}  {chain}")
         return 0
     before = json.loads(args.before.read_text())["kinds"]
     after = json.loads(args.after.read_text())["kinds"]

@@ -19,6 +19,7 @@ from tests import browser
 pytestmark = pytest.mark.browser
 
 WAIT_MS = 30_000 + 3 * CHECK_MS
+MAP = "#map-graph .js-plotly-plot"
 GUARD_LOGGER = "dashboard.screen.heap_guard"
 
 
@@ -104,5 +105,40 @@ def test_soa012_dash_undo_history_stays_bounded(stack):
         page.wait_for_function(f"({past})() <= {kept}",
                                timeout=3 * page.evaluate("() => window.cockpitHistory.everyMs"))
         assert page.evaluate("() => window.cockpitHistory.trimmed") >= kept * 9
+    finally:
+        close(page)
+
+
+def test_soa013_map_updates_leave_no_error_listeners_behind(stack):
+    """Each figure Plotly draws on the map registers five one-time error listeners that
+    only an error removes; the page takes them off once the draw settled
+    (assets/map-listeners.js). 25 redraws later the map holds at most the first draw's."""
+    page = open_page(stack, stack.base)
+    try:
+        page.wait_for_function(f"() => {{ const gd = document.querySelector('{MAP}');"
+                               " return gd && gd._fullLayout && gd._fullLayout.map &&"
+                               " gd._fullLayout.map._subplot && gd._fullLayout.map._subplot.map"
+                               " && gd._fullLayout.map._subplot.map.cockpitDrawn; }",
+                               timeout=WAIT_MS)
+        counts = """sel => { const gd = document.querySelector(sel);
+            const held = gd._fullLayout.map._subplot.map._oneTimeListeners || {};
+            const out = {};
+            ['error', 'style.error', 'source.error', 'tile.error', 'layer.error'].forEach(
+                k => { out[k] = (held[k] || []).length; });
+            return out; }"""
+        redraws = page.evaluate("""async ([sel, n]) => {
+            const gd = document.querySelector(sel);
+            let done = 0;
+            for (let i = 0; i < n; i++) {
+                await window.Plotly.relayout(gd, {'map.zoom': gd._fullLayout.map.zoom +
+                                                               (i % 2 ? -0.01 : 0.01)});
+                done++;
+            }
+            return done; }""", [MAP, 25])
+        assert redraws == 25
+        held = page.evaluate(counts, MAP)
+        assert held["error"] >= 0 and set(held) == {"error", "style.error", "source.error",
+                                                      "tile.error", "layer.error"}
+        assert max(held.values()) <= 2, held  # (without the fix: 25 or more of each)
     finally:
         close(page)

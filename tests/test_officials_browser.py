@@ -351,14 +351,14 @@ def test_off003_look_back_shows_the_numbers_of_that_moment(official, stack):
     expected = _open_at(stack.plan, moment, {"xuhui"})
     assert expected == 2
     browser.go(page, f"?area=310104&at={moment}")
-    page.wait_for_selector("#replay-marker.is-replay", timeout=8_000)
+    page.wait_for_selector("#replay-marker.is-replay", timeout=20_000)
     wait_number(page, "#kpi-open", expected)
     assert "回看 / Replay" in page.inner_text("#replay-marker")
     assert page.get_attribute("#screen", "class").endswith("is-replay")
     assert "黄浦" not in page.inner_text("body")
     # One click back to live.
     page.click("#replay-live")
-    page.wait_for_selector("#replay-marker.is-live", timeout=8_000)
+    page.wait_for_selector("#replay-marker.is-live", timeout=20_000)
     wait_number(page, "#kpi-open", summary(stack, "310104")["incidents"]["open"])
     # Play from the slider's start at 600x: the marker runs forward.
     page.statuses.clear()
@@ -377,17 +377,17 @@ def test_off003_look_back_shows_the_numbers_of_that_moment(official, stack):
     assert "600×" in page.inner_text("#replay-marker")
     assert all(status == 200 for status in page.statuses)
     page.click("#replay-live")
-    page.wait_for_selector("#replay-marker.is-live", timeout=8_000)
+    page.wait_for_selector("#replay-marker.is-live", timeout=20_000)
 
 
 def test_off004_city_operator_looks_back_at_the_whole_city(boss, stack):
     moment = stack.t0 + 150 * 60_000  # A closed; B (Xuhui) and C (Pudong) open
     browser.go(boss, f"?area=310000&at={moment}")
-    boss.wait_for_selector("#replay-marker.is-replay", timeout=8_000)
+    boss.wait_for_selector("#replay-marker.is-replay", timeout=20_000)
     wait_number(boss, "#kpi-open", _open_at(stack.plan, moment, {"xuhui", "pudong"}))
     assert summary(stack, "310000", at=moment)["incidents"]["open"] == 2
     boss.click("#replay-live")
-    boss.wait_for_selector("#replay-marker.is-live", timeout=8_000)
+    boss.wait_for_selector("#replay-marker.is-live", timeout=20_000)
 
 
 def test_off005_incident_panel_looks_back_with_the_screen(official, stack):
