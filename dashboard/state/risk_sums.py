@@ -84,7 +84,8 @@ def score_areas(readings: Mapping[str, RiskReading], geography: Geography, model
     return _build(readings, geography, model, known)
 
 
-def _chain(geography: Geography, area_id: str) -> tuple[str, ...]:
+def chain_of(geography: Geography, area_id: str) -> tuple[str, ...]:
+    """An area's chain up to the city; an area off the map counts in the city's."""
     if area_id in geography.areas:
         return geography.chain(area_id)
     return (geography.root_id,)
@@ -120,7 +121,7 @@ def _build(readings: Mapping[str, RiskReading], geography: Geography, model: Ris
         shared[key] = found
         own[area] = (key, found)
         if found is not None:
-            placed.setdefault(_chain(geography, area)[0], []).append(found)
+            placed.setdefault(chain_of(geography, area)[0], []).append(found)
     sums, subtrees, kids = _roll_up(placed, geography, known.subtrees)
     own_risk = {area: (found[0], found[1]) for area, (_, found) in own.items()
                 if found is not None}
@@ -135,7 +136,7 @@ def _roll_up(
     """Each area's subtree sums, the finest level first; reused where nothing changed."""
     at_depth: dict[int, set[str]] = {}
     for area in placed:
-        at_depth.setdefault(len(_chain(geography, area)), set()).add(area)
+        at_depth.setdefault(len(chain_of(geography, area)), set()).add(area)
     kids: defaultdict[str, list[str]] = defaultdict(list)  # in the children's order
     sums: dict[str, RiskSums] = {}
     memo: dict[str, tuple[tuple[Any, ...], RiskSums]] = {}
@@ -151,7 +152,7 @@ def _roll_up(
             memo[area] = (inputs, result)
             sums[area] = result
             if depth > 1:
-                parent = _chain(geography, area)[1]
+                parent = chain_of(geography, area)[1]
                 kids[parent].append(area)
                 at_depth.setdefault(depth - 1, set()).add(parent)
     return sums, memo, {area: tuple(children) for area, children in kids.items()}

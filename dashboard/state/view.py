@@ -35,7 +35,14 @@ from dashboard.kinds import KINDS, REGISTERS, Kind
 from dashboard.kinds.incident import OpenIncident, OverdueIncident
 from dashboard.kinds.risk import RISK_LEVELS, RiskModel, RiskReading
 from dashboard.kinds.traffic import Segment, traffic_level
-from dashboard.state.risk_sums import NO_RISK, KnownRisk, RiskSums, add_into, score_areas
+from dashboard.state.risk_sums import (
+    NO_RISK,
+    KnownRisk,
+    RiskSums,
+    add_into,
+    chain_of,
+    score_areas,
+)
 
 if TYPE_CHECKING:
     from dashboard.settings import Settings
@@ -473,12 +480,6 @@ def _most_urgent(incidents: list[OpenIncident], limit: int) -> list[OpenIncident
     return out
 
 
-def _chain(geography: Geography, area_id: str) -> tuple[str, ...]:
-    if area_id in geography.areas:
-        return geography.chain(area_id)
-    return (geography.root_id,)
-
-
 def build_view(
     raw: RawState, geography: Geography, model: RiskModel, now: datetime,
     stale_after_s: float, stale: bool = False, error: str | None = None,
@@ -498,7 +499,7 @@ def build_view(
     for name, value in raw.today.items():
         kind, _, area = name.partition("|")
         if kind in ("r", "c", "s"):
-            for parent in _chain(geography, area):
+            for parent in chain_of(geography, area):
                 t = totals[parent]
                 if kind == "r":
                     t.today += value
@@ -507,7 +508,7 @@ def build_view(
                 else:
                     t.close_seconds += value
     def chain(area: str) -> tuple[str, ...]:
-        return _chain(geography, area)
+        return chain_of(geography, area)
 
     rollups = {kind.name: kind.roll_up(raw.of(kind.name), chain) for kind in KINDS}
     risk = score_areas(raw.risk, geography, model, known, raw.changed.get("risk"))
