@@ -16,8 +16,9 @@ from collections import Counter
 from datetime import datetime
 
 from dashboard.pipeline.worker import Worker
+from dashboard.state.place_sums import PlaceSums, group_by_place
 from dashboard.state.store import StateCache, read_raw
-from dashboard.state.view import RawState, build_view, group_by_place
+from dashboard.state.view import RawState, build_view
 from tests.events import incident, now_ms, risk, traffic
 
 XUHUI_STREET = "310104-S01"
@@ -84,7 +85,7 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
     cache = StateCache(settings, client, geography)
     worker = Worker(settings, client, geography, name="opr")
     rng, known = random.Random(11), []
-    seen_cases, went, caught_up = set(), 0, 0
+    seen_cases, went, caught_up, updated_places = set(), 0, 0, 0
     reader = cache._changes
     assert reader is not None
     for step in range(40):
@@ -105,6 +106,15 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
             assert (t.open, t.overdue, t.by_category, t.by_severity) == counted.get(
                 area, (0, 0, {}, {})), (step, area)
         assert view.known_places.keys() == raw.by_place.keys()
+        # a place's sums, updated by the ids the read says changed, equal sums counted whole
+        for place, (incidents, sums) in view.known_places.items():
+            whole_sums = PlaceSums.of(incidents)
+            assert (sums.open, dict(sums.by_category), dict(sums.by_severity),
+                    list(sums.dues)) == (whole_sums.open, dict(whole_sums.by_category),
+                                         dict(whole_sums.by_severity), list(whole_sums.dues))
+            assert list(sums.by_due) == list(whole_sums.by_due), (step, place)
+            assert list(sums.by_urgency) == list(whole_sums.by_urgency), (step, place)
+        updated_places += len(reader.changed_places)
         whole_records = _whole_records(client, settings)
         assert {k: dict(v) for k, v in raw.records.items()} == whole_records, step
         # the risk scored from the fields written since the last read (`written`) equals
@@ -121,6 +131,7 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
     assert reader.whole_reads == 1  # the first read only
     assert reader.changed_reads == 39
     assert caught_up > 10  # risk fields were caught up one by one
+    assert updated_places > 20  # places were updated by the ids changed in them
     assert seen_cases, "no hotspot case opened: the batches did not test what they should"
     assert len(whole) > 20
     assert len(raw.records["traffic"]) == 9 and len(raw.records["risk"]) == 10

@@ -9,14 +9,21 @@ Redis, no browser.
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from dashboard.geography import Geography
 from dashboard.settings import DEFAULT_RISK_MODEL
-from dashboard.state.view import RawState, RiskModel, RiskReading, build_view, decode_records
+from dashboard.state.view import (
+    RawState,
+    RiskModel,
+    RiskReading,
+    build_view,
+    decode_raw,
+    decode_records,
+)
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 INDICATORS = [*sorted(DEFAULT_RISK_MODEL), "pm25"]  # pm25: a reading without weight
@@ -291,3 +298,48 @@ def test_vru007_views_built_from_the_changed_readings_equal_fresh_ones(
 
 def _chain_of(geography: Geography, area: str) -> tuple[str, ...]:
     return geography.chain(area) if area in geography.areas else (geography.root_id,)
+
+
+def test_vru008_day_sums_built_from_the_changed_fields_equal_fresh_ones(
+        geography: Geography):
+    """The day hashes read step by step through `decode_raw` with its memo (only the
+    changed fields decoded) and summed on the last build's sums: every area's counts of
+    today and its 24-hour trend equal a fresh build's, across a day's rollover and a
+    wiped hash (fields gone)."""
+    rng = random.Random(8)
+    compounds = sorted(a for a, area in geography.areas.items() if area.level == "compound")
+    places = [*rng.sample(compounds, 40), "310104", "310115", "999999-OFF"]
+    model = RiskModel(DEFAULT_RISK_MODEL, (25, 50, 70, 85))
+    days = {"2026-11-21": {}, "2026-11-22": {}}  # day name -> field -> count (as stored)
+    keys = ("2026-11-22", "2026-11-21")
+    memo: dict = {}
+    view = None
+    short = 0
+    for step in range(80):
+        if step == 40:  # midnight: today becomes yesterday, a new today starts
+            keys = ("2026-11-23", "2026-11-22")
+            days["2026-11-23"] = {}
+        if step == 60:  # the state wiped: today's hash lost its fields
+            days[keys[0]] = {}
+        for _ in range(rng.randint(0, 8)):
+            day = rng.choice(keys)
+            place = rng.choice(places)
+            name = rng.choice([f"r|{place}", f"c|{place}", f"s|{place}",
+                               f"h|{rng.randint(0, 23):02d}|{place}"])
+            fields = days[day] = dict(days[day])
+            fields[name] = fields.get(name, 0) + rng.randint(1, 90)
+        stored = [{k.encode(): str(v).encode() for k, v in days[key].items()} for key in keys]
+        raw = decode_raw({}, stored[0], stored[1], {}, [], {}, step, days_read=memo,
+                         day_keys=keys)
+        short += "today" in raw.changed_days
+        now = NOW + timedelta(days=1 if step >= 40 else 0)
+        view = build_view(raw, geography, model, now, 30,
+                          known_days=None if view is None else view.known_days)
+        fresh = build_view(RawState(today=raw.today, yesterday=raw.yesterday), geography,
+                           model, now, 30)
+        assert raw.today == {k: int(v) for k, v in days[keys[0]].items()}, step
+        for area in ("310000", "310104", "310115", places[0], places[1]):
+            assert view.summary(area)["incidents"] == fresh.summary(area)["incidents"], step
+            assert view.trend(area) == fresh.trend(area), (step, area)
+    assert short > 60  # most reads decoded and summed only what changed
+    assert sum(row["count"] for row in view.trend("310000")) > 0

@@ -19,7 +19,7 @@ import redis
 
 from dashboard.kinds import REGISTERS
 from dashboard.kinds.incident import OpenIncident
-from dashboard.state.view import group_by_place
+from dashboard.state.place_sums import group_by_place
 
 # At most this many versions (and changed incidents and fields) are caught up one by one;
 # more: a whole read (an HMGET of that many fields costs about what HGETALL does)
@@ -47,6 +47,8 @@ class ChangeReader:
         self.registers: dict[str, dict[bytes, bytes]] = {h: {} for h in self.hashes}
         # hash -> (the register before the last read, the fields that read wrote)
         self.written_fields: dict[str, tuple[dict[bytes, bytes], list[bytes]]] = {}
+        # place -> (its incidents before the last read, the ids that read changed in it)
+        self.changed_places: dict[str, tuple[dict[str, OpenIncident], list[str]]] = {}
         self.whole_reads = 0  # reads of the whole hashes, for tests and benchmarks
         self.changed_reads = 0  # reads of the changes only
 
@@ -58,7 +60,7 @@ class ChangeReader:
     def take(self, reply: list[Any]) -> int:
         """Catch up from the script's reply; the version read."""
         version, entry_id, mode = int(reply[0]), reply[1], int(reply[2])
-        self.written_fields = {}
+        self.written_fields, self.changed_places = {}, {}
         if mode == 1:
             if reply[3]:
                 self.incidents, self.by_place = dict(self.incidents), dict(self.by_place)
@@ -109,19 +111,29 @@ class ChangeReader:
         else:
             self.incidents[incident_id] = after  # (in place: the order stays)
         if before is not None and (after is None or after.area != before.area):
-            place = self._place(before.area, copied)
+            place = self._place(before.area, incident_id, copied)
             del place[incident_id]
             if not place:
                 del self.by_place[before.area]
                 copied.discard(before.area)
+                self.changed_places.pop(before.area, None)
         if after is not None:
-            self._place(after.area, copied)[incident_id] = after
+            self._place(after.area, incident_id, copied)[incident_id] = after
 
-    def _place(self, area: str, copied: set[str]) -> dict[str, OpenIncident]:
-        """The place's incidents as a dict of this read's own (copied once per read)."""
+    def _place(self, area: str, incident_id: str, copied: set[str]) -> dict[str, OpenIncident]:
+        """The place's incidents as a dict of this read's own (copied once per read).
+
+        Notes the id as changed in that place (`changed_places`).
+        """
         if area not in copied:
             copied.add(area)
-            self.by_place[area] = dict(self.by_place.get(area, {}))
+            had = self.by_place.get(area)
+            self.by_place[area] = dict(had or {})
+            if had is not None:
+                self.changed_places[area] = (had, [])
+        changed = self.changed_places.get(area)
+        if changed is not None and incident_id not in changed[1][-1:]:
+            changed[1].append(incident_id)
         return self.by_place[area]
 
 

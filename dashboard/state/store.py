@@ -23,6 +23,7 @@ from dashboard.kinds import REGISTERS
 from dashboard.kinds.incident import OpenIncident
 from dashboard.settings import Settings
 from dashboard.state.change_read import ChangeReader
+from dashboard.state.day_sums import DaysRead
 from dashboard.state.view import (
     CityView,
     KnownRecords,
@@ -41,11 +42,12 @@ FEED_READ = 200
 
 def read_raw(client: redis.Redis, settings: Settings, now: datetime,
              memo: KnownRecords | None = None, changes: ChangeReader | None = None,
-             ) -> RawState:
+             days_read: DaysRead | None = None) -> RawState:
     """One round trip: everything the view is built from.
 
     `memo`: see `decode_records`; `changes`: the open incidents and the registers are
-    read by what changed since its last read (else every hash is read whole).
+    read by what changed since its last read (else every hash is read whole);
+    `days_read`: see `decode_day`.
     """
     prefix = settings.state_prefix
     today, yesterday = day_names(now, settings.zone)
@@ -61,7 +63,9 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime,
         return decode_raw(changes.incidents, today_fields, yesterday_fields,
                           changes.registers_by_kind(), feed, stats, version,
                           settings=settings, memo=memo, by_place=changes.by_place,
-                          written=changes.written())
+                          written=changes.written(),
+                          changed_places=changes.changed_places, days_read=days_read,
+                          day_keys=(today, yesterday))
     pipe.hgetall(prefix + "open")
     for kind in REGISTERS:
         pipe.hgetall(prefix + str(kind.register))
@@ -70,7 +74,8 @@ def read_raw(client: redis.Redis, settings: Settings, now: datetime,
     registers = {kind.name: rest[i] for i, kind in enumerate(REGISTERS)}
     incidents = {k.decode(): OpenIncident.decode(k.decode(), v) for k, v in open_incidents.items()}
     return decode_raw(incidents, today_fields, yesterday_fields, registers, feed, stats,
-                      rest[-1], settings=settings, memo=memo)
+                      rest[-1], settings=settings, memo=memo, days_read=days_read,
+                      day_keys=(today, yesterday))
 
 
 class StateCache:
@@ -94,6 +99,7 @@ class StateCache:
         # last read's decoded records: a read decodes what changed (and the view's
         # `known_risk` makes it score what changed)
         self._known_records: KnownRecords = {}
+        self._known_days: DaysRead = {}  # the day hashes as last read (`decode_day`)
         # the open incidents and registers, read by what changed (a cluster: read whole)
         self._changes = None if settings.redis_cluster else ChangeReader(
             client, settings.state_prefix)
@@ -116,7 +122,8 @@ class StateCache:
                 self._raw, self.geography, self.model, now, self.settings.stale_after_s,
                 stale=error is not None, error=error,
                 known=None if self._view is None else self._view.known_risk,
-                known_places=None if self._view is None else self._view.known_places,
+                known_open=None if self._view is None else self._view.known_open,
+                known_days=None if self._view is None else self._view.known_days,
             )
             self._read_at = time.monotonic()
             return self._view
@@ -138,7 +145,7 @@ class StateCache:
         self.reads += 1
         if version != self._raw.version or day != self._raw_day or version == 0:
             self._raw = read_raw(self.client, self.settings, now, self._known_records,
-                                 self._changes)
+                                 self._changes, self._known_days)
             self._raw_day = day
             self.reads += 1
 

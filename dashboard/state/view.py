@@ -20,11 +20,9 @@ import itertools
 import logging
 import math
 from bisect import bisect_left, bisect_right
-from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -35,11 +33,28 @@ from dashboard.kinds import KINDS, REGISTERS, Kind
 from dashboard.kinds.incident import OpenIncident, OverdueIncident
 from dashboard.kinds.risk import RISK_LEVELS, RiskModel, RiskReading
 from dashboard.kinds.traffic import Segment, traffic_level
+from dashboard.state.day_sums import (
+    NO_DAY,
+    NO_HOURS,
+    ChangedDays,
+    DaysRead,
+    DayTotals,
+    KnownDays,
+    day_sums,
+    decode_day,
+)
+from dashboard.state.open_totals import NO_OPEN, KnownOpen, OpenTotals, open_totals
+from dashboard.state.place_sums import (
+    _DUE,
+    ChangedPlaces,
+    KnownPlaces,
+    PlaceSums,
+    group_by_place,
+)
 from dashboard.state.risk_sums import (
     NO_RISK,
     KnownRisk,
     RiskSums,
-    add_into,
     chain_of,
     score_areas,
 )
@@ -73,6 +88,11 @@ class RawState:
     # view built from that read has to do again (`score_areas`)
     changed: Mapping[str, tuple[Mapping[str, Any], Collection[str]]] = field(
         default_factory=dict)
+    # the places whose open incidents this read changed: their mapping of the read
+    # before and the ids changed (`place_sums`)
+    changed_places: ChangedPlaces = field(default_factory=dict)
+    # the day hashes' fields of the read before and the names changed since (`day_sums`)
+    changed_days: ChangedDays = field(default_factory=dict)
 
     def of(self, kind: str) -> Mapping[str, Any]:
         """The records of one kind (empty when it has none)."""
@@ -89,73 +109,13 @@ class RawState:
         return self.of("risk")
 
 
-@dataclass
-class _Totals:
-    open: int = 0
-    overdue: int = 0
-    by_category: dict[str, int] = field(default_factory=dict)
-    by_severity: dict[str, int] = field(default_factory=dict)
-    today: int = 0
-    closed_today: int = 0
-    close_seconds: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceSums:
-    """The open incidents of one place (the area they lie in), counted once per change."""
-
-    open: int
-    by_category: Mapping[str, int]
-    by_severity: Mapping[str, int]
-    dues: Sequence[int]  # sorted: how many are overdue at a moment is one bisect
-    # The incidents by deadline, and most severe first then by deadline; equal keys in
-    # the place's own order (the lists' heads are picked from these: `CityView._urgent_heads`
-    # and the two overdue ones)
-    by_due: Sequence[OpenIncident]
-    by_urgency: Sequence[OpenIncident]
-    # what else is found from these incidents (a layer's grid cells), kept while they are
-    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def of(cls, incidents: Mapping[str, OpenIncident]) -> PlaceSums:
-        """Count and sort a place's open incidents."""
-        values = incidents.values()  # (a place may hold thousands: no Python call for each)
-        by_category = Counter(map(_CATEGORY, values))
-        if "" in by_category:  # never given
-            by_category["unknown"] += by_category.pop("")
-        by_due = sorted(values, key=_DUE)
-        return cls(len(incidents), by_category,
-                   {str(s): n for s, n in Counter(map(_SEVERITY, values)).items()},
-                   list(map(_DUE, by_due)), by_due,
-                   sorted(by_due, key=_SEVERITY, reverse=True))  # (stable: due next)
-
-
-# place -> its open incidents as last counted (compared by identity) and their counts
-KnownPlaces = Mapping[str, tuple[Mapping[str, OpenIncident], PlaceSums]]
-
-
-def group_by_place(
-    incidents: Mapping[str, OpenIncident],
-) -> dict[str, dict[str, OpenIncident]]:
-    """The open incidents by the area they lie in."""
-    by_place: dict[str, dict[str, OpenIncident]] = {}
-    for incident_id, incident in incidents.items():
-        place = by_place.get(incident.area)
-        if place is None:
-            place = by_place[incident.area] = {}
-        place[incident_id] = incident
-    return by_place
-
-
-
-
 @dataclass(frozen=True)
 class CityView:
     """Every area's summary at one moment, plus the city-wide lists."""
 
     as_of: datetime
     geography: Geography
-    totals: Mapping[str, _Totals]
+    totals: Mapping[str, OpenTotals]  # area -> its subtree's open incidents
     own_risk: Mapping[str, tuple[float, list[dict[str, Any]]]]
     raw: RawState
     model: RiskModel
@@ -171,11 +131,18 @@ class CityView:
     by_place: Mapping[str, Mapping[str, OpenIncident]] = field(
         default_factory=dict, compare=False, repr=False)
     known_places: KnownPlaces = field(default_factory=dict, compare=False, repr=False)
+    known_open: KnownOpen = field(default_factory=KnownOpen, compare=False, repr=False)
+    known_days: KnownDays = field(default_factory=KnownDays, compare=False, repr=False)
+
+    @property
+    def day_totals(self) -> Mapping[str, DayTotals]:
+        """Each area's incidents of today (its subtree's)."""
+        return self.known_days.totals
 
     def summary(self, area_id: str) -> dict[str, Any]:
         """The public JSON shape of one area's numbers."""
         area = self.geography.areas[area_id]
-        t = self.totals.get(area_id) or _Totals()
+        t = self.totals.get(area_id, NO_OPEN)
         r = self.risk.get(area_id, NO_RISK)
         own = self.own_risk.get(area_id)
         if r.count and not (own and r.count == 1):
@@ -190,7 +157,8 @@ class CityView:
             score, factors = round(own[0], 1), own[1]
         else:
             score, factors = None, []
-        built_in = {"incidents": self._incidents(t), "risk": {
+        built_in = {"incidents": self._incidents(
+            t, self.day_totals.get(area_id, NO_DAY)), "risk": {
             "score": score,
             "level": self.model.level(score),
             "factors": factors,
@@ -216,15 +184,16 @@ class CityView:
         return out
 
     @staticmethod
-    def _incidents(t: _Totals) -> dict[str, Any]:
+    def _incidents(t: OpenTotals, day: DayTotals) -> dict[str, Any]:
         """The incidents block of a summary."""
         return {
-            "today": t.today,
+            "today": day.today,
             "open": t.open,
             "overdue": t.overdue,
-            "closed_today": t.closed_today,
+            "closed_today": day.closed_today,
             "mean_minutes_to_close": (
-                round(t.close_seconds / t.closed_today / 60, 1) if t.closed_today else None),
+                round(day.close_seconds / day.closed_today / 60, 1) if day.closed_today
+                else None),
             "open_by_category": dict(sorted(t.by_category.items())),
             "open_by_severity": {s: t.by_severity.get(s, 0) for s in SEVERITIES},
         }
@@ -248,36 +217,16 @@ class CityView:
 
     def trend(self, area_id: str) -> list[dict[str, Any]]:
         """Incidents reported per hour over the last 24 hours, oldest first."""
-        inside = self._subtree_test(area_id)
         hours: list[dict[str, Any]] = []
         moment = self.as_of.replace(minute=0, second=0, microsecond=0)
         wanted = [moment - timedelta(hours=h) for h in range(23, -1, -1)]
-        per_hour: Counter[tuple[str, str]] = Counter()
-        for area, counts in self._hours_by_area().items():  # an area test per area, not
-            if inside(area):  # per hour field (a city reports in thousands of areas)
-                per_hour.update(counts)
+        per_hour = self.known_days.hours.get(area_id, NO_HOURS)
         today = self.as_of.date()
         for start in wanted:
             day_name = "today" if start.date() == today else "yesterday"
             hours.append({"hour": start.isoformat(timespec="minutes"),
                           "count": per_hour[(day_name, start.strftime("%H"))]})
         return hours
-
-    def _hours_by_area(self) -> dict[str, Counter[tuple[str, str]]]:
-        """The reports per (day, hour) of each area that has any (found once per view)."""
-        found = self.derived.get("hours_by_area")
-        if found is None:
-            found = self.derived["hours_by_area"] = {}
-            for day_name, fields in (("today", self.raw.today),
-                                     ("yesterday", self.raw.yesterday)):
-                for name, count in fields.items():
-                    if name.startswith("h|"):
-                        _, hour, area = name.split("|", 2)
-                        counts = found.get(area)
-                        if counts is None:
-                            counts = found[area] = Counter()
-                        counts[(day_name, hour)] += count
-        return found
 
     @property
     def now_ms(self) -> int:
@@ -459,9 +408,6 @@ def _urgency(incident: OpenIncident) -> tuple[int, int]:
     return (-incident.severity, incident.due)
 
 
-_DUE = attrgetter("due")
-_CATEGORY = attrgetter("category")
-_SEVERITY = attrgetter("severity")
 LATE_STEP_MS = 6000  # lateness is shown in tenths of a minute
 
 
@@ -484,29 +430,25 @@ def build_view(
     raw: RawState, geography: Geography, model: RiskModel, now: datetime,
     stale_after_s: float, stale: bool = False, error: str | None = None,
     known: KnownRisk | None = None, known_places: KnownPlaces | None = None,
+    known_open: KnownOpen | None = None, known_days: KnownDays | None = None,
 ) -> CityView:
     """Sum the raw state up the area tree.
 
     `known` (the previous build's `known_risk`): only the areas whose indicator values
     changed are scored again, and only the subtrees holding them summed again.
-    `known_places` (its `known_places`): only the places whose open incidents changed
-    are counted again.
+    `known_open` (its `known_open`): only the chains of the places whose open incidents
+    changed, or where a deadline passed, are summed again; `known_places` (its
+    `known_places`, for a build without `known_open`): only the places whose open
+    incidents changed are counted again. `known_days` (its `known_days`): only the day
+    hashes' fields that changed are added again.
     """
     now_ms = int(now.timestamp() * 1000)
     by_place = raw.by_place if raw.by_place is not None else group_by_place(
         raw.open_incidents)
-    totals, place_sums = _open_totals(by_place, geography, now_ms, known_places or {})
-    for name, value in raw.today.items():
-        kind, _, area = name.partition("|")
-        if kind in ("r", "c", "s"):
-            for parent in chain_of(geography, area):
-                t = totals[parent]
-                if kind == "r":
-                    t.today += value
-                elif kind == "c":
-                    t.closed_today += value
-                else:
-                    t.close_seconds += value
+    counted = open_totals(by_place, geography, now_ms, known_open, raw.changed_places,
+                          known_places)
+    days = day_sums(raw.today, raw.yesterday, geography, known_days, raw.changed_days)
+
     def chain(area: str) -> tuple[str, ...]:
         return chain_of(geography, area)
 
@@ -514,49 +456,9 @@ def build_view(
     risk = score_areas(raw.risk, geography, model, known, raw.changed.get("risk"))
     last_applied = int(raw.stats.get("last_applied_ms", "0") or 0)
     is_stale = stale or (now_ms - last_applied > stale_after_s * 1000)
-    return CityView(now, geography, dict(totals), risk.own_risk, raw, model, rollups, risk.sums,
-                    is_stale, error, known_risk=risk, by_place=by_place,
-                    known_places=place_sums)
-
-
-def _open_totals(
-    by_place: Mapping[str, Mapping[str, OpenIncident]], geography: Geography, now_ms: int,
-    known: KnownPlaces,
-) -> tuple[defaultdict[str, _Totals], dict[str, tuple[Mapping[str, OpenIncident], PlaceSums]]]:
-    """Each area's open-incident counts (its subtree's), and the places' counts as memo.
-
-    A place is counted again only when its incidents changed (`known`); the places' counts
-    are then summed up the tree level by level, deepest first, each area into its parent:
-    a city's 100,000 open incidents cost a few thousand places, not 100,000 chains.
-    """
-    totals: defaultdict[str, _Totals] = defaultdict(_Totals)
-    memo: dict[str, tuple[Mapping[str, OpenIncident], PlaceSums]] = {}
-    areas = geography.areas
-    for place, incidents in by_place.items():
-        if not incidents:
-            continue
-        had = known.get(place)
-        sums = had[1] if had is not None and had[0] is incidents else PlaceSums.of(incidents)
-        memo[place] = (incidents, sums)
-        t = totals[place if place in areas else geography.root_id]  # off the map: the city's
-        t.open += sums.open
-        t.overdue += bisect_right(sums.dues, now_ms)
-        add_into(t.by_category, sums.by_category)
-        add_into(t.by_severity, sums.by_severity)
-    by_depth: defaultdict[int, list[str]] = defaultdict(list)
-    for area in totals:
-        by_depth[len(geography.chain(area))].append(area)
-    for depth in range(max(by_depth, default=0), 1, -1):
-        for area in by_depth[depth]:
-            parent = areas[area].parent_id or geography.root_id  # (only the root has none)
-            if parent not in totals:
-                by_depth[depth - 1].append(parent)
-            into, t = totals[parent], totals[area]
-            into.open += t.open
-            into.overdue += t.overdue
-            add_into(into.by_category, t.by_category)
-            add_into(into.by_severity, t.by_severity)
-    return totals, memo
+    return CityView(now, geography, counted.totals, risk.own_risk, raw, model, rollups,
+                    risk.sums, is_stale, error, known_risk=risk, by_place=by_place,
+                    known_places=counted.places, known_open=counted, known_days=days)
 
 
 # kind name -> its register as last read (field -> stored bytes) and the records decoded from it
@@ -637,20 +539,28 @@ def decode_raw(
     settings: Settings | None = None, memo: KnownRecords | None = None,
     by_place: Mapping[str, Mapping[str, OpenIncident]] | None = None,
     written: Mapping[str, tuple[Mapping[bytes, bytes], Collection[bytes]]] | None = None,
+    changed_places: ChangedPlaces | None = None,
+    days_read: DaysRead | None = None, day_keys: tuple[str, str] = ("", ""),
 ) -> RawState:
     """Decode what the Redis reads returned (`registers`: kind name -> its hash).
 
     The open incidents come decoded already (`OpenIncident.decode`), and `by_place` the
-    same by place when the caller keeps them so (else a view groups them).
+    same by place when the caller keeps them so (else a view groups them), with the
+    places that changed since its last read (`changed_places`). `days_read` (kept by the
+    caller from one read to the next) and `day_keys` (the two day hashes' keys): only
+    the day fields that changed are decoded (`decode_day`).
     """
     changed: dict[str, tuple[Mapping[str, Any], Collection[str]]] = {}
     records = decode_records(registers, settings, memo, changed, written)
+    changed_days: dict[str, tuple[Mapping[str, int], Collection[str]]] = {}
     return RawState(
         open_incidents=open_incidents,
         by_place=by_place,
         changed=changed,
-        today={k.decode(): int(v) for k, v in today.items()},
-        yesterday={k.decode(): int(v) for k, v in yesterday.items()},
+        changed_places=changed_places or {},
+        today=decode_day("today", day_keys[0], today, days_read, changed_days),
+        yesterday=decode_day("yesterday", day_keys[1], yesterday, days_read, changed_days),
+        changed_days=changed_days,
         records=records,
         feed=tuple(orjson.loads(item) for item in feed),
         stats={k.decode(): v.decode() for k, v in stats.items()},
