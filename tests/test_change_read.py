@@ -86,6 +86,7 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
     worker = Worker(settings, client, geography, name="opr")
     rng, known = random.Random(11), []
     seen_cases, went, caught_up, updated_places = set(), 0, 0, 0
+    held = None
     reader = cache._changes
     assert reader is not None
     for step in range(40):
@@ -96,6 +97,9 @@ def test_opr001_read_by_changes_equals_a_whole_read_after_every_batch(settings, 
         raw = view.raw
         whole = _whole(client, settings)
         assert dict(raw.open_incidents) == whole, step
+        if held is not None:  # the last read's mapping (a view holds it) did not change
+            assert dict(held[0]) == held[1], step
+        held = (raw.open_incidents, dict(raw.open_incidents))
         # by place, kept as incidents change (a place's dict new when it changed), and
         # the areas' counts from them, each place counted again only when it changed
         assert raw.by_place is not None

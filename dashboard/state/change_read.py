@@ -11,7 +11,8 @@ no longer holds a version it missed, or when the state was wiped meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -41,7 +42,7 @@ class ChangeReader:
         self.hashes = [str(kind.register) for kind in REGISTERS]
         self.version = 0
         self.entry_id = b""  # the change log's entry of `version` (b"": not in the log)
-        self.incidents: dict[str, OpenIncident] = {}
+        self.incidents = IncidentShards()
         # the same by the area they lie in; a place whose incidents change gets a new dict
         self.by_place: dict[str, dict[str, OpenIncident]] = {}
         self.registers: dict[str, dict[bytes, bytes]] = {h: {} for h in self.hashes}
@@ -63,7 +64,7 @@ class ChangeReader:
         self.written_fields, self.changed_places = {}, {}
         if mode == 1:
             if reply[3]:
-                self.incidents, self.by_place = dict(self.incidents), dict(self.by_place)
+                self.incidents, self.by_place = self.incidents.copy(), dict(self.by_place)
             copied: set[str] = set()  # the places given a new dict by this read
             for raw_id, stored in zip(reply[3], reply[4], strict=True):
                 self._set(raw_id, stored, copied)
@@ -76,11 +77,12 @@ class ChangeReader:
                         register[name] = value
             self.changed_reads += 1
         elif mode == 2:
-            self.incidents = {}
+            incidents = {}
             for raw_id, stored in _pairs(reply[3]):
                 incident_id = raw_id.decode()
-                self.incidents[incident_id] = OpenIncident.decode(incident_id, stored)
-            self.by_place = group_by_place(self.incidents)
+                incidents[incident_id] = OpenIncident.decode(incident_id, stored)
+            self.incidents = IncidentShards(incidents)
+            self.by_place = group_by_place(incidents)
             whole = reply[4]
             self.registers = {h: {} for h in self.hashes}
             for h, flat in zip(whole[::2], whole[1::2], strict=True):
@@ -107,9 +109,9 @@ class ChangeReader:
         before = self.incidents.get(incident_id)
         after = None if stored is None else OpenIncident.decode(incident_id, stored)
         if after is None:
-            self.incidents.pop(incident_id, None)
+            self.incidents.remove(incident_id)
         else:
-            self.incidents[incident_id] = after  # (in place: the order stays)
+            self.incidents.put(after)
         if before is not None and (after is None or after.area != before.area):
             place = self._place(before.area, incident_id, copied)
             del place[incident_id]
@@ -135,6 +137,59 @@ class ChangeReader:
         if changed is not None and incident_id not in changed[1][-1:]:
             changed[1].append(incident_id)
         return self.by_place[area]
+
+
+class IncidentShards(Mapping[str, OpenIncident]):
+    """The open incidents by id, held in shards: a read copies the shards it changes.
+
+    Copying a plain dict of 100,000 incidents for every read that changed a few cost
+    more than the rest of the read; a view keeps the mapping it was built from, so a
+    changed one must be new (`copy`, then `put` and `remove`, before it is handed out).
+    """
+
+    __slots__ = ("copied", "shards")
+    SHARDS = 64
+
+    def __init__(self, incidents: Mapping[str, OpenIncident] | None = None) -> None:
+        self.shards: list[dict[str, OpenIncident]] = [{} for _ in range(self.SHARDS)]
+        for incident_id, incident in (incidents or {}).items():
+            self.shards[hash(incident_id) % self.SHARDS][incident_id] = incident
+        self.copied: set[int] = set(range(self.SHARDS))  # the shards this one owns
+
+    def copy(self) -> IncidentShards:
+        """A new mapping sharing every shard until it changes one."""
+        out = IncidentShards()
+        out.shards, out.copied = list(self.shards), set()
+        return out
+
+    def put(self, incident: OpenIncident) -> None:
+        """Set an incident (in its shard's place when it was there)."""
+        self._own(incident.incident_id)[incident.incident_id] = incident
+
+    def remove(self, incident_id: str) -> None:
+        """Drop an incident if it is there."""
+        if incident_id in self:
+            del self._own(incident_id)[incident_id]
+
+    def _own(self, incident_id: str) -> dict[str, OpenIncident]:
+        at = hash(incident_id) % self.SHARDS
+        if at not in self.copied:
+            self.copied.add(at)
+            self.shards[at] = dict(self.shards[at])
+        return self.shards[at]
+
+    def __getitem__(self, incident_id: str) -> OpenIncident:
+        return self.shards[hash(incident_id) % self.SHARDS][incident_id]
+
+    def __contains__(self, incident_id: object) -> bool:
+        return isinstance(incident_id, str) and incident_id in self.shards[
+            hash(incident_id) % self.SHARDS]
+
+    def __iter__(self) -> Iterator[str]:
+        return itertools.chain.from_iterable(self.shards)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.shards))
 
 
 def _pairs(flat: list[Any]) -> zip[tuple[Any, Any]]:
