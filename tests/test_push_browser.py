@@ -71,6 +71,17 @@ def page(stack):
             page.ticks.append(time.monotonic())
             page.tick_counts.extend(tick_inputs(json.loads(request.post_data)["inputs"]))
     page.on("request", count)
+    page.replies = []  # (time, the tick reply's outputs that changed): for failure messages
+
+    def reply(response) -> None:  # type: ignore[no-untyped-def]
+        if ("_dash-update-component" in response.url
+                and TICK in (response.request.post_data or "")):
+            try:
+                outputs = response.json().get("response", {})
+            except Exception as error:  # (for a failure message only)
+                outputs = {"unreadable": repr(error)}
+            page.replies.append((round(time.monotonic(), 2), response.status, sorted(outputs)))
+    page.on("response", reply)
     page.goto(stack.base + "/?area=310104&lang=en")
     page.wait_for_selector("#kpi-open", timeout=20_000)
     yield page
@@ -106,8 +117,20 @@ def wait_status(page, kind: str) -> None:
 
 
 def shows(page, text: str) -> None:
-    page.wait_for_function("t => document.querySelector('#feed-list').innerText.includes(t)",
-                           arg=text, timeout=20_000)
+    try:
+        page.wait_for_function("t => document.querySelector('#feed-list').innerText.includes(t)",
+                               arg=text, timeout=20_000)
+    except Exception as error:  # say what the page held (a timeout says nothing)
+        held = page.evaluate("""() => ({feed: document.querySelector('#feed-list').innerText,
+            status: document.querySelector('#push-status').className,
+            sig: JSON.stringify(window.store.getState().layout ? (() => {
+                let node = window.store.getState().layout;
+                for (const k of window.store.getState().paths.strs['tick-sig']) node = node[k];
+                return {feed: node.props.data && node.props.data.feed,
+                        key: node.props.data && node.props.data.key}; })() : null)})""")
+        raise AssertionError(f"{text!r} not in the feed: page held {held}; now "
+                             f"{time.monotonic():.2f}; tick replies {page.replies[-12:]}"
+                             ) from error
 
 
 def data_clock_moves(page, times: int = 3) -> None:
