@@ -12,7 +12,7 @@
   var PATCH = "__dash_patch_update";
   var s = {es: null, cfg: null, live: true, topic: null, last: null, seen: 0, backoff: 1000,
            timer: null, pushing: false, mapBusy: false, mapPatch: null,
-           ready: []};
+           pollWhenDrawn: false, ready: []};
 
   function dc() { return window.dash_clientside; }
 
@@ -135,6 +135,7 @@
         setMap(next);
         return;
       }
+      if (s.pollWhenDrawn) { s.pollWhenDrawn = false; polling(true); return; }
       flush();
     });
   }
@@ -249,10 +250,18 @@
     s.backoff = 1000;
   }
 
+  /* Push is gone (or blocked): poll until it is back. What push left half done must not
+     land on what polling shows: the messages not applied yet are dropped (the page's
+     signature is still that of what it shows, so the first tick sends what they held),
+     a map patch waiting for a draw is drawn first, and the tick starts once the map has
+     drawn it. The next connection asks for a snapshot: polled outputs are not what the
+     push process's next patches would be applied to. */
   function lost(kind) {
     close();
-    polling(true);
+    s.ready = [];
+    s.last = null;
     status(kind);
+    if (s.mapBusy) { s.pollWhenDrawn = true; } else { polling(true); }
     if (s.cfg && s.cfg.up && s.live) {
       s.timer = setTimeout(connect, s.backoff);
       s.backoff = Math.min(MAX_BACKOFF_MS, s.backoff * 2);
@@ -268,10 +277,8 @@
     s.seen = Date.now();
     es.addEventListener("update", receive);
     es.addEventListener("ping", function () { s.seen = Date.now(); });
-    es.onerror = function () {
-      if (es !== s.es) { return; }
-      if (es.readyState === EventSource.CLOSED) { lost("retry"); return; }
-      if (s.pushing) { polling(true); status("retry"); }  // the browser reconnects itself
+    es.onerror = function () {  // reconnected by the watchdog, not by the browser itself:
+      if (es === s.es) { lost("retry"); }  // its Last-Event-ID would resume after polling
     };
   }
 
@@ -294,6 +301,19 @@
     return dc().no_update;
   }
 
+  /* A polling tick's answer that lands once push has taken over (it left before): the
+     outputs it set are not those the push process's next patches apply to (an item of
+     the feed lost for good). Its signature says "tick": ask for a snapshot. */
+  function sigSeen(sig) {
+    if (sig && sig.by === "tick" && s.pushing && s.es) {
+      s.ready = [];
+      s.last = null;
+      connect();
+    }
+    return dc().no_update;
+  }
+
   window.dash_clientside = window.dash_clientside || {};
-  window.dash_clientside.push = {configure: configure, text: text};  // text: for probes
+  window.dash_clientside.push = {configure: configure, sigSeen: sigSeen,
+                                 text: text};  // text: for probes
 })();

@@ -116,6 +116,12 @@ def wait_status(page, kind: str) -> None:
                            "?.classList.contains('is-' + k)", arg=kind, timeout=40_000)
 
 
+def not_pushed(page) -> None:
+    """Until the header no longer says push (the page saw it go)."""
+    page.wait_for_function("() => !document.querySelector('#push-status')"
+                           ".classList.contains('is-push')", timeout=20_000)
+
+
 def shows(page, text: str) -> None:
     try:
         page.wait_for_function("t => document.querySelector('#feed-list').innerText.includes(t)",
@@ -172,8 +178,7 @@ def test_psh005_an_xadded_event_arrives_by_push_without_polling(page, stack):
 def test_psh006_push_killed_the_page_polls_and_says_so_then_reconnects(page, stack):
     wait_status(page, "push")
     stack.push.stop(kill=True)
-    page.wait_for_function("() => !document.querySelector('#push-status')"
-                           ".classList.contains('is-push')", timeout=20_000)
+    not_pushed(page)
     lost = time.monotonic()
     stack.client.xadd(stack.settings.stream, incident("POLL-1", title="polled-one"))
     shows(page, "polled-one")
@@ -336,3 +341,96 @@ def test_psh012_a_pushed_update_moves_no_map_layer(page, stack):
     assert all(at >= 0 for at in slots) and slots == sorted(slots)
     for (uid, _, slot, own), before in zip(places, [-1, *slots], strict=False):
         assert all(before < at < slot for at in own), f"{uid}: {places}"
+
+
+RECORD_UPDATES = """(() => { const add = EventSource.prototype.addEventListener;
+    window.cockpitUpdates = [];  // every pushed message's data, as it arrives
+    EventSource.prototype.addEventListener = function (type, listener, options) {
+        if (type === 'update') {
+            add.call(this, type, e => window.cockpitUpdates.push(e.data), options);
+        }
+        return add.call(this, type, listener, options); }; })()"""
+HANG_DRAWS = """() => { const P = window.Plotly, react = P.react;
+    P.react = function (gd) {  // from now on no map draw settles (push waits DRAW_WAIT_MS)
+        const waiting = gd.cockpitWaiters;
+        delete gd.cockpitWaiters;
+        const drawing = react.apply(this, arguments);
+        (waiting || []).forEach(waiter => waiter(new Promise(() => {})));
+        return drawing; }; }"""
+DRAW_WAIT_MS = 5000  # assets/push.js
+
+
+@pytest.mark.allow_console(r"ERR_CONNECTION_REFUSED|push/stream",
+                           reason="the push process is killed on purpose; the page's "
+                                  "reconnects are refused until it is back")
+def test_psh014_what_push_left_waiting_does_not_land_on_what_polling_shows(page, stack):
+    """A message that waited for a map draw when push went away was applied after the
+    polled update: its feed item a second time, the header saying push, and the polled
+    signature replaced (so polling never mended it). Now it is dropped, and polling
+    starts once the map has drawn what push gave it."""
+    page.context.add_init_script(RECORD_UPDATES)
+    page.reload()
+    page.wait_for_selector("#kpi-open", timeout=20_000)
+    wait_status(page, "push")
+    page.evaluate(HANG_DRAWS)
+    stack.client.xadd(stack.settings.stream, incident("WAIT-1", title="waiting-one"))
+    shows(page, "waiting-one")  # applied; its map patch is drawing (for DRAW_WAIT_MS)
+    stack.client.xadd(stack.settings.stream, incident("WAIT-2", title="waiting-two"))
+    page.wait_for_function("""t => window.cockpitUpdates.some(
+        d => window.dash_clientside.push.text(d).includes(t))""", arg="waiting-two",
+                           timeout=20_000)  # arrived; it waits behind the draw
+    try:
+        stack.push.stop(kill=True)
+        lost = page.evaluate("() => performance.now()")
+        shows(page, "waiting-two")  # by polling
+        page.wait_for_function(  # the draw wait is over on the page's own clock ...
+            "t => performance.now() > t", arg=lost + 2 * DRAW_WAIT_MS, timeout=60_000,
+            polling=250)
+        with page.expect_response(lambda r: "_dash-update-component" in r.url and TICK in (
+                r.request.post_data or ""), timeout=30_000):
+            pass  # ... and a tick answered after it
+        feed = page.inner_text("#feed-list")
+        assert feed.count("waiting-two") == 1, f"the feed shows it twice: {feed!r}"
+        assert "is-push" not in status(page), "the header says push while push is down"
+    finally:
+        stack.push.start()
+    wait_status(page, "push")
+
+
+@pytest.mark.allow_console(r"ERR_CONNECTION_REFUSED|push/stream",
+                           reason="the push process is killed on purpose; the page's "
+                                  "reconnects are refused until it is back")
+def test_psh015_a_tick_answer_landing_after_push_took_over_brings_a_snapshot(page, stack):
+    """A tick sent while polling whose answer lands once push is back set the feed of an
+    older moment, and push's next patch went onto it: an incident missing for good.
+    Now the page asks push for a snapshot."""
+    wait_status(page, "push")
+    stack.push.stop(kill=True)
+    held: list = []  # a tick answer that changes the feed, held back: its route and answer
+    try:
+        not_pushed(page)
+
+        def hold(route) -> None:  # type: ignore[no-untyped-def]
+            if TICK not in (route.request.post_data or ""):
+                route.continue_()
+                return
+            answer = route.fetch()  # (the later ticks held too: Dash drops an answer
+            if held or "feed-list" in answer.json().get("response", {}):  # a newer one
+                held.append((route, answer))  # of the same callback has overtaken)
+            else:
+                route.fulfill(response=answer)
+        page.context.route(lambda url: "_dash-update-component" in url, hold)
+        stack.client.xadd(stack.settings.stream, incident("HELD-0", title="polled-held"))
+        browser.wait_for(lambda: held or page.wait_for_timeout(100), timeout_s=30)
+        assert held, "no tick brought the polled incident while push was away"
+    finally:
+        stack.push.start()
+    wait_status(page, "push")  # the snapshot is shown; the tick's answer still held
+    stack.client.xadd(stack.settings.stream, incident("HELD-1", title="while-held"))
+    shows(page, "while-held")
+    for route, answer in held:  # the older moment lands
+        route.fulfill(response=answer)
+    stack.client.xadd(stack.settings.stream, incident("HELD-2", title="after-held"))
+    shows(page, "after-held")
+    page.wait_for_function("""() => { const t = document.querySelector('#feed-list').innerText;
+        return t.includes('while-held') && t.includes('after-held'); }""", timeout=20_000)

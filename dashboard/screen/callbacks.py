@@ -149,6 +149,7 @@ def tick(_: int, search: str | None, sig: dict[str, Any] | None,
     if push is not None and (sig or {}).get("push") != push["up"]:
         outputs["push"] = push  # push came up (or went down): the page (re)connects
     outputs["sig"]["push"] = None if push is None else push["up"]
+    outputs["sig"]["by"] = "tick"  # a late answer landing on a pushed page (push.sigSeen)
     return outputs
 
 
@@ -243,6 +244,13 @@ SCREEN.clientside_callback(
     Output("push-status", "title"),
     Input("push-config", "data"),
     Input("replay", "data"),
+)
+
+SCREEN.clientside_callback(
+    ClientsideFunction(namespace="push", function_name="sigSeen"),
+    Output("push-status", "title", allow_duplicate=True),
+    Input("tick-sig", "data"),
+    prevent_initial_call=True,
 )
 
 SCREEN.clientside_callback(
