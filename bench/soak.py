@@ -2,6 +2,7 @@
 
     python bench/soak.py [--duration 7200] [--interval 60] [--rate 50] [--out docs/soak]
                          [--warmup 600] [--every 30] [--restart-web-at S] [--restart-redis-at S]
+                         [--restart-push-at S]
 
 Starts `citybrain run` (as `scripts/run` does: the embedded Redis, the worker, the push
 process, gunicorn and the demo feed at `--rate` events/s; Redis's data in a temporary
@@ -16,10 +17,12 @@ last moved, whether the stale banner shows, page loads, console and page errors,
 of the web (gunicorn and its workers), worker, push, feed and Redis processes, Redis's
 used_memory and /healthz figures.
 
-At `--restart-web-at` and `--restart-redis-at` seconds it stops the web process, then the
-embedded Redis (SIGTERM; `citybrain run`'s supervisor starts them again) and watches the
-page once a second, by itself, no reload from here: when its updates stopped, whether the
-stale banner showed and cleared, when updates resumed (`<out>/restarts.json`). At the end
+At `--restart-web-at`, `--restart-push-at` and `--restart-redis-at` seconds it stops the
+web process, kills the push process (SIGKILL), then stops the embedded Redis (SIGTERM;
+`citybrain run`'s supervisor starts them again) and watches the page once a second, by
+itself, no reload from here: when its updates stopped, whether the stale banner showed
+and cleared, when updates resumed, when the page stopped and started saying push again
+(a push restart counts as recovered once it does) (`<out>/restarts.json`). At the end
 (or on SIGTERM/SIGINT) `bench/soak_report.py` writes `<out>/summary.json` and
 `<out>/soak.png` and the summary is printed: heap and DOM nodes at the start after
 `--warmup`, at the end, slope per hour, flat or not. `<out>/run.log` is the cockpit's
@@ -81,8 +84,10 @@ WATCH = """(() => {
 # What the page saw since the last call: banner shows/hides and the longest update gap.
 STATE = """() => { const s = window.__soak; if (!s) return null;
   const gap = Math.max(s.gap, Date.now() - s.lastUpdate); s.gap = 0;
+  const p = document.getElementById('push-status');
   return {since: (Date.now() - s.lastUpdate) / 1000, gap: gap / 1000, banner: s.banner,
-          shows: s.shows, hides: s.hides, updates: s.updates}; }"""
+          shows: s.shows, hides: s.hides, updates: s.updates,
+          pushed: !!(p && p.classList.contains('is-push'))}; }"""
 MEASURE = """() => {
   const used = () => performance.memory ? performance.memory.usedJSHeapSize : null;
   const heap = used();
@@ -114,6 +119,8 @@ class Recovery:
     banner_shown_s: float | None = None
     banner_cleared_s: float | None = None
     updates_resumed_s: float | None = None
+    push_lost_s: float | None = None  # when the page stopped saying push (polled)
+    push_back_s: float | None = None  # and when it said push again
     recovered: bool | None = None
     ended_s: float | None = None
     _base: tuple[int, int] | None = field(default=None, repr=False)  # banner counts at start
@@ -135,9 +142,15 @@ class Recovery:
             if (self.stalled_s is not None and self.updates_resumed_s is None
                     and state["since"] <= RESUMED_S):
                 self.updates_resumed_s = rel
+            if not state.get("pushed") and self.push_lost_s is None:
+                self.push_lost_s = rel
+            if (self.push_lost_s is not None and state.get("pushed")
+                    and self.push_back_s is None):
+                self.push_back_s = rel
         flowing = state is not None and state["since"] <= RESUMED_S
         banner_done = not self.banner_shown or self.banner_cleared_s is not None
-        if now - self.at_s >= SETTLE_S and flowing and banner_done and not (
+        pushed_again = self.what != "push" or self.push_back_s is not None
+        if now - self.at_s >= SETTLE_S and flowing and banner_done and pushed_again and not (
                 state and state["banner"]):
             self.recovered, self.ended_s = True, round(now - self.at_s, 1)
         elif now - self.at_s >= RECOVERY_TIMEOUT_S:
@@ -309,11 +322,15 @@ def redis_memory(data_dir: Path) -> int:
         return 0
 
 
+RESTARTED = {"web": "gunicorn", "redis": "redis-server", "push": "dashboard.cli push"}
+
+
 def restart(run_pid: int, what: str) -> int:
-    """SIGTERM the web (gunicorn's master) or the embedded Redis; its pid (0: not found)."""
-    pid = child_pid(run_pid, "gunicorn" if what == "web" else "redis-server")
+    """End the web (gunicorn's master) or the embedded Redis (SIGTERM), or kill the push
+    process (SIGKILL, as a crash); its pid (0: not found)."""
+    pid = child_pid(run_pid, RESTARTED[what])
     if pid:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGKILL if what == "push" else signal.SIGTERM)
     return pid
 
 
@@ -329,6 +346,8 @@ def parse_args() -> argparse.Namespace:
                         help="seconds (default: 40 %% of the duration; negative: never)")
     parser.add_argument("--restart-redis-at", type=float, default=None,
                         help="seconds (default: 70 %% of the duration; negative: never)")
+    parser.add_argument("--restart-push-at", type=float, default=None,
+                        help="seconds (default: 55 %% of the duration; negative: never)")
     parser.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
     parser.add_argument("--no-tour", action="store_true", help="the wall stays on the city")
     parser.add_argument("--heap-at", type=float, action="append", default=[], metavar="S",
@@ -343,6 +362,8 @@ def parse_args() -> argparse.Namespace:
         args.restart_web_at = round(args.duration * 0.4)
     if args.restart_redis_at is None:
         args.restart_redis_at = round(args.duration * 0.7)
+    if args.restart_push_at is None:
+        args.restart_push_at = round(args.duration * 0.55)
     return args
 
 
@@ -374,9 +395,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     base = f"http://127.0.0.1:{port}"
-    plan = sorted((at, what) for at, what in ((args.restart_web_at, "web"),
-                                              (args.restart_redis_at, "redis"))
-                  if 0 <= at < args.duration)
+    restarts = ((args.restart_web_at, "web"), (args.restart_push_at, "push"),
+                (args.restart_redis_at, "redis"))
+    plan = sorted((at, what) for at, what in restarts if 0 <= at < args.duration)
     done: list[Recovery] = []
     exit_code = None
     try:
@@ -442,7 +463,7 @@ def main() -> int:
              "run_exit_code": exit_code, "finished": not stop.is_set()}
     summary = soak_report.report(out, args.warmup, extra)
     healthy = (all(r.recovered for r in done) and len(done) == len(
-        [a for a in (args.restart_web_at, args.restart_redis_at) if 0 <= a < args.duration])
+        [at for at, _ in restarts if 0 <= at < args.duration])
         and not summary.get("console_errors_outside_restarts")
         and not summary.get("page_errors") and not summary.get("reopened_by_soak")
         and exit_code == 0)
