@@ -12,7 +12,7 @@
   var PATCH = "__dash_patch_update";
   var s = {es: null, cfg: null, live: true, topic: null, last: null, seen: 0, backoff: 1000,
            timer: null, pushing: false, mapBusy: false, mapPatch: null,
-           pollWhenDrawn: false, ready: []};
+           pollWhenDrawn: false, ready: [], kind: null};
 
   function dc() { return window.dash_clientside; }
 
@@ -26,6 +26,7 @@
   }
 
   function status(kind) {
+    s.kind = kind;
     var text = kind && s.cfg ? s.cfg.texts[kind] : ["", ""];
     setProps("push-status", {children: text[0], title: text[1],
                              className: "push-status " + (kind ? "is-" + kind : "hidden")});
@@ -293,11 +294,15 @@
     if (!cfg || !s.live) { close(); polling(true); status(null); return dc().no_update; }
     if (!cfg.up) { close(); polling(true); status("poll"); return dc().no_update; }
     var now = topic();
-    if (s.es && s.topic === now) { return dc().no_update; }
-    if (s.topic !== now) { s.last = null; }
-    s.topic = now;
-    s.backoff = 1000;
-    connect();
+    if (!s.es || s.topic !== now) {
+      if (s.topic !== now) { s.last = null; }
+      s.topic = now;
+      s.backoff = 1000;
+      connect();
+    }
+    // A screen drawn anew (another area, the tour's next step, another language) comes
+    // with a fresh, hidden header: say again what the page does.
+    if (s.kind) { status(s.kind); }
     return dc().no_update;
   }
 

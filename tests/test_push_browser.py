@@ -19,7 +19,7 @@ from dashboard.app import create_app
 from dashboard.redis_conn import EmbeddedRedis, connect
 from dashboard.settings import Settings
 from tests import browser
-from tests.events import XUHUI_POINT, incident
+from tests.events import PUDONG_POINT, XUHUI_POINT, incident
 from tests.pushproc import PushProcess
 
 pytestmark = pytest.mark.browser
@@ -434,3 +434,21 @@ def test_psh015_a_tick_answer_landing_after_push_took_over_brings_a_snapshot(pag
     shows(page, "after-held")
     page.wait_for_function("""() => { const t = document.querySelector('#feed-list').innerText;
         return t.includes('while-held') && t.includes('after-held'); }""", timeout=20_000)
+
+
+def test_psh016_another_area_as_the_tour_goes_is_pushed_and_says_so(page, stack):
+    """The tour (and any link) draws the screen anew for the next area, with a fresh
+    header: the page went on being pushed, but the header no longer said so. Now it
+    says push again, and the new area's events arrive by push."""
+    wait_status(page, "push")
+    fired = intervals(page)
+    page.evaluate("""s => { window.history.replaceState({}, '', window.location.pathname + s);
+        window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""",
+                  "?area=310115&lang=en")  # as assets/tour.js goes to its next area
+    page.wait_for_selector("#screen[data-search*='310115']", timeout=20_000)
+    wait_status(page, "push")
+    stack.client.xadd(stack.settings.stream, incident("AREA-1", title="pudong-one",
+                                                      point=PUDONG_POINT))
+    shows(page, "pudong-one")
+    assert "is-push" in status(page)
+    assert intervals(page) == fired, "the page polled in the new area"
