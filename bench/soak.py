@@ -301,6 +301,7 @@ def sample(t_s: float, wall: Wall, health: dict[str, Any] | None, state: dict[st
         "since_update_s": "" if state is None else round(state["since"], 1),
         "max_gap_s": round(gap, 1),
         "banner": "" if state is None else int(state["banner"]),
+        "pushed": "" if state is None else int(bool(state.get("pushed"))),
         "banner_shows": "" if state is None else state["shows"],
         "page_loads": wall.loads, "reopened_by_soak": wall.reopened,
         "guard_reloads": guard_reloads,
