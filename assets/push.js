@@ -136,8 +136,8 @@
         setMap(next);
         return;
       }
-      if (s.pollWhenDrawn) { s.pollWhenDrawn = false; polling(true); return; }
-      flush();
+      if (s.pollWhenDrawn) { s.pollWhenDrawn = false; polling(true); }  // (push went away)
+      flush();  // (what a new connection sent meanwhile: its snapshot stops the polling)
     });
   }
 
