@@ -16,5 +16,5 @@ bench-intake: ## HTTP intake's accepted events/s against direct XADD
 	.venv/bin/python bench/intake.py
 bench-memory: ## worker RSS and Redis memory over two million events
 	.venv/bin/python bench/memory.py
-soak:  ## the wall under `citybrain run` at 50 events/s for an hour (tour, a web and a Redis restart); /tmp/soak
+soak:  ## the wall under `citybrain run` at 50 events/s for an hour (tour, a web, a push and a Redis restart); /tmp/soak
 	.venv/bin/python bench/soak.py --duration 3600 --rate 50 --out /tmp/soak $(SOAK_ARGS)
