@@ -251,6 +251,14 @@
     s.backoff = 1000;
   }
 
+  /* Drop the stream and what it sent that is not applied yet; the next connection asks
+     for a snapshot. */
+  function forget() {
+    close();
+    s.ready = [];
+    s.last = null;
+  }
+
   /* Push is gone (or blocked): poll until it is back. What push left half done must not
      land on what polling shows: the messages not applied yet are dropped (the page's
      signature is still that of what it shows, so the first tick sends what they held),
@@ -258,9 +266,7 @@
      drawn it. The next connection asks for a snapshot: polled outputs are not what the
      push process's next patches would be applied to. */
   function lost(kind) {
-    close();
-    s.ready = [];
-    s.last = null;
+    forget();
     status(kind);
     if (s.mapBusy) { s.pollWhenDrawn = true; } else { polling(true); }
     if (s.cfg && s.cfg.up && s.live) {
@@ -310,11 +316,7 @@
      outputs it set are not those the push process's next patches apply to (an item of
      the feed lost for good). Its signature says "tick": ask for a snapshot. */
   function sigSeen(sig) {
-    if (sig && sig.by === "tick" && s.pushing && s.es) {
-      s.ready = [];
-      s.last = null;
-      connect();
-    }
+    if (sig && sig.by === "tick" && s.pushing && s.es) { forget(); connect(); }
     return dc().no_update;
   }
 

@@ -25,6 +25,10 @@ from tests.pushproc import PushProcess
 pytestmark = pytest.mark.browser
 
 TICK = "kpi-row.children"  # what the polling tick posts
+PUSH_KILLED = pytest.mark.allow_console(
+    r"ERR_CONNECTION_REFUSED|push/stream",
+    reason="the push process is killed on purpose; the page's reconnects are refused "
+           "until it is back")
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +176,7 @@ def test_psh005_an_xadded_event_arrives_by_push_without_polling(page, stack):
     assert "is-push" in status(page)
 
 
-@pytest.mark.allow_console(r"ERR_CONNECTION_REFUSED|push/stream",
-                           reason="the push process is killed on purpose; the page's "
-                                  "reconnects are refused until it is back")
+@PUSH_KILLED
 def test_psh006_push_killed_the_page_polls_and_says_so_then_reconnects(page, stack):
     wait_status(page, "push")
     stack.push.stop(kill=True)
@@ -360,9 +362,7 @@ HANG_DRAWS = """() => { const P = window.Plotly, react = P.react;
 DRAW_WAIT_MS = 5000  # assets/push.js
 
 
-@pytest.mark.allow_console(r"ERR_CONNECTION_REFUSED|push/stream",
-                           reason="the push process is killed on purpose; the page's "
-                                  "reconnects are refused until it is back")
+@PUSH_KILLED
 def test_psh014_what_push_left_waiting_does_not_land_on_what_polling_shows(page, stack):
     """A message that waited for a map draw when push went away was applied after the
     polled update: its feed item a second time, the header saying push, and the polled
@@ -397,9 +397,7 @@ def test_psh014_what_push_left_waiting_does_not_land_on_what_polling_shows(page,
     wait_status(page, "push")
 
 
-@pytest.mark.allow_console(r"ERR_CONNECTION_REFUSED|push/stream",
-                           reason="the push process is killed on purpose; the page's "
-                                  "reconnects are refused until it is back")
+@PUSH_KILLED
 def test_psh015_a_tick_answer_landing_after_push_took_over_brings_a_snapshot(page, stack):
     """A tick sent while polling whose answer lands once push is back set the feed of an
     older moment, and push's next patch went onto it: an incident missing for good.

@@ -18,7 +18,7 @@ from typing import Any
 
 from dashboard.kinds.incident import OpenIncident
 
-_DUE = attrgetter("due")
+DUE = attrgetter("due")
 _CATEGORY = attrgetter("category")
 _SEVERITY = attrgetter("severity")
 
@@ -26,8 +26,8 @@ _SEVERITY = attrgetter("severity")
 WHOLE_SHARE = 0.25
 
 
-def _urgency_key(incident: OpenIncident) -> tuple[int, int]:
-    """Most severe first, then the earliest deadline (`by_urgency`'s order)."""
+def urgency(incident: OpenIncident) -> tuple[int, int]:
+    """Most severe first, then the earliest deadline (`by_urgency`'s order, the lists')."""
     return (-incident.severity, incident.due)
 
 
@@ -54,10 +54,10 @@ class PlaceSums:
         by_category = Counter(map(_CATEGORY, values))
         if "" in by_category:  # never given
             by_category["unknown"] += by_category.pop("")
-        by_due = sorted(values, key=_DUE)
+        by_due = sorted(values, key=DUE)
         return cls(len(incidents), by_category,
                    {str(s): n for s, n in Counter(map(_SEVERITY, values)).items()},
-                   list(map(_DUE, by_due)), by_due,
+                   list(map(DUE, by_due)), by_due,
                    sorted(by_due, key=_SEVERITY, reverse=True))  # (stable: due next)
 
     def updated(self, before: Mapping[str, OpenIncident], after: Mapping[str, OpenIncident],
@@ -88,11 +88,11 @@ class PlaceSums:
             _remove(by_due, dues, old)
             _remove_urgent(by_urgency, old)
         for new in came:  # among equal keys, where the mapping's order puts it
-            at = _insert_at(by_due, _DUE, new.due, new, order.position)
+            at = _insert_at(by_due, DUE, new.due, new, order.position)
             by_due.insert(at, new)
             dues.insert(at, new.due)
             by_urgency.insert(
-                _insert_at(by_urgency, _urgency_key, _urgency_key(new), new, order.position),
+                _insert_at(by_urgency, urgency, urgency(new), new, order.position),
                 new)
         return PlaceSums(len(after), {k: n for k, n in by_category.items() if n},
                          {k: n for k, n in by_severity.items() if n}, dues, by_due, by_urgency)
@@ -120,7 +120,7 @@ def _remove(by_due: list[OpenIncident], dues: list[int], old: OpenIncident) -> N
 
 
 def _remove_urgent(by_urgency: list[OpenIncident], old: OpenIncident) -> None:
-    at = bisect_left(by_urgency, _urgency_key(old), key=_urgency_key)
+    at = bisect_left(by_urgency, urgency(old), key=urgency)
     while by_urgency[at] is not old:
         at += 1
     del by_urgency[at]

@@ -45,11 +45,12 @@ from dashboard.state.day_sums import (
 )
 from dashboard.state.open_totals import NO_OPEN, KnownOpen, OpenTotals, open_totals
 from dashboard.state.place_sums import (
-    _DUE,
+    DUE,
     ChangedPlaces,
     KnownPlaces,
     PlaceSums,
     group_by_place,
+    urgency,
 )
 from dashboard.state.risk_sums import (
     NO_RISK,
@@ -244,7 +245,7 @@ class CityView:
         if found is None and limit is not None:
             return _most_urgent(self._urgent_heads(area_id, limit), limit)
         if found is None:
-            found = self.derived[key] = sorted(self._inside_list(area_id), key=_urgency)
+            found = self.derived[key] = sorted(self._inside_list(area_id), key=urgency)
         return list(found) if limit is None else found[:limit]
 
     def recently_overdue(self, area_id: str, limit: int) -> list[OpenIncident]:
@@ -254,7 +255,7 @@ class CityView:
         """
         late = self._latest_overdue_heads(area_id, limit)
         if len(late) > limit:  # the latest deadlines first (no key call per incident)
-            cut = heapq.nlargest(limit, late, key=_DUE)[-1].due
+            cut = heapq.nlargest(limit, late, key=DUE)[-1].due
             late = [i for i in late if i.due >= cut]
         return heapq.nlargest(limit, late, key=lambda i: (i.due, i.severity))
 
@@ -264,7 +265,7 @@ class CityView:
     # included (vru004, vru006).
 
     def _urgent_heads(self, area_id: str, limit: int) -> list[OpenIncident]:
-        """Each place's first `limit` by `_urgency`."""
+        """Each place's first `limit` by `urgency`."""
         out: list[OpenIncident] = []
         for sums in self.places_inside(area_id):
             out.extend(sums.by_urgency[:limit])
@@ -328,7 +329,7 @@ class CityView:
         now_ms = self.now_ms
 
         def lateness(i: OpenIncident) -> tuple[float, int, int]:  # the full list's order
-            return (-round((now_ms - i.due) / 60000, 1), *_urgency(i))
+            return (-round((now_ms - i.due) / 60000, 1), *urgency(i))
 
         if limit is None:
             late = [i for i in self.open_incidents(area_id) if i.due <= now_ms]
@@ -339,7 +340,7 @@ class CityView:
                 # whose lateness, rounded to 0.1 minute (6 s), can equal or pass the
                 # limit-th's (two steps of the rounding past its deadline: a margin for
                 # the float rounding)
-                cut = heapq.nsmallest(limit, late, key=_DUE)[-1].due + 2 * LATE_STEP_MS
+                cut = heapq.nsmallest(limit, late, key=DUE)[-1].due + 2 * LATE_STEP_MS
                 late = [i for i in late if i.due <= cut]
             late = heapq.nsmallest(limit, late, key=lateness)  # the full list's order
         out = []
@@ -403,16 +404,11 @@ class CityView:
         return self.geography.subtree(area_id).__contains__
 
 
-def _urgency(incident: OpenIncident) -> tuple[int, int]:
-    """Most severe first, then the earliest deadline."""
-    return (-incident.severity, incident.due)
-
-
 LATE_STEP_MS = 6000  # lateness is shown in tenths of a minute
 
 
 def _most_urgent(incidents: list[OpenIncident], limit: int) -> list[OpenIncident]:
-    """The first `limit` by `_urgency`, as `heapq.nsmallest` gives them, by severity tier.
+    """The first `limit` by `urgency`, as `heapq.nsmallest` gives them, by severity tier.
 
     A tier is picked by a comparison, not a key call per incident: 100,000 open
     incidents cost a few list passes.
@@ -420,7 +416,7 @@ def _most_urgent(incidents: list[OpenIncident], limit: int) -> list[OpenIncident
     out: list[OpenIncident] = []
     for severity in sorted({i.severity for i in incidents}, reverse=True):
         tier = [i for i in incidents if i.severity == severity]
-        out.extend(heapq.nsmallest(limit - len(out), tier, key=_DUE))
+        out.extend(heapq.nsmallest(limit - len(out), tier, key=DUE))
         if len(out) >= limit:
             break
     return out
