@@ -31,6 +31,9 @@ STATUSES = ("reported", "dispatched", "in_progress", "resolved", "verified", "cl
 SOURCES = ("hotline", "grid", "video_ai", "sensor", "other")
 MAX_TITLE_CHARS = 200
 _STATUS_RANK = {status: str(rank) for rank, status in enumerate(STATUSES)}
+# an event's fields the row carries as they are, and their names in the row
+_ROW_NAMES = (("category", "cat"), ("source", "src"), ("severity", "sev"), ("title", "title"),
+              ("satisfaction", "sat"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ class IncidentKind(Kind):
         status = data["status"]
         day, hour = ctx.day_hour(event.ts)
         department, sla = data.get("department", ""), data.get("sla_minutes", "")
-        routed = {"ast": "", "astk": ""}
+        routed = ""  # the dispatch's status key, when routing dispatches it
         history = ""
         if event.kind != "incident":
             history = orjson.dumps({
@@ -173,28 +176,46 @@ class IncidentKind(Kind):
             department = rule.department
             if not sla and rule.sla_minutes is not None:
                 sla = repr(float(rule.sla_minutes))
-            routed = {"ast": "dispatched", "astk": f"{event.ts:015d}|"
-                      f"{_STATUS_RANK['dispatched']}|{event.event_id}"}
+            routed = f"{event.ts:015d}|{_STATUS_RANK['dispatched']}|{event.event_id}"
             history = orjson.dumps({"ts": event.ts, "action": "dispatch", "user": "routing",
                                     "note": rule.describe(), "department": department}).decode()
-        action = data.get("action", "")
-        street = ctx.responsible(area) if area else ""
-        return {
-            "a": "inc", "day": day, "hour": hour, "area": area, "str": street,
-            "lon": "" if event.lon is None else round6(event.lon),
-            "lat": "" if event.lat is None else round6(event.lat),
-            "iid": data["incident_id"], "st": status,
-            "stk": f"{event.ts:015d}|{_STATUS_RANK[status]}|{event.event_id}" if status else "",
-            "cat": data.get("category", ""), "src": data.get("source", ""),
-            "sev": data.get("severity", ""), "title": data.get("title", ""),
-            "dept": department, "sla": sla, "sat": data.get("satisfaction", ""),
-            "rby": data["user"] if action == "close" and status == "resolved" else "",
-            "loc": "1" if status == "reported" else "0", "hist": history, **routed,
-            "spl": data.get("report", "") if action == "split" else "",
-            # where a hotspot case its report makes goes (未诉先办; routed in the script)
-            "hr": ctx.case_route(data.get("category", ""), street)
-            if status == "reported" and area else "",
-        }
+        # (a field that would be '' is left out: the script reads it as '')
+        row: dict[str, Any] = {"a": "inc", "day": day, "hour": hour, "iid": data["incident_id"],
+                               "loc": "1" if status == "reported" else "0"}
+        street = ""
+        if area:
+            row["area"] = area
+            street = ctx.responsible(area)
+            if street:
+                row["str"] = street
+        if event.lon is not None:
+            row["lon"] = round6(event.lon)
+        if event.lat is not None:
+            row["lat"] = round6(event.lat)
+        if status:
+            row["st"] = status
+            row["stk"] = f"{event.ts:015d}|{_STATUS_RANK[status]}|{event.event_id}"
+        for name, short in _ROW_NAMES:
+            if value := data.get(name):
+                row[short] = value
+        if department:
+            row["dept"] = department
+        if sla:
+            row["sla"] = sla
+        action = data.get("action")
+        if action == "close" and status == "resolved" and data["user"]:
+            row["rby"] = data["user"]
+        if history:
+            row["hist"] = history
+        if routed:
+            row["ast"], row["astk"] = "dispatched", routed
+        if action == "split" and (report := data.get("report")):
+            row["spl"] = report
+        # where a hotspot case its report makes goes (未诉先办; routed in the script)
+        if status == "reported" and area and (
+                case_route := ctx.case_route(data.get("category", ""), street)):
+            row["hr"] = case_route
+        return row
 
     def feed_text(self, item: Mapping[str, Any], lang: str) -> tuple[str, str, str]:
         """Category, status, title (a proactive case without one: its source's name).

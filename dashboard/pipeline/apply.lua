@@ -11,7 +11,8 @@
 --          now: wall ms, ev: [{...event...}, ...], reg: (a replay only) name of the
 --          set, under the prefix, that lists every key this script writes}
 --          Each event is a named record (dashboard/kinds): id, key (its register key),
---          ts, feed (JSON or ''), and `a`, its applier: 'inc' (an incident update) or
+--          ts, feed (JSON; left out when '', as an incident row's other '' fields are),
+--          and `a`, its applier: 'inc' (an incident update) or
 --          'reg' (a register: hash `h`, field `f`, value `v`, kept when its key is newer).
 --          A register row may also carry its record's level (`lv`, stored first in `v`) and
 --          `lf` (entering that level is news: the live feed gets the record, with `from`,
@@ -39,6 +40,12 @@
 local batch = cmsgpack.unpack(ARGV[2])
 local P = batch.p
 local events = batch.ev
+-- A row leaves out its fields that are '' (less to send and unpack): any field an
+-- incident row leaves out reads as '' (a register row's: nil; its `feed` is read as such)
+local BLANK = {__index = function() return '' end}
+for _, e in ipairs(events) do
+  if e.a == 'inc' then setmetatable(e, BLANK) end
+end
 local NOW = batch.now
 local CHANGES_KEPT = 1000  -- versions in the change log (`chg`)
 
@@ -74,7 +81,23 @@ local function hmget_into(out, key, fields)
   end
   return out
 end
-local inc_raw, reg_fields, reg_seen, groups_seen = {}, {}, {}, {}
+-- A group's records (its indicators), built once per group: {indicator, weight pair,
+-- field, 'hash\0field'}, in the order of `pairs` over the model's weights
+local group_cache = {}
+local function group_fields(h, g)
+  local gk = h .. '\0' .. g
+  local list = group_cache[gk]
+  if not list then
+    list = {}
+    for ind, pair in pairs(batch.gm[h].w) do
+      local f = g .. '|' .. ind
+      list[#list + 1] = {ind, pair, f, h .. '\0' .. f}
+    end
+    group_cache[gk] = list
+  end
+  return list
+end
+local inc_raw, reg_fields, reg_keys, reg_seen = {}, {}, {}, {}  -- (reg_keys: 'hash\0field')
 local order_n, order_dirty = {}, {}  -- area -> number of its latest risk work order
 do
   local ids, seen = {}, {}
@@ -83,19 +106,22 @@ do
     elseif e.a == 'inc' then
       if not seen[e.iid] then seen[e.iid] = true; ids[#ids + 1] = e.iid end
     else
-      local wanted = {e.f}
-      local model = e.g and batch.gm and batch.gm[e.h]
-      if model and not groups_seen[e.h .. '\0' .. e.g] then  -- a group's records, once
-        groups_seen[e.h .. '\0' .. e.g] = true
-        for ind, _ in pairs(model.w) do wanted[#wanted + 1] = e.g .. '|' .. ind end
+      local list, keys = reg_fields[e.h], reg_keys[e.h]
+      if not list then
+        list, keys = {}, {}
+        reg_fields[e.h], reg_keys[e.h] = list, keys
       end
-      for _, f in ipairs(wanted) do
-        local hk = e.h .. '\0' .. f
-        if not reg_seen[hk] then
-          reg_seen[hk] = true
-          local list = reg_fields[e.h]
-          if not list then list = {}; reg_fields[e.h] = list end
-          list[#list + 1] = f
+      local hk = e.h .. '\0' .. e.f
+      if not reg_seen[hk] then
+        reg_seen[hk] = true
+        list[#list + 1], keys[#keys + 1] = e.f, hk
+      end
+      if e.g and batch.gm and batch.gm[e.h] then  -- a group's records
+        for _, x in ipairs(group_fields(e.h, e.g)) do
+          if not reg_seen[x[4]] then
+            reg_seen[x[4]] = true
+            list[#list + 1], keys[#keys + 1] = x[3], x[4]
+          end
         end
       end
     end
@@ -126,9 +152,9 @@ end
 -- every register (hash, field) the batch touches: its stored value, by 'hash\0field'
 local reg_old = {}
 for h, fields in pairs(reg_fields) do
-  local values = hmget_into({}, P .. h, fields)
-  for f, v in pairs(values) do
-    if v then reg_old[h .. '\0' .. f] = v end  -- (a group's absent records: nothing)
+  local values, keys = redis.call('HMGET', P .. h, unpack(fields)), reg_keys[h]
+  for j, hk in ipairs(keys) do
+    if values[j] then reg_old[hk] = values[j] end  -- (a group's absent records: nothing)
   end
 end
 local notes_raw = {}
@@ -221,6 +247,8 @@ end
 -- Order-free facts: `ack` the earliest response, `nre` how many reopenings, `rclk` the
 -- latest reopening (the SLA clock restarts there).
 local NAMES = {'cat', 'src', 'sev', 'title', 'dept', 'sla', 'sat', 'rby'}
+local NAME_KEYS = {}  -- each name's key field ('k_<name>')
+for i, name in ipairs(NAMES) do NAME_KEYS[i] = 'k_' .. name end
 -- New reports (incident id -> true) to place into cases and hotspots, where a placed one
 -- was before it moved to an earlier report event ({mt, mx, my, mc}), reports split off
 local merge_new, merge_moved, merge_split = {}, {}, {}
@@ -282,11 +310,14 @@ local function apply_incident(e)
       rec.lk, rec.area, rec.str, rec.lon, rec.lat = lk, e.area, e.str, e.lon, e.lat
     end
   end
-  for _, name in ipairs(NAMES) do
+  for i, name in ipairs(NAMES) do
     local v = e[name]
-    if v ~= '' and newer(key, rec['k_' .. name]) then
-      rec[name] = v
-      rec['k_' .. name] = key
+    if v ~= '' then
+      local k = NAME_KEYS[i]
+      if newer(key, rec[k]) then
+        rec[name] = v
+        rec[k] = key
+      end
     end
   end
   -- its report, for merging: the earliest report event (by time, then event id)
@@ -327,14 +358,14 @@ end
 local value_in = {}  -- a stored record -> its value (a group's level is scored twice a row)
 -- One indicator of a group: its value and points (rounded to 2 decimals), nil when the
 -- group has no record of it or the model does not weigh it
-local function points_of(h, g, ind, pair)
-  local hk = h .. '\0' .. g .. '|' .. ind
+local function points_of(hk, pair)
   local packed = reg_new[hk] or reg_old[hk]
   local v = nil
   if packed then
     v = value_in[packed]
     if v == nil then
-      v = tonumber(string.match(packed, '"value":([^,}]+)')) or false
+      local at = string.find(packed, '"value":', 1, true)  -- (a plain find: fast)
+      v = at and tonumber(string.match(packed, '^[^,}]+', at + 8)) or false
       value_in[packed] = v
     end
   end
@@ -347,8 +378,8 @@ end
 local function group_level(h, g)
   local model = batch.gm[h]
   local total, scored = 0, false
-  for ind, pair in pairs(model.w) do
-    local v, p = points_of(h, g, ind, pair)
+  for _, x in ipairs(group_fields(h, g)) do
+    local v, p = points_of(x[4], x[2])
     if v then
       scored = true
       total = total + p
@@ -368,8 +399,9 @@ local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
 local function explain(h, g, level, score)
   local model, ro = batch.gm[h], batch.ro
   local top, sums = {}, {}
-  for ind, pair in pairs(model.w) do
-    local v, p = points_of(h, g, ind, pair)
+  for _, x in ipairs(group_fields(h, g)) do
+    local ind = x[1]
+    local v, p = points_of(x[4], x[2])
     if v then
       local c = ro.c[ind] or 'other'
       top[#top + 1] = {i = ind, c = c, v = v, p = p}
@@ -454,6 +486,11 @@ local function risk_order(e, before, after, score)
     severity = rec.sev, title = rec.title})
 end
 
+-- A register's live-feed item starts with its id and kind
+local function feed_head(e)
+  return '{"id":"' .. e.id .. '","kind":"' .. e.k .. '",'
+end
+
 -- e = {a='reg', id, key, ts, h (hash), f (field), v (the record, JSON), feed, k (kind),
 --      lv, lf, kf, g}: the latest by event time is kept, stored as "<key>\t<record>" so
 -- that the key compares cheaply. A level it enters that is news goes to the live feed.
@@ -468,11 +505,10 @@ local function apply_register(e)
   else
     reg_new[hk] = e.key .. '\t' .. e.v
   end
-  local head = '{"id":"' .. e.id .. '","kind":"' .. e.k .. '",'
   if model then
     local after, score = group_level(e.h, e.g)
     if after ~= before then
-      feed[#feed + 1] = head .. '"from":"' .. before .. '","lv":"' .. after .. '","score":'
+      feed[#feed + 1] = feed_head(e) .. '"from":"' .. before .. '","lv":"' .. after .. '","score":'
         .. (score or 0) .. ',' .. string.sub(e.v, 2)
     end
     if e.po then risk_order(e, before, after, score) end
@@ -480,7 +516,7 @@ local function apply_register(e)
     local was = level_of(old)
     if was ~= e.lv then
       local named = e.kf and ('"' .. e.kf .. '":"' .. e.f .. '",') or ''
-      feed[#feed + 1] = head .. '"from":"' .. (was or '') .. '","lv":"' .. e.lv .. '",'
+      feed[#feed + 1] = feed_head(e) .. '"from":"' .. (was or '') .. '","lv":"' .. e.lv .. '",'
         .. named .. string.sub(e.v, 2)
     end
   end
@@ -499,7 +535,7 @@ for i, e in ipairs(events) do
   else
     appliers[e.a](e)
     applied = applied + 1
-    if e.feed ~= '' then
+    if (e.feed or '') ~= '' then
       local rec = e.a == 'inc' and incidents[e.iid]
       if rec and rec.area and e.area == '' then  -- a status change without a place: its area
         feed[#feed + 1] = string.gsub(e.feed, '"area":""', '"area":"' .. rec.area .. '"', 1)
@@ -905,14 +941,26 @@ if #open_gone > 0 then redis.call('HDEL', P .. 'open', unpack(open_gone)) end
 if #closed_add > 0 then redis.call('ZADD', P .. 'closed', unpack(closed_add)) end
 if #closed_rem > 0 then redis.call('ZREM', P .. 'closed', unpack(closed_rem)) end
 
+-- (read and written once per hash: cheaper than an HINCRBY per field, and as atomic here)
 local days = {}
 for k, v in pairs(counters) do
   if v ~= 0 then
     local sep = string.find(k, '\0', 1, true)
     local hash = string.sub(k, 1, sep - 1)
-    redis.call('HINCRBY', P .. hash, string.sub(k, sep + 1), v)
-    days[hash] = true
+    local moved = days[hash]
+    if not moved then moved = {fields = {}, by = {}}; days[hash] = moved end
+    moved.fields[#moved.fields + 1] = string.sub(k, sep + 1)
+    moved.by[#moved.by + 1] = v
   end
+end
+for hash, moved in pairs(days) do
+  local values = redis.call('HMGET', P .. hash, unpack(moved.fields))
+  local flat = {}
+  for j, f in ipairs(moved.fields) do
+    flat[#flat + 1] = f
+    flat[#flat + 1] = string.format('%d', (tonumber(values[j]) or 0) + moved.by[j])
+  end
+  redis.call('HSET', P .. hash, unpack(flat))
 end
 for hash, _ in pairs(days) do
   local ttl = batch.dayttl

@@ -292,8 +292,12 @@ class Worker:
         feed = orjson.dumps({"id": event.event_id, "kind": event.kind, "ts": event.ts,
                              "area": area, **event.data}).decode() if (
             in_feed and kind.feeds(event.data, self.settings)) else ""
-        return {"id": event.event_id, "key": f"{event.ts:015d}|{event.event_id}",
-                "ts": event.ts, "feed": feed, **kind.row(event, area, feed, self)}
+        row = kind.row(event, area, feed, self)
+        row["id"], row["key"], row["ts"] = (event.event_id, f"{event.ts:015d}|{event.event_id}",
+                                            event.ts)
+        if feed:  # (the script reads a field left out as '')
+            row["feed"] = feed
+        return row
 
     def _apply(self, rows: list[dict[str, object]], ack: list[bytes], now_ms: int,
                stream: str | None = None) -> tuple[int, int, list[int]]:
