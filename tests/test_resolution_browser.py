@@ -111,7 +111,7 @@ def test_res010_every_size_fits_the_map_the_panels_and_the_text(stack, size):
                       f"?area={XUHUI}")
         browser.wait_map(page, 957, timeout_ms=patience)
         district = fill_and_fit(page, stack, XUHUI, patience)
-        assert district["inside"] and max(district["width"], district["height"]) >= 0.6
+        assert district["inside"] and max(district["width"], district["height"]) >= 0.6, district
         assert browser.layout_problems(page) == []
     finally:
         context.close()
