@@ -291,9 +291,6 @@
 
   setInterval(function () {  // the watchdog: a stream silent for too long is dead
     if (s.es && Date.now() - s.seen > 2 * KEEP_ALIVE_MS + 5000) { lost("retry"); }
-    // and a page that is not pushed polls (a switch to polling that did not take, or
-    // that waited for a draw, must not leave a wall frozen)
-    if (!s.pushing && !s.pollWhenDrawn && s.kind !== null) { polling(true); }
   }, 2000);
 
   function configure(cfg, replay) {
