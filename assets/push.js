@@ -320,7 +320,15 @@
     return dc().no_update;
   }
 
+  /* What the client holds now (for a failing test's message). */
+  function probe() {
+    return {kind: s.kind, pushing: s.pushing, live: s.live, up: !!(s.cfg && s.cfg.up),
+            es: s.es ? s.es.readyState : null, timer: !!s.timer, backoff: s.backoff,
+            mapBusy: s.mapBusy, ready: s.ready.length, pollWhenDrawn: s.pollWhenDrawn,
+            seenAgoMs: s.seen ? Date.now() - s.seen : null, last: s.last};
+  }
+
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.push = {configure: configure, sigSeen: sigSeen,
-                                 text: text};  // text: for probes
+                                 text: text, probe: probe};  // text, probe: for tests
 })();

@@ -526,7 +526,8 @@ SETTINGS: tuple[Setting, ...] = (
             "the page's own host at `CITYBRAIN_PUSH_PORT`; a path such as `/push` means the "
             "page's own origin, with a proxy routing `/push/` to the push process unbuffered; "
             "or a full `https://` URL.", _push_url),
-    Setting("CITYBRAIN_UPDATE_MS", "1000", "Interval of the screen's update tick.",
+    Setting("CITYBRAIN_UPDATE_MS", "1000", "Interval of the screen's update tick (from one "
+            "answer to the next request; a tick never leaves while the last one is out).",
             _positive_int),
     Setting("CITYBRAIN_PAGE_START_S", "30", "A page that has not drawn the screen this "
             "long after loading (or at once, when one of its scripts fails to load) reloads "
