@@ -295,7 +295,14 @@
 
   function configure(cfg, replay) {
     var atInUrl = new URLSearchParams(window.location.search).get("at");
-    s.live = !(replay && replay.at !== null && replay.at !== undefined) && !atInUrl;
+    var live = !(replay && replay.at !== null && replay.at !== undefined) && !atInUrl;
+    if (cfg && !cfg.up && live && s.live && s.pushing && s.es && s.topic === topic()) {
+      // "down" from a tick's answer that left before push took over: the stream this page
+      // is fed by says otherwise (it closed the stream and polled for a stale answer;
+      // `sigSeen` mends what that answer showed; if the stream fails, the page polls)
+      return dc().no_update;
+    }
+    s.live = live;
     s.cfg = cfg || null;
     if (!cfg || !s.live) { close(); polling(true); status(null); return dc().no_update; }
     if (!cfg.up) { close(); polling(true); status("poll"); return dc().no_update; }
