@@ -71,22 +71,24 @@ def page(stack):
     page = context.new_page()
     page.stack, page.ticks, page.tick_counts = stack, [], []
 
-    page.ticks_out, page.out = [], [0]  # the ticks out (sent, no answer yet) as each tick
-    # left (itself included), and now
+    page.ticks_out = []  # how many ticks were out (sent, no answer yet) as each one left
+    out = 0
 
     def is_tick(request) -> bool:  # type: ignore[no-untyped-def]
         return "_dash-update-component" in request.url and TICK in (request.post_data or "")
 
     def count(request) -> None:  # type: ignore[no-untyped-def]
+        nonlocal out
         if is_tick(request):
             page.ticks.append(time.monotonic())
             page.tick_counts.extend(tick_inputs(json.loads(request.post_data)["inputs"]))
-            page.out[0] += 1
-            page.ticks_out.append(page.out[0])
+            out += 1
+            page.ticks_out.append(out)
 
     def over(request) -> None:  # type: ignore[no-untyped-def]
+        nonlocal out
         if is_tick(request):
-            page.out[0] -= 1
+            out -= 1
     page.on("request", count)
     page.on("requestfinished", over)
     page.on("requestfailed", over)
@@ -464,9 +466,9 @@ def test_psh015_a_tick_answer_landing_after_push_took_over_brings_a_snapshot(pag
             if TICK not in (route.request.post_data or ""):
                 route.continue_()
                 return
-            answer = route.fetch()  # (the later ticks held too: Dash drops an answer
-            if held or "feed-list" in answer.json().get("response", {}):  # a newer one
-                held.append((route, answer))  # of the same callback has overtaken)
+            answer = route.fetch()  # (any later tick held too: what lands must be
+            if held or "feed-list" in answer.json().get("response", {}):  # the older
+                held.append((route, answer))  # moment, whatever the gate lets leave)
             else:
                 route.fulfill(response=answer)
         page.context.route(lambda url: "_dash-update-component" in url, hold)
